@@ -1,0 +1,68 @@
+//! The `shenhe` command line: glue over the library, no logic of its own.
+
+mod check;
+mod scan;
+mod test_examples;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shenhe::{Engine, RuleSet};
+
+/// shenhe (审核): moderate Chinese-language posts against the nine categories of Article 15.
+#[derive(Parser)]
+#[command(name = "shenhe", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan JSON Lines posts; write one JSON decision per input line, in input order.
+    Scan(scan::Args),
+    /// Explain what the rules make of texts: hits, rules, categories, highlighted text.
+    Check(check::Args),
+    /// Run every rule's examples (examples.match / examples.no_match).
+    Test(test_examples::Args),
+}
+
+/// Where the rules come from: `--rules PATH` (repeatable) or the bundled rule sets.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RulesArg {
+    /// Rule file or directory of rule files (repeatable); the bundled rules when absent.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+impl RulesArg {
+    /// Loads and compiles the rules.
+    pub fn engine(&self) -> Result<Engine, shenhe::Error> {
+        let rules = if self.rules.is_empty() {
+            RuleSet::bundled()
+        } else {
+            RuleSet::from_paths(&self.rules)?
+        };
+        Engine::new(&rules)
+    }
+}
+
+/// Exit code for bad usage, unreadable input and rule sets that do not load.
+pub const EXIT_TROUBLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Test(args) => test_examples::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shenhe: error: {e:#}");
+            ExitCode::from(EXIT_TROUBLE)
+        }
+    }
+}

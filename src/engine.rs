@@ -1,0 +1,494 @@
+//! [`Engine`]: a rule set compiled for scanning, and the scan itself.
+//!
+//! `Engine::scan` is pure: it reads a post and returns a [`Decision`], touching no state.
+//! Everything that changes over time (offence counters, the audit log) lives in types of
+//! its own. The engine never writes files.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use unicode_segmentation::GraphemeCursor;
+
+use crate::error::Result;
+use crate::matcher::{AllowSpan, Matcher, RawHit, Source};
+use crate::normalize;
+use crate::post::{Decision, Field, Hit, MaskedField, Post};
+use crate::rules::{Action, RuleSet, Severity};
+
+/// The character that replaces each masked grapheme.
+pub const MASK_CHAR: char = '＊';
+
+/// The default limit on hits reported per post.
+pub const DEFAULT_MAX_HITS: usize = 1000;
+
+/// A rule set compiled for scanning. Immutable and `Send + Sync`: share it with `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    matcher: Matcher,
+    /// The fields some rule reads, in `Field::ALL` order.
+    fields: Vec<Field>,
+    max_hits: usize,
+}
+
+/// A rule whose examples did not behave as declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExampleFailure {
+    /// The rule's id.
+    pub rule: String,
+    /// The example text.
+    pub example: String,
+    /// The field the example was scanned as.
+    pub field: Field,
+    /// True when the example is in `examples.match` (and did not match).
+    pub expected_match: bool,
+    /// The rule's hits on the example (empty when it should have matched).
+    pub hits: Vec<Hit>,
+}
+
+impl Engine {
+    /// Compiles a rule set.
+    pub fn new(rules: &RuleSet) -> Result<Engine> {
+        Engine::with_max_hits(rules, DEFAULT_MAX_HITS)
+    }
+
+    /// Compiles a rule set, reporting at most `max_hits` hits per post (the decision is
+    /// still made on every hit; only the list is cut, and `truncated` is set).
+    pub fn with_max_hits(rules: &RuleSet, max_hits: usize) -> Result<Engine> {
+        let matcher = Matcher::new(rules.rules())?;
+        let fields = Field::ALL
+            .into_iter()
+            .filter(|f| rules.rules().iter().any(|r| r.fields.contains(f)))
+            .collect();
+        Ok(Engine {
+            rules: Arc::new(rules.clone()),
+            matcher,
+            fields,
+            max_hits: max_hits.max(1),
+        })
+    }
+
+    /// The bundled rule sets, compiled.
+    pub fn bundled() -> Engine {
+        Engine::new(&RuleSet::bundled()).expect("the bundled rule sets compile")
+    }
+
+    /// The rule set this engine enforces.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Approximate heap size of the compiled automata, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.matcher.heap_bytes()
+    }
+
+    /// Scans one post and decides what must happen to it.
+    pub fn scan(&self, post: &Post) -> Decision {
+        self.decide(post, None)
+    }
+
+    /// Scans many posts in parallel (rayon); the decisions are in input order.
+    pub fn scan_batch(&self, posts: &[Post]) -> Vec<Decision> {
+        posts.par_iter().map(|p| self.scan(p)).collect()
+    }
+
+    /// Scans a plain text (as the `text` field of a post without metadata).
+    pub fn scan_text(&self, text: &str) -> Decision {
+        self.scan(&Post::from_text(text))
+    }
+
+    /// Runs every rule's examples: each `examples.match` text must give the rule a hit and
+    /// each `examples.no_match` text must not, as the text of every field the rule reads,
+    /// with the rule's `when` taken to hold.
+    pub fn check_examples(&self) -> (usize, Vec<ExampleFailure>) {
+        let mut checked = 0;
+        let mut failures = Vec::new();
+        for (r, rule) in self.rules.rules().iter().enumerate() {
+            let cases = rule
+                .examples
+                .matches
+                .iter()
+                .map(|e| (e, true))
+                .chain(rule.examples.no_match.iter().map(|e| (e, false)));
+            for (example, expected_match) in cases {
+                for &field in &rule.fields {
+                    checked += 1;
+                    let post = post_with_field(field, example);
+                    let decision = self.decide(&post, Some(r as u32));
+                    let hits: Vec<Hit> = decision
+                        .hits
+                        .into_iter()
+                        .filter(|h| h.rule == rule.id)
+                        .collect();
+                    if hits.is_empty() == expected_match {
+                        failures.push(ExampleFailure {
+                            rule: rule.id.clone(),
+                            example: example.clone(),
+                            field,
+                            expected_match,
+                            hits,
+                        });
+                    }
+                }
+            }
+        }
+        (checked, failures)
+    }
+
+    /// The scan. `assume_when` names a rule whose conditions are taken to hold.
+    fn decide(&self, post: &Post, assume_when: Option<u32>) -> Decision {
+        let rules = self.rules.rules();
+        let policy = self.rules.policy();
+        let now = jiff::Timestamp::now();
+        let mut hits = Vec::new();
+        let mut masked_fields = Vec::new();
+        let mut masked_text = None;
+        let mut action = Action::Allow;
+        let mut report = false;
+        let mut severity: Option<Severity> = None;
+        let mut categories: Vec<u16> = Vec::new();
+        let mut truncated = false;
+        let mut raw = Vec::new();
+        let mut allows = Vec::new();
+        // Conditions are evaluated only for rules that hit, once per post.
+        let mut when_cache: Vec<(u32, bool)> = Vec::new();
+
+        for &field in &self.fields {
+            let Some(text) = post.field(field) else {
+                continue;
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let folded = normalize::fold(text);
+            raw.clear();
+            allows.clear();
+            self.matcher.find(folded.text(), &mut raw, &mut allows);
+            if raw.is_empty() {
+                continue;
+            }
+            raw.retain(|h| {
+                let rule = &rules[h.rule as usize];
+                if !rule.fields.contains(&field) || is_allowed(h, &allows) {
+                    return false;
+                }
+                match &rule.when {
+                    None => true,
+                    Some(_) if assume_when == Some(h.rule) => true,
+                    Some(cond) => match when_cache.iter().find(|(r, _)| *r == h.rule) {
+                        Some(&(_, ok)) => ok,
+                        None => {
+                            let ok = cond.holds(post, now);
+                            when_cache.push((h.rule, ok));
+                            ok
+                        }
+                    },
+                }
+            });
+            if raw.is_empty() {
+                continue;
+            }
+            // Map to original offsets, widened to whole grapheme clusters.
+            let mut spans: Vec<(usize, usize, RawHit)> = raw
+                .iter()
+                .map(|h| {
+                    let (s, e) = folded.to_original(h.start, h.end);
+                    let (s, e) = widen_to_graphemes(text, s, e);
+                    (s, e, *h)
+                })
+                .collect();
+            spans.sort_by_key(|&(s, e, h)| (s, e, h.rule, source_key(h.source)));
+            spans.dedup_by_key(|&mut (s, e, h)| (s, e, h.rule));
+
+            let mut mask_spans: Vec<(usize, usize)> = Vec::new();
+            let mut chars = CharCounter::new(text);
+            for &(start, end, h) in &spans {
+                let rule = &rules[h.rule as usize];
+                let hit_action = policy.hit_action(rule, post.board.as_deref());
+                action = action.max(hit_action);
+                report |= rule.report || policy.report_categories.contains(&rule.category);
+                severity = severity.max(Some(rule.severity));
+                if let Err(i) = categories.binary_search(&rule.category) {
+                    categories.insert(i, rule.category);
+                }
+                if hit_action >= Action::Mask {
+                    mask_spans.push((start, end));
+                }
+                if hits.len() >= self.max_hits {
+                    truncated = true;
+                    continue;
+                }
+                let char_start = chars.at(start);
+                let char_end = chars.at(end);
+                hits.push(Hit {
+                    rule: rule.id.clone(),
+                    category: rule.category,
+                    severity: rule.severity,
+                    field,
+                    start,
+                    end,
+                    char_start,
+                    char_end,
+                    matched: text[start..end].to_owned(),
+                    term: match h.source {
+                        Source::Term(i) => rule.terms[i as usize].clone(),
+                        Source::Regex(i) => rule.regex[i as usize].clone(),
+                    },
+                    steps: Vec::new(),
+                });
+            }
+            let masked = mask(text, &mut mask_spans);
+            if field == Field::Text {
+                masked_text = Some(masked);
+            } else if !mask_spans.is_empty() {
+                masked_fields.push(MaskedField { field, masked });
+            }
+        }
+
+        if action > Action::Allow {
+            let unverified = post.poster.as_ref().and_then(|p| p.verified) == Some(false);
+            if unverified {
+                if let Some(min) = policy.unverified {
+                    action = action.max(min);
+                }
+            }
+        }
+        if !hits.is_empty() && masked_text.is_none() {
+            masked_text = Some(post.text.clone());
+        }
+
+        Decision {
+            id: post.id.clone(),
+            line: None,
+            action,
+            report,
+            categories,
+            severity,
+            hits,
+            masked: masked_text,
+            masked_fields,
+            truncated,
+            warnings: Vec::new(),
+            ruleset: self.rules.info().clone(),
+        }
+    }
+}
+
+fn source_key(s: Source) -> (u8, u32) {
+    match s {
+        Source::Term(i) => (0, i),
+        Source::Regex(i) => (1, i),
+    }
+}
+
+fn post_with_field(field: Field, text: &str) -> Post {
+    let mut post = Post::default();
+    match field {
+        Field::Text => post.text = text.to_owned(),
+        Field::Title => post.title = Some(text.to_owned()),
+        Field::Name | Field::Bio => {
+            let mut poster = crate::post::Poster::default();
+            if field == Field::Name {
+                poster.name = Some(text.to_owned());
+            } else {
+                poster.bio = Some(text.to_owned());
+            }
+            post.poster = Some(poster);
+        }
+    }
+    post
+}
+
+/// A hit inside an occurrence of one of its own rule's allow phrases is not a hit.
+fn is_allowed(h: &RawHit, allows: &[AllowSpan]) -> bool {
+    allows
+        .iter()
+        .any(|a| a.rule == h.rule && a.start <= h.start && h.end <= a.end)
+}
+
+/// Widens `start..end` so that it neither starts nor ends inside a grapheme cluster.
+pub(crate) fn widen_to_graphemes(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let mut start = start;
+    let mut cursor = GraphemeCursor::new(start, text.len(), true);
+    if !matches!(cursor.is_boundary(text, 0), Ok(true)) {
+        if let Ok(Some(prev)) = cursor.prev_boundary(text, 0) {
+            start = prev;
+        }
+    }
+    let mut end = end;
+    let mut cursor = GraphemeCursor::new(end, text.len(), true);
+    if !matches!(cursor.is_boundary(text, 0), Ok(true)) {
+        if let Ok(Some(next)) = cursor.next_boundary(text, 0) {
+            end = next;
+        }
+    }
+    (start, end)
+}
+
+/// Replaces each grapheme cluster inside the spans with [`MASK_CHAR`]; the spans are
+/// sorted and merged in place. Text outside the spans is copied unchanged.
+pub(crate) fn mask(text: &str, spans: &mut Vec<(usize, usize)>) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for &(s, e) in spans.iter() {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    *spans = merged;
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for &(s, e) in spans.iter() {
+        out.push_str(&text[pos..s]);
+        for _ in text[s..e].graphemes(true) {
+            out.push(MASK_CHAR);
+        }
+        pos = e;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// Byte offset → char offset, for offsets visited mostly in increasing order.
+struct CharCounter<'a> {
+    text: &'a str,
+    byte: usize,
+    chars: usize,
+}
+
+impl<'a> CharCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        CharCounter {
+            text,
+            byte: 0,
+            chars: 0,
+        }
+    }
+
+    fn at(&mut self, byte: usize) -> usize {
+        if byte < self.byte {
+            return self.text[..byte].chars().count();
+        }
+        self.chars += self.text[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(toml: &str) -> Engine {
+        Engine::new(&RuleSet::from_toml_str(toml).unwrap()).unwrap()
+    }
+
+    const RULES: &str = r#"
+[[rule]]
+id = "g"
+category = 7
+severity = "high"
+report = true
+terms = ["赌博", "网络赌场"]
+allow = ["打击赌博"]
+
+[[rule]]
+id = "cn"
+category = 9
+severity = "low"
+terms = ["中国", "国人"]
+
+[[rule]]
+id = "gun"
+category = 7
+severity = "medium"
+terms = ["gun", "Q币"]
+
+[[rule]]
+id = "inv"
+category = 9
+severity = "medium"
+action = "block"
+regex = ['代开.{0,4}发票']
+"#;
+
+    #[test]
+    fn reports_every_overlapping_occurrence_with_offsets() {
+        let e = engine(RULES);
+        let d = e.scan_text("我是中国人");
+        let got: Vec<_> = d.hits.iter().map(|h| (h.term.as_str(), h.start, h.char_start)).collect();
+        assert_eq!(got, vec![("中国", 6, 2), ("国人", 9, 3)]);
+        assert_eq!(d.action, Action::Mask);
+        assert_eq!(d.masked.as_deref(), Some("我是＊＊＊"));
+    }
+
+    #[test]
+    fn strongest_action_report_and_categories() {
+        let e = engine(RULES);
+        let d = e.scan_text("中国有网络赌场，代开增值税发票");
+        assert_eq!(d.action, Action::Delete);
+        assert!(d.report);
+        assert_eq!(d.categories, vec![7, 9]);
+        assert_eq!(d.severity, Some(Severity::High));
+        let inv = d.hits.iter().find(|h| h.rule == "inv").unwrap();
+        assert_eq!(inv.matched, "代开增值税发票");
+        for h in &d.hits {
+            assert_eq!(&"中国有网络赌场，代开增值税发票"[h.start..h.end], h.matched);
+        }
+    }
+
+    #[test]
+    fn allow_phrase_suppresses_only_hits_inside_it() {
+        let e = engine(RULES);
+        assert!(e.scan_text("警方打击赌博团伙").hits.is_empty());
+        let d = e.scan_text("打击赌博？我就爱赌博");
+        assert_eq!(d.hits.len(), 1);
+        assert_eq!(d.hits[0].char_start, 8);
+    }
+
+    #[test]
+    fn ascii_terms_do_not_match_inside_ascii_words() {
+        let e = engine(RULES);
+        assert!(e.scan_text("it has begun").hits.is_empty());
+        assert!(e.scan_text("充值QQ币").hits.is_empty());
+        assert_eq!(e.scan_text("买gun枪").hits.len(), 1);
+        assert_eq!(e.scan_text("3gun3").hits.len(), 1);
+        assert_eq!(e.scan_text("卖Q币").hits.len(), 1);
+    }
+
+    #[test]
+    fn masking_never_splits_a_grapheme_cluster() {
+        let mut spans = vec![(0, 3)];
+        assert_eq!(mask("赌👨‍👩‍👧x", &mut spans), "＊👨‍👩‍👧x");
+        let text = "e\u{301}gun";
+        assert_eq!(widen_to_graphemes(text, 1, 3), (0, 3));
+    }
+
+    #[test]
+    fn truncates_but_still_decides_on_every_hit() {
+        let rs = RuleSet::from_toml_str(RULES).unwrap();
+        let e = Engine::with_max_hits(&rs, 2).unwrap();
+        let d = e.scan_text("中国人中国人网络赌场");
+        assert!(d.truncated);
+        assert_eq!(d.hits.len(), 2);
+        assert_eq!(d.action, Action::Delete);
+        assert_eq!(d.masked.as_deref(), Some("＊＊＊＊＊＊＊＊＊＊"));
+    }
+
+    #[test]
+    fn empty_text_is_valid_and_clean() {
+        let d = engine(RULES).scan_text("");
+        assert!(d.hits.is_empty() && d.masked.is_none() && d.action == Action::Allow);
+    }
+
+    #[test]
+    fn engine_is_send_sync_and_unwind_safe() {
+        fn assert<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+        assert::<Engine>();
+        assert::<RuleSet>();
+        assert::<Decision>();
+    }
+}

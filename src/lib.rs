@@ -1,0 +1,68 @@
+//! # shenhe (审核)
+//!
+//! A content-moderation engine for Chinese-language communities. It scans posts against
+//! rule sets organised by the nine prohibited categories of Article 15 of
+//! 《互联网信息服务管理办法》, reports every hit at its exact place in the original text,
+//! and decides what must happen to the post: allow, mask, hold for review, block or delete,
+//! and whether to report it to the authorities.
+//!
+//! ```
+//! use shenhe::{Action, Engine, Post, RuleSet};
+//!
+//! let rules = RuleSet::from_toml_str(r#"
+//!     [[rule]]
+//!     id = "gambling.casino"
+//!     category = 7
+//!     severity = "high"
+//!     report = true
+//!     terms = ["网络赌场", "赌博"]
+//!     allow = ["打击赌博"]
+//! "#)?;
+//! let engine = Engine::new(&rules)?;
+//!
+//! let decision = engine.scan(&Post::from_text("这里有网络赌场，欢迎赌博"));
+//! assert_eq!(decision.action, Action::Delete);
+//! assert!(decision.report);
+//! let hit = &decision.hits[0];
+//! assert_eq!((hit.rule.as_str(), hit.matched.as_str()), ("gambling.casino", "网络赌场"));
+//! assert_eq!(&"这里有网络赌场，欢迎赌博"[hit.start..hit.end], hit.matched);
+//! assert_eq!(decision.masked.as_deref(), Some("这里有＊＊＊＊，欢迎＊＊"));
+//!
+//! // Allow phrases suppress hits inside them.
+//! assert!(engine.scan(&Post::from_text("警方打击赌博团伙")).hits.is_empty());
+//!
+//! // The bundled rule sets are compiled in.
+//! let bundled = Engine::bundled();
+//! assert!(bundled.scan(&Post::from_text("出售冰毒")).is_flagged());
+//! # Ok::<(), shenhe::Error>(())
+//! ```
+//!
+//! ## What is here
+//!
+//! | piece | what it does |
+//! | --- | --- |
+//! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
+//! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton and one regex set; [`Engine::scan`], [`Engine::scan_batch`] |
+//! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde) |
+//! | [`category`] | the nine categories of Article 15: official text and English gloss |
+//!
+//! The engine is immutable and `Send + Sync`; share it with `Arc` across threads.
+//! Evasion-resistant normalisation (width, traditional characters, noise, pinyin) plugs in
+//! behind the same offset map; this version matches exactly.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod category;
+mod engine;
+mod error;
+mod matcher;
+mod normalize;
+mod post;
+pub mod rules;
+
+pub use category::Category;
+pub use engine::{Engine, ExampleFailure, DEFAULT_MAX_HITS, MASK_CHAR};
+pub use error::{Error, ErrorKind, Location, Result};
+pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
+pub use rules::{Action, Boundary, Conditions, Policy, Rule, RuleSet, Severity, Step};
