@@ -278,9 +278,12 @@ fn parse_file(ctx: &Ctx<'_>) -> Result<RawFile> {
     })
 }
 
-/// The id of the rule whose `[[rule]]` table contains byte `offset`, if it can be told.
+/// The id of the rule whose `[[rule]]` table contains byte `offset`, if it can be told:
+/// from the parsed file when it parses leniently, else from the text around the offset.
 fn rule_at(text: &str, offset: usize) -> Option<String> {
-    let file: LenientFile = toml::from_str(text).ok()?;
+    let Ok(file) = toml::from_str::<LenientFile>(text) else {
+        return rule_at_text(text, offset);
+    };
     let rule = file
         .rule
         .iter()
@@ -290,6 +293,24 @@ fn rule_at(text: &str, offset: usize) -> Option<String> {
         toml::Value::String(s) => Some(s.clone()),
         _ => None,
     }
+}
+
+/// For files that do not parse: the last `[[rule]]` header before `offset`, and the
+/// `id = "…"` line of that table.
+fn rule_at_text(text: &str, offset: usize) -> Option<String> {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&o| text.is_char_boundary(o))?;
+    let header = text[..offset].rfind("[[rule]]")?;
+    let body = &text[header + "[[rule]]".len()..];
+    let body = &body[..body.find("\n[").unwrap_or(body.len())];
+    body.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("id")?.trim_start().strip_prefix('=')?;
+        let value = value.trim();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let inner = &value[1..];
+        Some(inner[..inner.find(quote)?].to_owned())
+    })
 }
 
 fn load(files: Vec<SourceFile>, resolve: Resolver<'_>, default_name: String) -> Result<RuleSet> {

@@ -1,0 +1,147 @@
+//! Rule authors: `check`, `test`, and rule-file errors with `file:line:column`.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn check_explains_hits_and_exits_1_when_flagged() {
+    let out = run(&["check", "这里有网络赌场", "今天天气不错"], b"");
+    assert_eq!(code(&out), 1);
+    let s = stdout(&out);
+    assert!(s.contains("marked:  这里有⟦网络赌场⟧"), "{s}");
+    assert!(s.contains("hit gambling.promotion"), "{s}");
+    assert!(s.contains("（七） 散布淫秽、色情、赌博、暴力、凶杀、恐怖或者教唆犯罪的"), "{s}");
+    assert!(s.contains("result:  delete · report"), "{s}");
+    assert!(s.contains("result:  no hit (allow)"), "{s}");
+
+    let out = run(&["check", "今天天气不错"], b"");
+    assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn check_json_prints_one_decision_per_text_from_stdin() {
+    let out = run(&["check", "--json"], "出售冰毒\n周末去溜冰场\n".as_bytes());
+    assert_eq!(code(&out), 1);
+    let d = json_lines(&out);
+    assert_eq!(d.len(), 2);
+    let matched: Vec<&str> = d[0]["hits"].as_array().unwrap().iter().map(|h| h["matched"].as_str().unwrap()).collect();
+    assert_eq!(matched, vec!["出售冰毒", "冰毒"], "overlapping terms both reported, by position");
+    assert_eq!(d[1]["hits"].as_array().unwrap().len(), 0, "the allow phrase 溜冰场 holds");
+}
+
+#[test]
+fn test_runs_every_bundled_example() {
+    let out = run(&["test"], b"");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let s = stdout(&out);
+    let last = s.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(passed > 50, "{last}");
+}
+
+#[test]
+fn test_reports_failing_examples_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "r.toml",
+            "[[rule]]\nid = \"g\"\ncategory = 7\nseverity = \"high\"\nterms = [\"赌博\"]\n\
+             examples.match = [\"赌场\"]\nexamples.no_match = [\"打击赌博\"]\n",
+        )],
+    );
+    let out = run(&["test", "--rules", dir.path().to_str().unwrap()], b"");
+    assert_eq!(code(&out), 1);
+    let s = stdout(&out);
+    assert!(s.contains("r.toml:1:1: rule `g`: examples.match \"赌场\" (as text) gave no hit"), "{s}");
+    assert!(s.contains("examples.no_match \"打击赌博\" (as text) was hit"), "{s}");
+    assert!(s.contains("\"赌博\" at chars 2..4"), "{s}");
+    assert!(s.trim_end().ends_with("0 passed, 2 failed"), "{s}");
+}
+
+/// Loads a broken rule directory and returns the error line.
+fn load_error(files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), files);
+    let out = run(&["check", "--rules", dir.path().to_str().unwrap(), "x"], b"");
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    let prefix = dir.path().to_str().unwrap().to_owned() + "/";
+    err.trim().replace(&prefix, "")
+}
+
+const HEAD: &str = "[[rule]]\nid = \"a\"\ncategory = 7\nseverity = \"high\"\n";
+
+#[test]
+fn rule_errors_name_file_line_column_and_rule() {
+    assert_eq!(
+        load_error(&[("r.toml", &format!("{HEAD}terms = [\"赌博\"]\nterm = [\"x\"]\n"))]),
+        "shenhe: error: r.toml:6:1: rule `a`: unknown field `term`, expected one of `id`, `category`, `severity`, `action`, `report`, `terms`, `terms_file`, `regex`, `allow`, `boundary`, `normalize`, `pinyin`, `fields`, `when`, `examples`"
+    );
+    assert_eq!(
+        load_error(&[("r.toml", &format!("{HEAD}terms = [\"赌博\", \" \"]\n"))]),
+        "shenhe: error: r.toml:5:16: rule `a`: empty or whitespace-only term"
+    );
+    assert_eq!(
+        load_error(&[("r.toml", &format!("{HEAD}terms_file = \"lexicons/none.txt\"\n"))]),
+        "shenhe: error: r.toml:5:14: rule `a`: terms_file `lexicons/none.txt`: No such file or directory (os error 2)"
+    );
+    let e = load_error(&[("r.toml", &format!("{HEAD}regex = ['(?P<x>a']\n"))]);
+    assert!(e.starts_with("shenhe: error: r.toml:5:10: rule `a`: invalid regex:"), "{e}");
+    assert_eq!(
+        load_error(&[("r.toml", "[[rule]]\nid = \"a\"\ncategory = 55\nseverity = \"high\"\nterms = [\"x\"]\n")]),
+        "shenhe: error: r.toml:3:12: rule `a`: unknown category 55 (1–9 are Article 15's; declare custom ones, numbered from 100, in [categories])"
+    );
+    assert_eq!(
+        load_error(&[
+            ("a.toml", &format!("{HEAD}terms = [\"x\"]\n")),
+            ("b.toml", &format!("# second file\n{HEAD}terms = [\"y\"]\n")),
+        ]),
+        "shenhe: error: b.toml:2:1: rule `a`: duplicate rule id (first defined at a.toml:1:1)"
+    );
+    assert_eq!(
+        load_error(&[("r.toml", "[[rule]]\nid = \"a\"\ncategory = 7\nseverity = \"high\"\nterms = [\"x\"\n")]),
+        "shenhe: error: r.toml:5:13: rule `a`: unclosed array, expected `]`"
+    );
+}
+
+#[test]
+fn terms_files_resolve_relative_to_the_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("sub/r.toml", &format!("{HEAD}terms_file = \"../lists/g.txt\"\n")),
+            ("lists/g.txt", "\u{feff}# gambling\n百家乐\n\n  六合彩  \n"),
+            ("sub/r.test.toml", "this is not a rule file and is skipped"),
+        ],
+    );
+    let rules = dir.path().join("sub");
+    let out = run(&["check", "--json", "--rules", rules.to_str().unwrap(), "百家乐和六合彩"], b"");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let d = &json_lines(&out)[0];
+    let terms: Vec<&str> = d["hits"].as_array().unwrap().iter().map(|h| h["term"].as_str().unwrap()).collect();
+    assert_eq!(terms, vec!["百家乐", "六合彩"]);
+}
+
+#[test]
+fn several_rules_paths_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("one.toml", &format!("{HEAD}terms = [\"甲\"]\n")),
+            ("two.toml", "[[rule]]\nid = \"b\"\ncategory = 8\nseverity = \"low\"\nterms = [\"乙\"]\n"),
+        ],
+    );
+    let one = dir.path().join("one.toml");
+    let two = dir.path().join("two.toml");
+    let out = run(
+        &["check", "--json", "--rules", one.to_str().unwrap(), "--rules", two.to_str().unwrap(), "甲乙"],
+        b"",
+    );
+    let d = &json_lines(&out)[0];
+    assert_eq!(d["categories"], serde_json::json!([7, 8]));
+}
