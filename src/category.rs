@@ -109,6 +109,8 @@ mod tests {
         assert_eq!(all[6].label(), "（七）");
         assert!(statutory(0).is_none());
         assert!(statutory(10).is_none());
-        assert!(all.iter().all(|c| c.title.ends_with('的') && !c.gloss.is_empty()));
+        assert!(all
+            .iter()
+            .all(|c| c.title.ends_with('的') && !c.gloss.is_empty()));
     }
 }

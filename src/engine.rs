@@ -419,7 +419,11 @@ regex = ['代开.{0,4}发票']
     fn reports_every_overlapping_occurrence_with_offsets() {
         let e = engine(RULES);
         let d = e.scan_text("我是中国人");
-        let got: Vec<_> = d.hits.iter().map(|h| (h.term.as_str(), h.start, h.char_start)).collect();
+        let got: Vec<_> = d
+            .hits
+            .iter()
+            .map(|h| (h.term.as_str(), h.start, h.char_start))
+            .collect();
         assert_eq!(got, vec![("中国", 6, 2), ("国人", 9, 3)]);
         assert_eq!(d.action, Action::Mask);
         assert_eq!(d.masked.as_deref(), Some("我是＊＊＊"));

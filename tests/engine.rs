@@ -117,9 +117,15 @@ fn conditions_hold_only_with_the_metadata_they_need() {
     let new = r#"{"text":"快来加群","time":"2026-11-20T08:00:00+08:00","poster":{"verified":false,"registered":"2026-11-15T08:00:00+08:00"}}"#;
     assert_eq!(e.scan(&post(new)).hits.len(), 1);
     let old = new.replace("2026-11-15", "2026-11-01");
-    assert!(e.scan(&post(&old)).hits.is_empty(), "registered 19 days before");
+    assert!(
+        e.scan(&post(&old)).hits.is_empty(),
+        "registered 19 days before"
+    );
     let edge = new.replace("2026-11-15T08", "2026-11-13T08");
-    assert!(e.scan(&post(&edge)).hits.is_empty(), "exactly 7 days is not less than 7");
+    assert!(
+        e.scan(&post(&edge)).hits.is_empty(),
+        "exactly 7 days is not less than 7"
+    );
     let verified = new.replace("false", "true");
     assert!(e.scan(&post(&verified)).hits.is_empty());
     assert!(e.scan_text("快来加群").hits.is_empty(), "no poster: no hit");
@@ -128,9 +134,15 @@ fn conditions_hold_only_with_the_metadata_they_need() {
     assert_eq!(e.scan(&post(v4)).hits.len(), 1);
     let v6 = v4.replace("198.51.100.7", "2001:db8:1::5");
     assert_eq!(e.scan(&post(&v6)).hits.len(), 1);
-    assert!(e.scan(&post(&v4.replace("198.51.100.7", "198.51.101.7"))).hits.is_empty());
+    assert!(e
+        .scan(&post(&v4.replace("198.51.100.7", "198.51.101.7")))
+        .hits
+        .is_empty());
     assert!(e.scan(&post(&v4.replace("market", "life"))).hits.is_empty());
-    assert!(e.scan(&post(&v4.replace("198.51.100.7", "not-an-ip"))).hits.is_empty());
+    assert!(e
+        .scan(&post(&v4.replace("198.51.100.7", "not-an-ip")))
+        .hits
+        .is_empty());
 }
 
 #[test]
@@ -175,7 +187,11 @@ fn scan_batch_keeps_input_order() {
     let e = Engine::bundled();
     let posts: Vec<Post> = (0..2000)
         .map(|i| {
-            let mut p = Post::from_text(if i % 3 == 0 { "出售冰毒" } else { "今天天气不错" });
+            let mut p = Post::from_text(if i % 3 == 0 {
+                "出售冰毒"
+            } else {
+                "今天天气不错"
+            });
             p.id = Some(shenhe::PostId::Int(i));
             p
         })

@@ -11,7 +11,10 @@ fn check_explains_hits_and_exits_1_when_flagged() {
     let s = stdout(&out);
     assert!(s.contains("marked:  这里有⟦网络赌场⟧"), "{s}");
     assert!(s.contains("hit gambling.promotion"), "{s}");
-    assert!(s.contains("（七） 散布淫秽、色情、赌博、暴力、凶杀、恐怖或者教唆犯罪的"), "{s}");
+    assert!(
+        s.contains("（七） 散布淫秽、色情、赌博、暴力、凶杀、恐怖或者教唆犯罪的"),
+        "{s}"
+    );
     assert!(s.contains("result:  delete · report"), "{s}");
     assert!(s.contains("result:  no hit (allow)"), "{s}");
 
@@ -25,9 +28,22 @@ fn check_json_prints_one_decision_per_text_from_stdin() {
     assert_eq!(code(&out), 1);
     let d = json_lines(&out);
     assert_eq!(d.len(), 2);
-    let matched: Vec<&str> = d[0]["hits"].as_array().unwrap().iter().map(|h| h["matched"].as_str().unwrap()).collect();
-    assert_eq!(matched, vec!["出售冰毒", "冰毒"], "overlapping terms both reported, by position");
-    assert_eq!(d[1]["hits"].as_array().unwrap().len(), 0, "the allow phrase 溜冰场 holds");
+    let matched: Vec<&str> = d[0]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["matched"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        matched,
+        vec!["出售冰毒", "冰毒"],
+        "overlapping terms both reported, by position"
+    );
+    assert_eq!(
+        d[1]["hits"].as_array().unwrap().len(),
+        0,
+        "the allow phrase 溜冰场 holds"
+    );
 }
 
 #[test]
@@ -55,8 +71,14 @@ fn test_reports_failing_examples_and_exits_1() {
     let out = run(&["test", "--rules", dir.path().to_str().unwrap()], b"");
     assert_eq!(code(&out), 1);
     let s = stdout(&out);
-    assert!(s.contains("r.toml:1:1: rule `g`: examples.match \"赌场\" (as text) gave no hit"), "{s}");
-    assert!(s.contains("examples.no_match \"打击赌博\" (as text) was hit"), "{s}");
+    assert!(
+        s.contains("r.toml:1:1: rule `g`: examples.match \"赌场\" (as text) gave no hit"),
+        "{s}"
+    );
+    assert!(
+        s.contains("examples.no_match \"打击赌博\" (as text) was hit"),
+        "{s}"
+    );
     assert!(s.contains("\"赌博\" at chars 2..4"), "{s}");
     assert!(s.trim_end().ends_with("0 passed, 2 failed"), "{s}");
 }
@@ -65,7 +87,10 @@ fn test_reports_failing_examples_and_exits_1() {
 fn load_error(files: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), files);
-    let out = run(&["check", "--rules", dir.path().to_str().unwrap(), "x"], b"");
+    let out = run(
+        &["check", "--rules", dir.path().to_str().unwrap(), "x"],
+        b"",
+    );
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
     let prefix = dir.path().to_str().unwrap().to_owned() + "/";
@@ -89,7 +114,10 @@ fn rule_errors_name_file_line_column_and_rule() {
         "shenhe: error: r.toml:5:14: rule `a`: terms_file `lexicons/none.txt`: No such file or directory (os error 2)"
     );
     let e = load_error(&[("r.toml", &format!("{HEAD}regex = ['(?P<x>a']\n"))]);
-    assert!(e.starts_with("shenhe: error: r.toml:5:10: rule `a`: invalid regex:"), "{e}");
+    assert!(
+        e.starts_with("shenhe: error: r.toml:5:10: rule `a`: invalid regex:"),
+        "{e}"
+    );
     assert_eq!(
         load_error(&[("r.toml", "[[rule]]\nid = \"a\"\ncategory = 55\nseverity = \"high\"\nterms = [\"x\"]\n")]),
         "shenhe: error: r.toml:3:12: rule `a`: unknown category 55 (1–9 are Article 15's; declare custom ones, numbered from 100, in [categories])"
@@ -102,7 +130,10 @@ fn rule_errors_name_file_line_column_and_rule() {
         "shenhe: error: b.toml:2:1: rule `a`: duplicate rule id (first defined at a.toml:1:1)"
     );
     assert_eq!(
-        load_error(&[("r.toml", "[[rule]]\nid = \"a\"\ncategory = 7\nseverity = \"high\"\nterms = [\"x\"\n")]),
+        load_error(&[(
+            "r.toml",
+            "[[rule]]\nid = \"a\"\ncategory = 7\nseverity = \"high\"\nterms = [\"x\"\n"
+        )]),
         "shenhe: error: r.toml:5:13: rule `a`: unclosed array, expected `]`"
     );
 }
@@ -113,16 +144,33 @@ fn terms_files_resolve_relative_to_the_rule_file() {
     write_files(
         dir.path(),
         &[
-            ("sub/r.toml", &format!("{HEAD}terms_file = \"../lists/g.txt\"\n")),
+            (
+                "sub/r.toml",
+                &format!("{HEAD}terms_file = \"../lists/g.txt\"\n"),
+            ),
             ("lists/g.txt", "\u{feff}# gambling\n百家乐\n\n  六合彩  \n"),
             ("sub/r.test.toml", "this is not a rule file and is skipped"),
         ],
     );
     let rules = dir.path().join("sub");
-    let out = run(&["check", "--json", "--rules", rules.to_str().unwrap(), "百家乐和六合彩"], b"");
+    let out = run(
+        &[
+            "check",
+            "--json",
+            "--rules",
+            rules.to_str().unwrap(),
+            "百家乐和六合彩",
+        ],
+        b"",
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let d = &json_lines(&out)[0];
-    let terms: Vec<&str> = d["hits"].as_array().unwrap().iter().map(|h| h["term"].as_str().unwrap()).collect();
+    let terms: Vec<&str> = d["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["term"].as_str().unwrap())
+        .collect();
     assert_eq!(terms, vec!["百家乐", "六合彩"]);
 }
 
@@ -133,13 +181,24 @@ fn several_rules_paths_combine() {
         dir.path(),
         &[
             ("one.toml", &format!("{HEAD}terms = [\"甲\"]\n")),
-            ("two.toml", "[[rule]]\nid = \"b\"\ncategory = 8\nseverity = \"low\"\nterms = [\"乙\"]\n"),
+            (
+                "two.toml",
+                "[[rule]]\nid = \"b\"\ncategory = 8\nseverity = \"low\"\nterms = [\"乙\"]\n",
+            ),
         ],
     );
     let one = dir.path().join("one.toml");
     let two = dir.path().join("two.toml");
     let out = run(
-        &["check", "--json", "--rules", one.to_str().unwrap(), "--rules", two.to_str().unwrap(), "甲乙"],
+        &[
+            "check",
+            "--json",
+            "--rules",
+            one.to_str().unwrap(),
+            "--rules",
+            two.to_str().unwrap(),
+            "甲乙",
+        ],
         b"",
     );
     let d = &json_lines(&out)[0];

@@ -18,7 +18,10 @@ fn check_hits(posts: &[Value], decisions: &[Value]) {
                 "title" => post["title"].as_str().unwrap(),
                 other => post["poster"][other].as_str().unwrap(),
             };
-            let (s, e) = (h["start"].as_u64().unwrap() as usize, h["end"].as_u64().unwrap() as usize);
+            let (s, e) = (
+                h["start"].as_u64().unwrap() as usize,
+                h["end"].as_u64().unwrap() as usize,
+            );
             assert_eq!(&src[s..e], h["matched"].as_str().unwrap(), "{h}");
             let cs = h["char_start"].as_u64().unwrap() as usize;
             let ce = h["char_end"].as_u64().unwrap() as usize;
@@ -54,7 +57,10 @@ fn ten_thousand_posts_on_two_threads_keep_order_and_count() {
         assert_eq!(d["line"], Value::from(i as u64 + 1));
         match post {
             None => {
-                assert!(d["error"].as_str().unwrap().contains("not a valid post"), "{d}");
+                assert!(
+                    d["error"].as_str().unwrap().contains("not a valid post"),
+                    "{d}"
+                );
                 assert!(d.get("action").is_none());
             }
             Some(p) => {
@@ -67,7 +73,10 @@ fn ten_thousand_posts_on_two_threads_keep_order_and_count() {
     }
     assert!(flagged > 1000, "the sample has violations: {flagged}");
     let posts: Vec<Value> = expected.iter().flatten().cloned().collect();
-    let decided: Vec<Value> = decisions.into_iter().filter(|d| d.get("error").is_none()).collect();
+    let decided: Vec<Value> = decisions
+        .into_iter()
+        .filter(|d| d.get("error").is_none())
+        .collect();
     check_hits(&posts, &decided);
 }
 
@@ -79,17 +88,38 @@ fn sample_decisions_have_the_contract_fields() {
     assert_eq!(decisions.len(), SAMPLE.lines().count());
     let d = decisions
         .iter()
-        .find(|d| d["hits"].as_array().unwrap().iter().any(|h| h["rule"] == "drugs.trade"))
+        .find(|d| {
+            d["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["rule"] == "drugs.trade")
+        })
         .expect("the sample sells drugs somewhere");
     assert_eq!(d["action"], "delete");
     assert_eq!(d["report"], true);
     assert_eq!(d["severity"], "critical");
-    assert!(d["categories"].as_array().unwrap().contains(&Value::from(7)));
+    assert!(d["categories"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(7)));
     assert!(d["masked"].as_str().unwrap().contains("＊＊"));
     assert_eq!(d["ruleset"]["name"], "shenhe-bundled");
     assert_eq!(d["ruleset"]["hash"].as_str().unwrap().len(), 64);
     let h = &d["hits"][0];
-    for key in ["rule", "category", "severity", "field", "start", "end", "char_start", "char_end", "matched", "term", "steps"] {
+    for key in [
+        "rule",
+        "category",
+        "severity",
+        "field",
+        "start",
+        "end",
+        "char_start",
+        "char_end",
+        "matched",
+        "term",
+        "steps",
+    ] {
         assert!(h.get(key).is_some(), "hit lacks {key}: {h}");
     }
 }
@@ -107,14 +137,32 @@ fn malformed_lines_blank_lines_and_bad_utf8_each_get_an_error_line() {
     let d = json_lines(&out);
     assert_eq!(d.len(), 5);
     assert_eq!(d[0]["action"], "delete");
-    assert_eq!(d[1], serde_json::json!({"line": 2, "error": "empty line: expected a JSON post"}));
+    assert_eq!(
+        d[1],
+        serde_json::json!({"line": 2, "error": "empty line: expected a JSON post"})
+    );
     assert_eq!(d[2]["id"], "b");
-    assert!(d[2]["error"].as_str().unwrap().contains("missing field `text`"), "{}", d[2]);
-    assert!(d[3]["error"].as_str().unwrap().contains("UTF-8"), "{}", d[3]);
+    assert!(
+        d[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `text`"),
+        "{}",
+        d[2]
+    );
+    assert!(
+        d[3]["error"].as_str().unwrap().contains("UTF-8"),
+        "{}",
+        d[3]
+    );
     assert_eq!(d[4]["id"], 7);
     assert_eq!(d[4]["action"], "allow");
     // The summary counts them.
-    assert!(stderr(&out).contains("5 lines, 2 decided, 3 errors"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("5 lines, 2 decided, 3 errors"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -132,12 +180,23 @@ fn utf8_bom_is_skipped_and_utf16_is_refused() {
 fn files_in_and_out_and_bundled_rules_from_any_directory() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
-    std::fs::write(&input, "{\"id\":1,\"text\":\"刷单兼职日赚千元\"}\n{\"id\":2,\"text\":\"你好\"}\n").unwrap();
-    let out = run_in(&["scan", "-i", "in.jsonl", "-o", "out.jsonl", "-q"], b"", Some(dir.path()));
+    std::fs::write(
+        &input,
+        "{\"id\":1,\"text\":\"刷单兼职日赚千元\"}\n{\"id\":2,\"text\":\"你好\"}\n",
+    )
+    .unwrap();
+    let out = run_in(
+        &["scan", "-i", "in.jsonl", "-o", "out.jsonl", "-q"],
+        b"",
+        Some(dir.path()),
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let written = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    let lines: Vec<Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["hits"][0]["rule"], "fraud.scam");
     assert_eq!(lines[1]["action"], "allow");
@@ -147,19 +206,38 @@ fn files_in_and_out_and_bundled_rules_from_any_directory() {
 fn exit_code_2_for_unreadable_input_bad_usage_and_bad_rules() {
     let out = run(&["scan", "-i", "/nonexistent/posts.jsonl"], b"");
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("/nonexistent/posts.jsonl"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/posts.jsonl"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["scan", "--no-such-flag"], b"");
     assert_eq!(code(&out), 2);
     let out = run(&["scan", "--threads", "0"], b"");
     assert_eq!(code(&out), 2);
     let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("bad.toml", "[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"hihg\"\nterms = [\"a\"]\n")]);
+    write_files(
+        dir.path(),
+        &[(
+            "bad.toml",
+            "[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"hihg\"\nterms = [\"a\"]\n",
+        )],
+    );
     let rules = dir.path().join("bad.toml");
-    let out = run(&["scan", "--rules", rules.to_str().unwrap()], b"{\"text\":\"a\"}\n");
+    let out = run(
+        &["scan", "--rules", rules.to_str().unwrap()],
+        b"{\"text\":\"a\"}\n",
+    );
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
-    assert!(err.contains("bad.toml:4:12: rule `x`: unknown variant `hihg`"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing is decided with a broken rule set");
+    assert!(
+        err.contains("bad.toml:4:12: rule `x`: unknown variant `hihg`"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is decided with a broken rule set"
+    );
 }
 
 #[test]

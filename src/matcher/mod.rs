@@ -128,7 +128,9 @@ impl Matcher {
             let ac = CharwiseDoubleArrayAhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
                 .build_with_values(patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
-                .map_err(|e| Error::new(ErrorKind::Build, format!("building the automaton: {e}")))?;
+                .map_err(|e| {
+                    Error::new(ErrorKind::Build, format!("building the automaton: {e}"))
+                })?;
             Some(ac)
         };
 
@@ -149,7 +151,11 @@ impl Matcher {
         } else {
             Some(
                 RegexSetBuilder::new(&sources)
-                    .size_limit(REGEX_SIZE_LIMIT.saturating_mul(sources.len()).max(REGEX_SIZE_LIMIT))
+                    .size_limit(
+                        REGEX_SIZE_LIMIT
+                            .saturating_mul(sources.len())
+                            .max(REGEX_SIZE_LIMIT),
+                    )
                     .build()
                     .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?,
             )

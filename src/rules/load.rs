@@ -56,7 +56,10 @@ pub(super) fn from_paths(paths: &[PathBuf]) -> Result<RuleSet> {
             if names.is_empty() {
                 return Err(Error::new(
                     ErrorKind::Io,
-                    format!("{}: no rule files (*.toml) in this directory", path.display()),
+                    format!(
+                        "{}: no rule files (*.toml) in this directory",
+                        path.display()
+                    ),
                 ));
             }
             files.extend(names);
@@ -138,8 +141,11 @@ fn decode_utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
         let off = e.utf8_error().valid_up_to();
         let bytes = e.into_bytes();
         let valid = std::str::from_utf8(&bytes[..off]).unwrap_or_default();
-        Error::new(ErrorKind::Syntax, "not valid UTF-8 (convert the file to UTF-8)")
-            .at(Location::from_offset(path, valid, off))
+        Error::new(
+            ErrorKind::Syntax,
+            "not valid UTF-8 (convert the file to UTF-8)",
+        )
+        .at(Location::from_offset(path, valid, off))
     })?;
     if text.starts_with('\u{feff}') {
         text.drain(..3);
@@ -305,7 +311,11 @@ fn rule_at_text(text: &str, offset: usize) -> Option<String> {
     let body = &text[header + "[[rule]]".len()..];
     let body = &body[..body.find("\n[").unwrap_or(body.len())];
     body.lines().find_map(|line| {
-        let value = line.trim().strip_prefix("id")?.trim_start().strip_prefix('=')?;
+        let value = line
+            .trim()
+            .strip_prefix("id")?
+            .trim_start()
+            .strip_prefix('=')?;
         let value = value.trim();
         let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
         let inner = &value[1..];
@@ -463,7 +473,9 @@ fn build_policy(
 ) -> Result<Policy> {
     let mut policy = Policy::default();
     if let Some(sa) = &raw.severity_actions {
-        policy.severity_actions.extend(sa.iter().map(|(s, a)| (*s, *a)));
+        policy
+            .severity_actions
+            .extend(sa.iter().map(|(s, a)| (*s, *a)));
     }
     policy.unverified = raw.unverified;
     for c in &raw.report_categories {
@@ -608,9 +620,9 @@ fn build_conditions(ctx: &Ctx<'_>, raw: RawWhen) -> Result<Conditions> {
     let mut ip_in = Vec::new();
     for net in raw.ip_in.unwrap_or_default() {
         let s = net.get_ref().trim();
-        let parsed = s.parse::<ipnet::IpNet>().or_else(|_| {
-            s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)
-        });
+        let parsed = s
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
         match parsed {
             Ok(n) => ip_in.push(n),
             Err(_) => {
@@ -716,12 +728,18 @@ terms = ["赌博"]
         let e = err(&format!("{OK}colour = \"red\"\n"));
         assert_eq!(e.kind(), ErrorKind::UnknownKey);
         assert_eq!(e.rule(), Some("a.one"));
-        assert!(e.to_string().starts_with("<input>:7:1: rule `a.one`: unknown field `colour`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("<input>:7:1: rule `a.one`: unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn empty_term_is_located_at_the_term() {
-        let e = err("[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"ok\", \"  \"]\n");
+        let e = err(
+            "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"ok\", \"  \"]\n",
+        );
         assert_eq!(e.kind(), ErrorKind::EmptyTerm);
         let loc = e.location().unwrap();
         assert_eq!((loc.line, loc.column), (5, 16));
@@ -743,7 +761,10 @@ terms = ["赌博"]
         let e = err(&format!("{OK}\n{OK}"));
         assert_eq!(e.kind(), ErrorKind::DuplicateId);
         assert_eq!(e.location().unwrap().line, 9);
-        assert!(e.to_string().contains("first defined at <input>:2:1"), "{e}");
+        assert!(
+            e.to_string().contains("first defined at <input>:2:1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -759,7 +780,8 @@ terms = ["赌博"]
 
     #[test]
     fn terms_file_needs_a_base_directory_when_loaded_from_text() {
-        let e = err("[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"low\"\nterms_file = \"t.txt\"\n");
+        let e =
+            err("[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"low\"\nterms_file = \"t.txt\"\n");
         assert_eq!(e.kind(), ErrorKind::MissingTermsFile);
         assert!(e.to_string().contains("base directory"), "{e}");
     }
@@ -783,7 +805,8 @@ terms = ["赌博"]
 
     #[test]
     fn second_policy_section_is_refused() {
-        let e = RuleSet::from_toml_str("[policy]\nunverified = \"review\"\n[policy]\n").unwrap_err();
+        let e =
+            RuleSet::from_toml_str("[policy]\nunverified = \"review\"\n[policy]\n").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Syntax);
     }
 }

@@ -198,14 +198,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Err(e).context(format!("reading {}", args.input));
     }
     if !args.quiet {
-        eprint!("{}", stats.summary(&engine, started.elapsed().as_secs_f64()));
+        eprint!(
+            "{}",
+            stats.summary(&engine, started.elapsed().as_secs_f64())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Refuses encodings the scan cannot read line by line (UTF-16, UTF-32).
 fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> {
-    let head = reader.fill_buf().with_context(|| format!("cannot read {name}"))?;
+    let head = reader
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
     if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
         bail!("{name}: the input is UTF-16 (byte-order mark found); convert it to UTF-8");
     }
@@ -363,7 +368,13 @@ impl Stats {
         );
         let actions: Vec<String> = Action::ALL
             .iter()
-            .map(|a| format!("{} {}", a.as_str(), self.by_action.get(a).copied().unwrap_or(0)))
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.as_str(),
+                    self.by_action.get(a).copied().unwrap_or(0)
+                )
+            })
             .collect();
         let _ = writeln!(s, "  by action: {}", actions.join(", "));
         if !self.by_category.is_empty() {
