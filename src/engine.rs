@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use unicode_segmentation::GraphemeCursor;
 
 use crate::error::Result;
-use crate::matcher::{AllowSpan, Matcher, RawHit, Source};
-use crate::normalize;
+use crate::matcher::{AllowSpan, Candidate, Matcher, Source};
+use crate::normalize::{self, Folded};
 use crate::post::{Decision, Field, Hit, MaskedField, Post};
 use crate::rules::{Action, RuleSet, Severity};
 
@@ -161,10 +161,12 @@ impl Engine {
             if text.is_empty() {
                 continue;
             }
-            let folded = normalize::fold(text);
             raw.clear();
             allows.clear();
-            self.matcher.find(folded.text(), &mut raw, &mut allows);
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                self.matcher.find(text, &mut scratch, &mut raw, &mut allows);
+            });
             if raw.is_empty() {
                 continue;
             }
@@ -189,16 +191,15 @@ impl Engine {
             if raw.is_empty() {
                 continue;
             }
-            // Map to original offsets, widened to whole grapheme clusters.
-            let mut spans: Vec<(usize, usize, RawHit)> = raw
+            // Widen to whole grapheme clusters; one hit per rule and span.
+            let mut spans: Vec<(usize, usize, Candidate)> = raw
                 .iter()
                 .map(|h| {
-                    let (s, e) = folded.to_original(h.start, h.end);
-                    let (s, e) = widen_to_graphemes(text, s, e);
+                    let (s, e) = widen_to_graphemes(text, h.start, h.end);
                     (s, e, *h)
                 })
                 .collect();
-            spans.sort_by_key(|&(s, e, h)| (s, e, h.rule, source_key(h.source)));
+            spans.sort_by_key(|&(s, e, h)| (s, e, h.rule, h.source));
             spans.dedup_by_key(|&mut (s, e, h)| (s, e, h.rule));
 
             let mut mask_spans: Vec<(usize, usize)> = Vec::new();
@@ -232,10 +233,10 @@ impl Engine {
                     char_end,
                     matched: text[start..end].to_owned(),
                     term: match h.source {
-                        Source::Term(i) => rule.terms[i as usize].clone(),
+                        Source::Term(i) | Source::Pinyin(i) => rule.terms[i as usize].clone(),
                         Source::Regex(i) => rule.regex[i as usize].clone(),
                     },
-                    steps: Vec::new(),
+                    steps: step_names(h),
                 });
             }
             let masked = mask(text, &mut mask_spans);
@@ -275,11 +276,20 @@ impl Engine {
     }
 }
 
-fn source_key(s: Source) -> (u8, u32) {
-    match s {
-        Source::Term(i) => (0, i),
-        Source::Regex(i) => (1, i),
+/// The names of the steps a hit needed, in the documented order; `pinyin` last.
+fn step_names(h: Candidate) -> Vec<String> {
+    let mut names: Vec<String> = normalize::steps_of(h.steps)
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    if matches!(h.source, Source::Pinyin(_)) {
+        names.push("pinyin".to_owned());
     }
+    names
+}
+
+thread_local! {
+    /// The folded text of the field being scanned: allocated once per thread.
+    static SCRATCH: std::cell::RefCell<Folded> = std::cell::RefCell::new(Folded::default());
 }
 
 fn post_with_field(field: Field, text: &str) -> Post {
@@ -301,7 +311,7 @@ fn post_with_field(field: Field, text: &str) -> Post {
 }
 
 /// A hit inside an occurrence of one of its own rule's allow phrases is not a hit.
-fn is_allowed(h: &RawHit, allows: &[AllowSpan]) -> bool {
+fn is_allowed(h: &Candidate, allows: &[AllowSpan]) -> bool {
     allows
         .iter()
         .any(|a| a.rule == h.rule && a.start <= h.start && h.end <= a.end)

@@ -1,17 +1,40 @@
 //! Property tests: every hit's span is valid and exact; masking touches only hit spans.
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use shenhe::{Engine, Post, RuleSet, MASK_CHAR};
 
 const TERMS: [&str; 6] = ["赌博", "网络赌场", "中国", "国人", "gun", "👨‍👩‍👧"];
 
-fn engine() -> Engine {
+/// The test rules with the given `normalize` steps (TOML array).
+fn engine_with(normalize: &str) -> Engine {
     let toml = format!(
-        "[[rule]]\nid = \"t\"\ncategory = 7\nseverity = \"low\"\nterms = {}\nallow = [\"打击赌博\"]\n\
-         [[rule]]\nid = \"r\"\ncategory = 9\nseverity = \"high\"\nregex = ['代开.{{0,4}}发票']\n",
+        "[[rule]]\nid = \"t\"\ncategory = 7\nseverity = \"low\"\nterms = {}\nallow = [\"打击赌博\"]\nnormalize = {normalize}\n\
+         [[rule]]\nid = \"r\"\ncategory = 9\nseverity = \"high\"\nregex = ['代开.{{0,4}}发票']\nnormalize = {normalize}\n",
         serde_json::to_string(&TERMS).unwrap()
     );
     Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap()
+}
+
+/// Exact matching: every occurrence of every term is a hit.
+fn engine() -> Engine {
+    engine_with("[]")
+}
+
+/// Every step, `repeat` included.
+fn folding_engine() -> Engine {
+    engine_with(r#"["invisible", "width", "case", "variants", "t2s", "noise", "repeat"]"#)
+}
+
+fn check_spans(text: &str, d: &shenhe::Decision) -> Result<(), TestCaseError> {
+    for h in &d.hits {
+        prop_assert!(text.is_char_boundary(h.start) && text.is_char_boundary(h.end));
+        prop_assert!(h.start < h.end);
+        prop_assert_eq!(&text[h.start..h.end], h.matched.as_str());
+        prop_assert_eq!(text[..h.start].chars().count(), h.char_start);
+        prop_assert_eq!(text[..h.end].chars().count(), h.char_end);
+    }
+    Ok(())
 }
 
 /// Text made of pieces that often form or break terms, plus arbitrary characters.
@@ -40,15 +63,10 @@ proptest! {
 
     #[test]
     fn spans_are_char_boundaries_and_map_back_exactly(text in text()) {
+        check_spans(&text, &folding_engine().scan(&Post::from_text(text.clone())))?;
         let e = engine();
         let d = e.scan(&Post::from_text(text.clone()));
-        for h in &d.hits {
-            prop_assert!(text.is_char_boundary(h.start) && text.is_char_boundary(h.end));
-            prop_assert!(h.start < h.end);
-            prop_assert_eq!(&text[h.start..h.end], h.matched.as_str());
-            prop_assert_eq!(text[..h.start].chars().count(), h.char_start);
-            prop_assert_eq!(text[..h.end].chars().count(), h.char_end);
-        }
+        check_spans(&text, &d)?;
         // Every occurrence of every term not inside 打击赌博 is reported.
         for term in TERMS {
             for (at, _) in text.match_indices(term) {
@@ -64,8 +82,8 @@ proptest! {
     }
 
     #[test]
-    fn masking_changes_nothing_outside_hit_spans(text in text()) {
-        let e = engine();
+    fn masking_changes_nothing_outside_hit_spans(text in text(), fold in any::<bool>()) {
+        let e = if fold { folding_engine() } else { engine() };
         let d = e.scan(&Post::from_text(text.clone()));
         let Some(masked) = d.masked else {
             prop_assert!(d.hits.is_empty());
@@ -91,5 +109,51 @@ proptest! {
         }
         expected.push_str(&text[pos..]);
         prop_assert_eq!(masked, expected);
+    }
+}
+
+/// One evasion of one character of a planted term.
+fn evade(c: char, how: u8) -> String {
+    const TRAD: [(char, char); 4] = [('赌', '賭'), ('络', '絡'), ('场', '場'), ('网', '網')];
+    match how % 6 {
+        0 => c.to_string(),
+        1 => TRAD.iter().find(|(s, _)| *s == c).map_or(c, |(_, t)| *t).to_string(),
+        2 => format!("{c}\u{200b}"),
+        3 => format!("{c}*"),
+        4 => format!("{c}{c}"),
+        _ => format!("{c} 😀"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A term planted in random text under random evasions is found, and its span covers
+    /// exactly the planted characters.
+    #[test]
+    fn planted_term_under_evasions_is_found(
+        before in "[a-z我你他的了是 ]{0,12}",
+        after in "[a-z我你他的了是 ]{0,12}",
+        hows in prop::collection::vec(any::<u8>(), 4),
+    ) {
+        let term = "网络赌场";
+        let chars: Vec<char> = term.chars().collect();
+        let mut planted = String::new();
+        for (i, c) in chars.iter().enumerate() {
+            let piece = evade(*c, hows[i]);
+            // The last char's trailing noise is outside the term: keep only the char.
+            if i + 1 == chars.len() { planted.push_str(&piece.chars().take(if hows[i] % 6 == 4 { 2 } else { 1 }).collect::<String>()); }
+            else { planted.push_str(&piece); }
+        }
+        // Neighbours that repeat the term's first or last char would legitimately widen it.
+        prop_assume!(!before.ends_with('网') && !after.starts_with('场'));
+        let text = format!("{before}{planted}{after}");
+        let d = folding_engine().scan(&Post::from_text(text.clone()));
+        check_spans(&text, &d)?;
+        let at = before.len();
+        let hit = d.hits.iter().find(|h| h.term == term);
+        prop_assert!(hit.is_some(), "{:?} not found in {:?}", planted, text);
+        let hit = hit.unwrap();
+        prop_assert_eq!((hit.start, hit.end), (at, at + planted.len()), "{:?}", text);
     }
 }

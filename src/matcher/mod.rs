@@ -1,21 +1,32 @@
-//! The compiled automata: every literal term and allow phrase of every rule in one
-//! charwise Aho-Corasick automaton (overlapping matches), every regex in one `RegexSet`.
+//! The compiled automata. Rules are grouped by normalisation profile; each group has one
+//! charwise Aho-Corasick automaton (daachorse) holding every term, allow phrase and pinyin
+//! form of its rules, run over the text folded with that profile (overlapping matches).
+//! Regexes are grouped the same way into `RegexSet`s over their own, lighter fold.
 //!
-//! The matcher works on folded text only and reports folded offsets; it never folds text
-//! itself (that is `normalize`'s job) and knows nothing about posts, fields or policy.
+//! The matcher does not fold text itself (that is `normalize`'s job): it asks the group's
+//! fold table for the folded text and maps every match back through the offset map, so
+//! what leaves this module is in original byte offsets. It knows nothing about posts,
+//! fields, conditions or policy.
+
+mod pinyin;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::normalize;
-use crate::rules::{Boundary, Rule, REGEX_SIZE_LIMIT};
+use crate::normalize::{self, table_for, FoldTable, Folded, Profile, MAX_NOISE_GAP};
+use crate::rules::{Boundary, Pinyin, Rule, Step, REGEX_SIZE_LIMIT};
 
-/// What a pattern of the automaton stands for.
+/// What a pattern of an automaton stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
     /// `rules[rule].terms[index]`.
     Term,
+    /// A pinyin spelling of `rules[rule].terms[index]`.
+    Pinyin,
     /// `rules[rule].allow[index]`.
     Allow,
 }
@@ -25,30 +36,34 @@ struct Owner {
     rule: u32,
     index: u32,
     role: Role,
-    /// Check that the hit does not touch an ASCII letter on the left / right.
+    /// The hit must not touch an ASCII letter on the left / right.
     guard_left: bool,
     guard_right: bool,
 }
 
-/// A raw match in folded offsets, before allow-lists, conditions and policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawHit {
-    pub(crate) rule: u32,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    pub(crate) source: Source,
-}
-
-/// Which of the rule's patterns made a hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which of a rule's patterns made a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Source {
     /// `terms[i]`.
     Term(u32),
+    /// `terms[i]`, written in pinyin.
+    Pinyin(u32),
     /// `regex[i]`.
     Regex(u32),
 }
 
-/// An occurrence of an allow phrase of `rule`, in folded offsets.
+/// A match in original byte offsets, before conditions and policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) rule: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) source: Source,
+    /// Normalisation steps the match needed (bit set, `normalize::steps_of`).
+    pub(crate) steps: u8,
+}
+
+/// An occurrence of an allow phrase of `rule`, in original byte offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AllowSpan {
     pub(crate) rule: u32,
@@ -56,169 +71,285 @@ pub(crate) struct AllowSpan {
     pub(crate) end: usize,
 }
 
-/// The compiled form of a rule set's patterns. Immutable, `Send + Sync`.
-pub(crate) struct Matcher {
-    ac: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+struct LiteralGroup {
+    table: Arc<FoldTable>,
+    ac: CharwiseDoubleArrayAhoCorasick<u32>,
     /// For pattern `p`, its owners are `owners[starts[p]..starts[p + 1]]`.
     starts: Vec<u32>,
     owners: Vec<Owner>,
-    set: Option<RegexSet>,
+}
+
+struct RegexGroup {
+    table: Arc<FoldTable>,
+    set: RegexSet,
     regexes: Vec<(Regex, u32, u32)>,
+}
+
+/// The compiled form of a rule set's patterns. Immutable, `Send + Sync`.
+pub(crate) struct Matcher {
+    literal: Vec<LiteralGroup>,
+    regex: Vec<RegexGroup>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("literal_groups", &self.literal.len())
+            .field("regex_groups", &self.regex.len())
+            .finish()
+    }
 }
 
 fn is_ascii_letter(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphabetic())
 }
 
-impl std::fmt::Debug for Matcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Matcher")
-            .field("patterns", &(self.starts.len().saturating_sub(1)))
-            .field("regexes", &self.regexes.len())
-            .finish()
+/// The profile regexes of a rule run on: its steps among invisible, width, case and t2s.
+pub(crate) fn regex_profile(rule: &Rule) -> Profile {
+    Profile::from_steps(&rule.normalize).without(&[Step::Variants, Step::Noise, Step::Repeat])
+}
+
+/// Collects the patterns of one profile's rules.
+#[derive(Default)]
+struct GroupBuilder {
+    index: HashMap<String, usize>,
+    patterns: Vec<String>,
+    owners: Vec<Vec<Owner>>,
+}
+
+impl GroupBuilder {
+    fn add(&mut self, pattern: String, owner: Owner) {
+        if pattern.is_empty() {
+            return;
+        }
+        let p = match self.index.get(&pattern) {
+            Some(&p) => p,
+            None => {
+                self.index.insert(pattern.clone(), self.patterns.len());
+                self.patterns.push(pattern);
+                self.owners.push(Vec::new());
+                self.patterns.len() - 1
+            }
+        };
+        // The same rule listing a term twice (or two terms folding alike) reports it once.
+        if !self.owners[p]
+            .iter()
+            .any(|o| o.rule == owner.rule && o.role == owner.role)
+        {
+            self.owners[p].push(owner);
+        }
+    }
+
+    fn build(self, table: Arc<FoldTable>) -> Result<Option<LiteralGroup>> {
+        if self.patterns.is_empty() {
+            return Ok(None);
+        }
+        let mut starts = Vec::with_capacity(self.owners.len() + 1);
+        let mut owners = Vec::new();
+        for list in self.owners {
+            starts.push(owners.len() as u32);
+            owners.extend(list);
+        }
+        starts.push(owners.len() as u32);
+        let ac = CharwiseDoubleArrayAhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build_with_values(self.patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
+            .map_err(|e| Error::new(ErrorKind::Build, format!("building the automaton: {e}")))?;
+        Ok(Some(LiteralGroup {
+            table,
+            ac,
+            starts,
+            owners,
+        }))
     }
 }
 
 impl Matcher {
     pub(crate) fn new(rules: &[Rule]) -> Result<Matcher> {
-        let mut index: std::collections::HashMap<String, usize> = Default::default();
-        let mut per_pattern: Vec<Vec<Owner>> = Vec::new();
-        let mut patterns: Vec<String> = Vec::new();
+        let mut literal: Vec<(Profile, GroupBuilder)> = Vec::new();
+        let mut regex: Vec<(Profile, Vec<String>, Vec<(Regex, u32, u32)>)> = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
-            let guard = rule.boundary != Boundary::None;
-            let lists = [(Role::Term, &rule.terms), (Role::Allow, &rule.allow)];
-            for (role, list) in lists {
-                for (i, term) in list.iter().enumerate() {
-                    let folded = normalize::fold_term(term);
-                    if folded.is_empty() {
-                        continue;
+            let profile = Profile::from_steps(&rule.normalize);
+            if !rule.terms.is_empty() {
+                let g = match literal.iter().position(|(p, _)| *p == profile) {
+                    Some(i) => &mut literal[i].1,
+                    None => {
+                        literal.push((profile, GroupBuilder::default()));
+                        &mut literal.last_mut().expect("just pushed").1
                     }
-                    let owner = Owner {
-                        rule: r as u32,
-                        index: i as u32,
-                        role,
-                        guard_left: guard && is_ascii_letter(folded.chars().next()),
-                        guard_right: guard && is_ascii_letter(folded.chars().next_back()),
-                    };
-                    let p = *index.entry(folded.clone()).or_insert_with(|| {
-                        patterns.push(folded);
-                        per_pattern.push(Vec::new());
-                        per_pattern.len() - 1
-                    });
-                    // The same rule listing a term twice must not report it twice.
-                    let dup = per_pattern[p]
-                        .iter()
-                        .any(|o| o.rule == owner.rule && o.role == owner.role);
-                    if !dup {
-                        per_pattern[p].push(owner);
-                    }
-                }
+                };
+                add_rule_literals(g, r as u32, rule, profile);
             }
-        }
-        let mut starts = Vec::with_capacity(per_pattern.len() + 1);
-        let mut owners = Vec::new();
-        for list in per_pattern {
-            starts.push(owners.len() as u32);
-            owners.extend(list);
-        }
-        starts.push(owners.len() as u32);
-        let ac = if patterns.is_empty() {
-            None
-        } else {
-            let ac = CharwiseDoubleArrayAhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build_with_values(patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
-                .map_err(|e| {
-                    Error::new(ErrorKind::Build, format!("building the automaton: {e}"))
-                })?;
-            Some(ac)
-        };
-
-        let mut sources = Vec::new();
-        let mut regexes = Vec::new();
-        for (r, rule) in rules.iter().enumerate() {
             for (i, re) in rule.regex.iter().enumerate() {
                 let compiled = RegexBuilder::new(re)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
                     .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?;
-                sources.push(re.clone());
-                regexes.push((compiled, r as u32, i as u32));
+                let profile = regex_profile(rule);
+                let g = match regex.iter().position(|(p, _, _)| *p == profile) {
+                    Some(i) => &mut regex[i],
+                    None => {
+                        regex.push((profile, Vec::new(), Vec::new()));
+                        regex.last_mut().expect("just pushed")
+                    }
+                };
+                g.1.push(re.clone());
+                g.2.push((compiled, r as u32, i as u32));
             }
         }
-        let set = if sources.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&sources)
-                    .size_limit(
-                        REGEX_SIZE_LIMIT
-                            .saturating_mul(sources.len())
-                            .max(REGEX_SIZE_LIMIT),
-                    )
-                    .build()
-                    .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?,
-            )
-        };
+        let mut literal_groups = Vec::new();
+        for (profile, g) in literal {
+            if let Some(g) = g.build(table_for(profile))? {
+                literal_groups.push(g);
+            }
+        }
+        let mut regex_groups = Vec::new();
+        for (profile, sources, regexes) in regex {
+            let set = RegexSetBuilder::new(&sources)
+                .size_limit(REGEX_SIZE_LIMIT.saturating_mul(sources.len()))
+                .build()
+                .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?;
+            regex_groups.push(RegexGroup {
+                table: table_for(profile),
+                set,
+                regexes,
+            });
+        }
         Ok(Matcher {
-            ac,
-            starts,
-            owners,
-            set,
-            regexes,
+            literal: literal_groups,
+            regex: regex_groups,
         })
     }
 
-    /// Size of the literal automaton in bytes.
+    /// Size of the literal automata in bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ac.as_ref().map_or(0, |ac| ac.heap_bytes())
-            + self.owners.len() * std::mem::size_of::<Owner>()
+        self.literal
+            .iter()
+            .map(|g| g.ac.heap_bytes() + g.owners.len() * std::mem::size_of::<Owner>())
+            .sum()
     }
 
-    /// Appends every term and regex occurrence in `text` to `hits` and every allow-phrase
-    /// occurrence to `allows`, all in folded offsets.
-    pub(crate) fn find(&self, text: &str, hits: &mut Vec<RawHit>, allows: &mut Vec<AllowSpan>) {
-        if let Some(ac) = &self.ac {
-            for m in ac.find_overlapping_iter(text) {
+    /// Appends every term, pinyin and regex match in `text` to `hits` and every allow-phrase
+    /// occurrence to `allows`, in original byte offsets. `scratch` holds the folded text.
+    pub(crate) fn find(
+        &self,
+        text: &str,
+        scratch: &mut Folded,
+        hits: &mut Vec<Candidate>,
+        allows: &mut Vec<AllowSpan>,
+    ) {
+        for g in &self.literal {
+            g.table.fold_into(text, scratch);
+            let folded = scratch.text();
+            for m in g.ac.find_overlapping_iter(folded) {
                 let p = m.value() as usize;
-                let (lo, hi) = (self.starts[p] as usize, self.starts[p + 1] as usize);
-                for o in &self.owners[lo..hi] {
-                    if (o.guard_left && is_ascii_letter(text[..m.start()].chars().next_back()))
-                        || (o.guard_right && is_ascii_letter(text[m.end()..].chars().next()))
+                let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
+                let mut mapped: Option<(usize, usize, u8)> = None;
+                for o in &g.owners[lo..hi] {
+                    if (o.guard_left && is_ascii_letter(folded[..m.start()].chars().next_back()))
+                        || (o.guard_right && is_ascii_letter(folded[m.end()..].chars().next()))
                     {
                         continue;
                     }
-                    match o.role {
-                        Role::Term => hits.push(RawHit {
-                            rule: o.rule,
-                            start: m.start(),
-                            end: m.end(),
-                            source: Source::Term(o.index),
-                        }),
-                        Role::Allow => allows.push(AllowSpan {
-                            rule: o.rule,
-                            start: m.start(),
-                            end: m.end(),
-                        }),
-                    }
-                }
-            }
-        }
-        if let Some(set) = &self.set {
-            for i in set.matches(text).iter() {
-                let (re, rule, index) = &self.regexes[i];
-                for m in re.find_iter(text) {
-                    if m.is_empty() {
-                        continue;
-                    }
-                    hits.push(RawHit {
-                        rule: *rule,
-                        start: m.start(),
-                        end: m.end(),
-                        source: Source::Regex(*index),
+                    let (start, end, steps) = match mapped {
+                        Some(x) => x,
+                        None => {
+                            let (s, e) = scratch.to_original(m.start(), m.end());
+                            let last = folded[..m.end()].chars().next_back().unwrap_or_default();
+                            let e = g.table.extend_over_repeats(text, e, last);
+                            let original = &text[s..e];
+                            let steps = if original == &folded[m.start()..m.end()] {
+                                0
+                            } else {
+                                let stats = g.table.span_stats(original);
+                                if stats.max_noise_gap > MAX_NOISE_GAP {
+                                    break;
+                                }
+                                stats.steps
+                            };
+                            *mapped.insert((s, e, steps))
+                        }
+                    };
+                    let source = match o.role {
+                        Role::Term => Source::Term(o.index),
+                        Role::Pinyin => Source::Pinyin(o.index),
+                        Role::Allow => {
+                            allows.push(AllowSpan {
+                                rule: o.rule,
+                                start,
+                                end,
+                            });
+                            continue;
+                        }
+                    };
+                    hits.push(Candidate {
+                        rule: o.rule,
+                        start,
+                        end,
+                        source,
+                        steps,
                     });
                 }
             }
         }
+        for g in &self.regex {
+            g.table.fold_into(text, scratch);
+            let folded = scratch.text();
+            for i in g.set.matches(folded).iter() {
+                let (re, rule, index) = &g.regexes[i];
+                for m in re.find_iter(folded) {
+                    if m.is_empty() {
+                        continue;
+                    }
+                    let (start, end) = scratch.to_original(m.start(), m.end());
+                    let original = &text[start..end];
+                    let steps = if original == m.as_str() {
+                        0
+                    } else {
+                        g.table.span_stats(original).steps
+                    };
+                    hits.push(Candidate {
+                        rule: *rule,
+                        start,
+                        end,
+                        source: Source::Regex(*index),
+                        steps,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
+fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
+    let guard = rule.boundary != Boundary::None;
+    let owner = |index: usize, role: Role, pattern: &str, force_guard: bool| Owner {
+        rule: r,
+        index: index as u32,
+        role,
+        guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
+        guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
+    };
+    for (i, term) in rule.terms.iter().enumerate() {
+        let folded = normalize::fold_str(profile, term);
+        g.add(folded.clone(), owner(i, Role::Term, &folded, false));
+        if rule.pinyin != Pinyin::Off {
+            for spelling in pinyin::spellings(&folded) {
+                let spelling = normalize::fold_str(profile, &spelling);
+                g.add(spelling.clone(), owner(i, Role::Pinyin, &spelling, false));
+            }
+        }
+        if rule.pinyin == Pinyin::Initials {
+            if let Some(initials) = pinyin::initials(&folded) {
+                let initials = normalize::fold_str(profile, &initials);
+                // Initials match only as a standalone ASCII word, whatever the boundary.
+                g.add(initials.clone(), owner(i, Role::Pinyin, &initials, true));
+            }
+        }
+    }
+    for (i, phrase) in rule.allow.iter().enumerate() {
+        let folded = normalize::fold_str(profile, phrase);
+        g.add(folded.clone(), owner(i, Role::Allow, &folded, false));
     }
 }

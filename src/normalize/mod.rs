@@ -1,61 +1,175 @@
 //! Folding text before matching, and mapping folded offsets back to the original.
 //!
+//! A [`Profile`] is a set of normalisation steps. For each profile a [`FoldTable`] is
+//! compiled once per process: every char maps to itself, to another char, to a short
+//! string, to nothing (invisible, noise) or to a hard break. [`FoldTable::fold_into`] applies
+//! it in one pass, writing the folded text and a compact offset map (runs of bytes that
+//! map linearly, and atomic units for chars whose folded form has another length).
+//!
 //! The matcher never sees the original text, only its fold; every hit it reports is in
 //! folded offsets and comes back through [`Folded::to_original`]. This module owns that
 //! mapping and must never lose it: a hit's span in the original text is exact.
 //!
-//! This version folds with the identity (exact matching); the normalisation steps of
-//! DESIGN.md plug in here, producing the folded text and its offset map in one pass.
+//! Where each table comes from:
+//! - `invisible`: Unicode's Default_Ignorable_Code_Point (ICU4X `icu_properties`), and U+2800.
+//! - `width`: NFKC compatibility decomposition, char by char (`unicode-normalization`).
+//! - `case`: Unicode lowercase mapping (`char::to_lowercase`).
+//! - `variants`: ASCII digits and letters from NFKC decompositions; numbers and enclosed
+//!   letters without one from Unicode's numeric values and names (`unicode_tables.rs`,
+//!   generated); Latin homoglyphs from Unicode's confusables (`unicode-security` skeletons);
+//!   the Chinese numerals from the hand table below (DESIGN.md lists them).
+//! - `t2s`: OpenCC's traditional → simplified dictionaries (`ferrous-opencc`), per char.
+//! - `noise`: Unicode general categories (spaces, punctuation, symbols and emoji, controls),
+//!   from ICU4X; the clause punctuation that is never noise is the hand table `is_break`.
+//! - `repeat`: contextual, applied during the fold.
 
-use std::borrow::Cow;
+mod table;
+#[rustfmt::skip]
+mod unicode_tables;
 
-/// A field's text as the matcher sees it, with the way back to the original.
-#[derive(Debug)]
-pub(crate) struct Folded<'a> {
-    text: Cow<'a, str>,
-    /// `map[i]` is the original byte offset of folded byte `i` (at char boundaries), with
-    /// one extra entry for the end. `None` means the fold is the identity.
-    map: Option<Vec<u32>>,
+use crate::rules::Step;
+
+pub(crate) use table::{table_for, FoldTable};
+
+/// A set of normalisation steps, as a bit set in `Step` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Profile(u8);
+
+impl Profile {
+    /// No step: the identity fold.
+    pub(crate) const EXACT: Profile = Profile(0);
+
+    pub(crate) fn from_steps(steps: &[Step]) -> Profile {
+        Profile(steps.iter().fold(0, |m, s| m | bit(*s)))
+    }
+
+    pub(crate) fn has(self, step: Step) -> bool {
+        self.0 & bit(step) != 0
+    }
+
+    /// The same profile without the given steps.
+    pub(crate) fn without(self, steps: &[Step]) -> Profile {
+        Profile(self.0 & !Profile::from_steps(steps).0)
+    }
 }
 
-impl<'a> Folded<'a> {
+pub(crate) const ALL_STEPS: [Step; 7] = [
+    Step::Invisible,
+    Step::Width,
+    Step::Case,
+    Step::Variants,
+    Step::T2s,
+    Step::Noise,
+    Step::Repeat,
+];
+
+pub(crate) fn bit(step: Step) -> u8 {
+    1 << ALL_STEPS.iter().position(|s| *s == step).expect("every step is listed")
+}
+
+/// The steps of a bit mask, in the documented order.
+pub(crate) fn steps_of(mask: u8) -> impl Iterator<Item = Step> {
+    ALL_STEPS.into_iter().filter(move |s| mask & bit(*s) != 0)
+}
+
+/// A run of the offset map: folded bytes `fs..fs + flen` come from original bytes
+/// `os..os + olen`. When `linear`, byte `fs + k` comes from byte `os + k` (then `flen ==
+/// olen`); otherwise the run is one unit: any folded byte inside it comes from the whole
+/// original span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    fs: u32,
+    os: u32,
+    flen: u32,
+    olen: u32,
+    linear: bool,
+}
+
+/// A field's text as the matcher sees it, with the way back to the original. Reusable:
+/// [`FoldTable::fold_into`] clears it, so buffers are allocated once per thread.
+#[derive(Debug, Default)]
+pub(crate) struct Folded {
+    text: String,
+    runs: Vec<Run>,
+}
+
+impl Folded {
     /// The folded text.
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    /// The original byte span of the folded span `start..end`: it covers every original
-    /// character that folded into the span.
+    fn clear(&mut self) {
+        self.text.clear();
+        self.runs.clear();
+    }
+
+    fn run_at(&self, f: usize) -> &Run {
+        let i = self.runs.partition_point(|r| (r.fs as usize) <= f);
+        &self.runs[i.saturating_sub(1)]
+    }
+
+    /// The original byte span of the folded span `start..end` (`start < end`, both char
+    /// boundaries of the folded text): from the start of the original char that produced
+    /// the first folded char to the end of the one that produced the last.
     pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
-        match &self.map {
-            None => (start, end),
-            Some(map) => (map[start] as usize, map[end] as usize),
+        debug_assert!(start < end && end <= self.text.len());
+        let r = self.run_at(start);
+        let s = if r.linear {
+            (r.os + (start as u32 - r.fs)) as usize
+        } else {
+            r.os as usize
+        };
+        let r = self.run_at(end - 1);
+        let e = if r.linear {
+            (r.os + (end as u32 - r.fs)) as usize
+        } else {
+            (r.os + r.olen) as usize
+        };
+        (s, e)
+    }
+
+    /// Appends a folded unit `out` that came from original bytes `os..os + olen`.
+    fn push(&mut self, os: usize, olen: usize, out: &str, linear: bool) {
+        let fs = self.text.len() as u32;
+        let (os, olen_u, flen) = (os as u32, olen as u32, out.len() as u32);
+        self.text.push_str(out);
+        if linear {
+            if let Some(last) = self.runs.last_mut() {
+                if last.linear && last.fs + last.flen == fs && last.os + last.olen == os {
+                    last.flen += flen;
+                    last.olen += olen_u;
+                    return;
+                }
+            }
         }
+        self.runs.push(Run {
+            fs,
+            os,
+            flen,
+            olen: olen_u,
+            linear,
+        });
     }
 }
 
-/// Folds a field's text for matching.
-pub(crate) fn fold(text: &str) -> Folded<'_> {
-    Folded {
-        text: Cow::Borrowed(text),
-        map: None,
-    }
+/// What folding a span of original text took: the steps that changed something, and the
+/// longest run of noise skipped between two kept characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpanStats {
+    pub(crate) steps: u8,
+    pub(crate) max_noise_gap: usize,
 }
 
-/// Folds a term (or allow phrase) the way text is folded, so both meet in the automaton.
-pub(crate) fn fold_term(term: &str) -> String {
-    fold(term).text().to_owned()
+/// At most this many noise characters may be skipped between two characters of a term.
+pub(crate) const MAX_NOISE_GAP: usize = 3;
+
+/// Folds `text` with `profile` into a new string (for terms, allow phrases, examples).
+pub(crate) fn fold_str(profile: Profile, text: &str) -> String {
+    let mut f = Folded::default();
+    table_for(profile).fold_into(text, &mut f);
+    f.text
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_fold_maps_offsets_to_themselves() {
-        let f = fold("网络赌场");
-        assert_eq!(f.text(), "网络赌场");
-        assert_eq!(f.to_original(6, 12), (6, 12));
-        assert_eq!(fold_term("赌博"), "赌博");
-    }
-}
+mod tests;

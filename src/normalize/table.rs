@@ -1,0 +1,470 @@
+//! The compiled fold table of one profile, and the one-pass fold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
+use unicode_normalization::UnicodeNormalization;
+
+use super::unicode_tables::{LETTERS, NUMERIC};
+use super::{bit, Folded, Profile, SpanStats};
+use crate::rules::Step;
+
+const BLOCK_BITS: u32 = 7;
+const BLOCK: usize = 1 << BLOCK_BITS;
+const KIND_SHIFT: u32 = 29;
+const STEPS_SHIFT: u32 = 22;
+const PAYLOAD: u32 = (1 << STEPS_SHIFT) - 1;
+
+/// What a char folds to. `Same` with no steps is 0, so identity blocks are all zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+enum Kind {
+    Same = 0,
+    Char = 1,
+    Multi = 2,
+    Noise = 3,
+    Invisible = 4,
+    Break = 5,
+}
+
+fn kind(entry: u32) -> Kind {
+    match entry >> KIND_SHIFT {
+        0 => Kind::Same,
+        1 => Kind::Char,
+        2 => Kind::Multi,
+        3 => Kind::Noise,
+        4 => Kind::Invisible,
+        _ => Kind::Break,
+    }
+}
+
+/// A profile's fold, compiled: a two-level table over every code point.
+pub(crate) struct FoldTable {
+    profile: Profile,
+    index: Vec<u16>,
+    blocks: Vec<[u32; BLOCK]>,
+    multi: Vec<Box<str>>,
+}
+
+impl std::fmt::Debug for FoldTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FoldTable")
+            .field("profile", &self.profile)
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
+}
+
+/// The table of `profile`, built on first use and shared for the life of the process.
+pub(crate) fn table_for(profile: Profile) -> Arc<FoldTable> {
+    static TABLES: OnceLock<Mutex<HashMap<Profile, Arc<FoldTable>>>> = OnceLock::new();
+    let tables = TABLES.get_or_init(Default::default);
+    if let Some(t) = tables.lock().expect("fold tables").get(&profile) {
+        return t.clone();
+    }
+    // Built outside the lock: two threads may both build it; one wins, both are equal.
+    let built = Arc::new(FoldTable::build(profile));
+    tables
+        .lock()
+        .expect("fold tables")
+        .entry(profile)
+        .or_insert(built)
+        .clone()
+}
+
+/// Code points whose fold is computed; everything else (unassigned planes, private use)
+/// folds to itself.
+const RANGES: [(u32, u32); 2] = [(0, 0x40000), (0xE0000, 0xE1000)];
+
+impl FoldTable {
+    fn build(profile: Profile) -> FoldTable {
+        let data = Data::get();
+        let mut multi: Vec<Box<str>> = Vec::new();
+        let mut multi_index: HashMap<String, u32> = HashMap::new();
+        let mut blocks: Vec<[u32; BLOCK]> = vec![[0; BLOCK]];
+        let mut dedup: HashMap<[u32; BLOCK], u16> = HashMap::from([([0; BLOCK], 0)]);
+        let mut index = vec![0u16; (0x110000 >> BLOCK_BITS) as usize];
+        for (lo, hi) in RANGES {
+            for block_start in (lo..hi).step_by(BLOCK) {
+                let mut block = [0u32; BLOCK];
+                for (i, slot) in block.iter_mut().enumerate() {
+                    let Some(c) = char::from_u32(block_start + i as u32) else {
+                        continue;
+                    };
+                    let (k, out, steps) = fold_char(profile, c, data);
+                    let payload = match k {
+                        Kind::Char => out.chars().next().map_or(0, |c| c as u32),
+                        Kind::Multi => *multi_index.entry(out.clone()).or_insert_with(|| {
+                            multi.push(out.into_boxed_str());
+                            (multi.len() - 1) as u32
+                        }),
+                        _ => 0,
+                    };
+                    *slot = ((k as u32) << KIND_SHIFT) | (u32::from(steps) << STEPS_SHIFT) | payload;
+                }
+                let id = *dedup.entry(block).or_insert_with(|| {
+                    blocks.push(block);
+                    (blocks.len() - 1) as u16
+                });
+                index[(block_start >> BLOCK_BITS) as usize] = id;
+            }
+        }
+        FoldTable {
+            profile,
+            index,
+            blocks,
+            multi,
+        }
+    }
+
+    #[inline]
+    fn entry(&self, c: char) -> u32 {
+        let cp = c as usize;
+        self.blocks[self.index[cp >> BLOCK_BITS] as usize][cp & (BLOCK - 1)]
+    }
+
+    /// The folded form of a unit, or `None` when the char is skipped.
+    #[inline]
+    fn unit<'b>(&'b self, c: char, entry: u32, buf: &'b mut [u8; 4]) -> Option<&'b str> {
+        match kind(entry) {
+            Kind::Same | Kind::Break => Some(c.encode_utf8(buf)),
+            Kind::Char => {
+                let d = char::from_u32(entry & PAYLOAD).unwrap_or(c);
+                Some(d.encode_utf8(buf))
+            }
+            Kind::Multi => Some(&self.multi[(entry & PAYLOAD) as usize]),
+            Kind::Noise | Kind::Invisible => None,
+        }
+    }
+
+    /// Folds `text` into `out` (cleared first), in one pass.
+    pub(crate) fn fold_into(&self, text: &str, out: &mut Folded) {
+        out.clear();
+        out.text.reserve(text.len());
+        if self.profile == Profile::EXACT {
+            out.push(0, text.len(), text, true);
+            return;
+        }
+        let repeat = self.profile.has(Step::Repeat);
+        let mut last: Option<char> = None;
+        let mut buf = [0u8; 4];
+        let mut collapsed = String::new();
+        for (os, c) in text.char_indices() {
+            let entry = self.entry(c);
+            let Some(mut unit) = self.unit(c, entry, &mut buf) else {
+                continue;
+            };
+            if repeat {
+                match collapse_repeats(unit, &mut last, &mut collapsed) {
+                    Collapse::Whole => {}
+                    Collapse::Skip => continue,
+                    Collapse::Part => unit = &collapsed,
+                }
+            }
+            let olen = c.len_utf8();
+            let linear = unit.len() == olen && kind(entry) != Kind::Multi;
+            out.push(os, olen, unit, linear);
+        }
+    }
+
+    /// The steps that folding `span` used, and its longest run of skipped noise between
+    /// kept characters. `span` is the original text of a hit.
+    pub(crate) fn span_stats(&self, span: &str) -> SpanStats {
+        let mut stats = SpanStats::default();
+        if self.profile == Profile::EXACT {
+            return stats;
+        }
+        let repeat = self.profile.has(Step::Repeat);
+        let mut gap = 0;
+        let mut last: Option<char> = None;
+        let mut collapsed = String::new();
+        let mut buf = [0u8; 4];
+        for c in span.chars() {
+            let entry = self.entry(c);
+            stats.steps |= (entry >> STEPS_SHIFT) as u8 & 0x7f;
+            match self.unit(c, entry, &mut buf) {
+                None => {
+                    if kind(entry) == Kind::Noise {
+                        gap += 1;
+                        stats.max_noise_gap = stats.max_noise_gap.max(gap);
+                    }
+                }
+                Some(unit) => {
+                    if repeat && collapse_repeats(unit, &mut last, &mut collapsed) != Collapse::Whole {
+                        stats.steps |= bit(Step::Repeat);
+                    }
+                    gap = 0;
+                }
+            }
+        }
+        stats
+    }
+}
+
+impl FoldTable {
+    /// With `repeat`, the end of a hit extended over the chars right after it that collapse
+    /// into its last folded char (网络赌场场 is one hit on all five chars).
+    pub(crate) fn extend_over_repeats(&self, text: &str, end: usize, last: char) -> usize {
+        if !self.profile.has(Step::Repeat) {
+            return end;
+        }
+        let mut end = end;
+        let mut buf = [0u8; 4];
+        for c in text[end..].chars() {
+            let entry = self.entry(c);
+            let mut folded = match self.unit(c, entry, &mut buf) {
+                Some(u) => u.chars(),
+                None => break,
+            };
+            if folded.next() != Some(last) || folded.any(|d| d != last) {
+                break;
+            }
+            end += c.len_utf8();
+        }
+        end
+    }
+}
+
+/// What the `repeat` step leaves of a unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Collapse {
+    /// Nothing collapsed: the unit as it is.
+    Whole,
+    /// Every char repeats the one before: nothing is emitted.
+    Skip,
+    /// Some chars collapsed: the rest is in the buffer.
+    Part,
+}
+
+/// Drops each char of `unit` equal to the char emitted before it (`last`, updated).
+fn collapse_repeats(unit: &str, last: &mut Option<char>, buf: &mut String) -> Collapse {
+    let mut chars = unit.chars();
+    let first = chars.next();
+    if chars.next().is_none() {
+        // The common case: a one-char unit.
+        if first == *last {
+            return Collapse::Skip;
+        }
+        *last = first;
+        return Collapse::Whole;
+    }
+    buf.clear();
+    for c in unit.chars() {
+        if Some(c) != *last {
+            buf.push(c);
+            *last = Some(c);
+        }
+    }
+    match buf.len() {
+        0 => Collapse::Skip,
+        n if n == unit.len() => Collapse::Whole,
+        _ => Collapse::Part,
+    }
+}
+
+/// Unicode data every profile draws on, loaded once per process.
+struct Data {
+    t2s: HashMap<char, char>,
+}
+
+impl Data {
+    fn get() -> &'static Data {
+        static DATA: OnceLock<Data> = OnceLock::new();
+        DATA.get_or_init(|| Data { t2s: t2s_chars() })
+    }
+}
+
+/// Traditional → simplified for single characters, from OpenCC's t2s dictionaries.
+fn t2s_chars() -> HashMap<char, char> {
+    use ferrous_opencc::config::BuiltinConfig;
+    let Ok(cc) = ferrous_opencc::OpenCC::from_config(BuiltinConfig::T2s) else {
+        return HashMap::new();
+    };
+    let ranges = [(0x3400, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2FA20)];
+    let mut map = HashMap::new();
+    let mut s = String::new();
+    for (lo, hi) in ranges {
+        for c in (lo..hi).filter_map(char::from_u32) {
+            s.clear();
+            s.push(c);
+            let out = cc.convert(&s);
+            let mut chars = out.chars();
+            if let (Some(d), None) = (chars.next(), chars.next()) {
+                if d != c {
+                    map.insert(c, d);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// CJK clause punctuation and line breaks: never skipped as noise (they end a phrase).
+/// Decided on the original character, before any folding. Hand table from DESIGN.md.
+pub(crate) fn is_break(c: char) -> bool {
+    matches!(
+        c,
+        '，' | '。' | '！' | '？' | '；' | '…' | '⋯' | '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+fn is_invisible(c: char) -> bool {
+    c == '\u{2800}' || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+fn is_noise(c: char) -> bool {
+    use GeneralCategory as G;
+    if c.is_ascii_alphanumeric() {
+        return false;
+    }
+    matches!(
+        CodePointMapData::<GeneralCategory>::new().get(c),
+        G::SpaceSeparator
+            | G::Control
+            | G::ConnectorPunctuation
+            | G::DashPunctuation
+            | G::OpenPunctuation
+            | G::ClosePunctuation
+            | G::InitialPunctuation
+            | G::FinalPunctuation
+            | G::OtherPunctuation
+            | G::MathSymbol
+            | G::CurrencySymbol
+            | G::ModifierSymbol
+            | G::OtherSymbol
+            | G::NonspacingMark
+            | G::EnclosingMark
+    )
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF)
+}
+
+/// The Chinese numerals of DESIGN.md (hand table: no Unicode property maps them to
+/// digits the way posters use them). Traditional forms reach them through `t2s`.
+fn chinese_numeral(c: char) -> Option<char> {
+    Some(match c {
+        '〇' | '零' => '0',
+        '一' | '壹' => '1',
+        '二' | '贰' => '2',
+        '三' | '叁' => '3',
+        '四' | '肆' => '4',
+        '五' | '伍' => '5',
+        '六' | '陆' => '6',
+        '七' | '柒' => '7',
+        '八' | '捌' => '8',
+        '九' | '玖' => '9',
+        _ => return None,
+    })
+}
+
+/// The ASCII a stylised digit or letter stands for, if any.
+fn variant(c: char) -> Option<String> {
+    if c.is_ascii() {
+        return None;
+    }
+    if let Some(d) = chinese_numeral(c) {
+        return Some(d.into());
+    }
+    if is_han(c) {
+        return None;
+    }
+    // Compatibility decompositions: ① → 1, ⑴ → (1), ⒈ → 1., 𝒻 → f, Ⓕ → F.
+    let nfkc: String = c.to_string().nfkc().collect();
+    let core = nfkc.trim_matches(|x| matches!(x, '(' | ')' | '.'));
+    if !core.is_empty() && core.len() <= 2 && core.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Some(core.to_owned());
+    }
+    if let Ok(i) = NUMERIC.binary_search_by_key(&c, |&(k, _)| k) {
+        return Some(NUMERIC[i].1.to_string());
+    }
+    if let Ok(i) = LETTERS.binary_search_by_key(&c, |&(k, _)| k) {
+        return Some(LETTERS[i].1.to_string());
+    }
+    // Latin homoglyphs from other scripts (Cyrillic а, Greek ο), from Unicode's confusables.
+    if c.is_alphabetic() {
+        let mut buf = [0; 4];
+        let mut skel = unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf));
+        if let (Some(a), None) = (skel.next(), skel.next()) {
+            if a.is_ascii_alphabetic() {
+                return Some(a.into());
+            }
+        }
+    }
+    None
+}
+
+/// One application of the char-by-char steps (width, case, variants, t2s) to `s`.
+fn fold_once(p: Profile, s: &str, steps: &mut u8, data: &Data) -> String {
+    let mut cur = s.to_owned();
+    if p.has(Step::Width) {
+        let next: String = cur.nfkc().collect();
+        if next != cur {
+            *steps |= bit(Step::Width);
+            cur = next;
+        }
+    }
+    if p.has(Step::Case) {
+        let next = cur.to_lowercase();
+        if next != cur {
+            *steps |= bit(Step::Case);
+            cur = next;
+        }
+    }
+    if p.has(Step::Variants) {
+        let next: String = cur
+            .chars()
+            .map(|c| variant(c).unwrap_or_else(|| c.to_string()))
+            .collect();
+        if next != cur {
+            *steps |= bit(Step::Variants);
+            cur = next;
+        }
+    }
+    if p.has(Step::T2s) {
+        let next: String = cur.chars().map(|c| *data.t2s.get(&c).unwrap_or(&c)).collect();
+        if next != cur {
+            *steps |= bit(Step::T2s);
+            cur = next;
+        }
+    }
+    cur
+}
+
+/// The fold of one char under `p`: its kind, its folded form and the steps that changed it.
+/// The char-by-char steps are applied until nothing changes, so folding is idempotent
+/// (陸 → 陆 by t2s → 6 by variants, as 陆 itself folds).
+fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u8) {
+    if p.has(Step::Noise) && is_break(c) {
+        return (Kind::Break, c.into(), 0);
+    }
+    if p.has(Step::Invisible) && is_invisible(c) {
+        return (Kind::Invisible, String::new(), bit(Step::Invisible));
+    }
+    let mut steps = 0u8;
+    let mut s = c.to_string();
+    for _ in 0..4 {
+        let next = fold_once(p, &s, &mut steps, data);
+        if next == s {
+            break;
+        }
+        s = next;
+    }
+    if p.has(Step::Invisible) && s.chars().any(is_invisible) {
+        s.retain(|d| !is_invisible(d));
+    }
+    if p.has(Step::Noise) && s.chars().any(is_noise) {
+        s.retain(|d| !is_noise(d));
+        steps |= bit(Step::Noise);
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => (Kind::Noise, s, steps | bit(Step::Noise)),
+        (Some(d), None) if d == c => (Kind::Same, s, 0),
+        (Some(_), None) => (Kind::Char, s, steps),
+        _ => (Kind::Multi, s, steps),
+    }
+}
