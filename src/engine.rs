@@ -78,6 +78,21 @@ impl Engine {
         &self.rules
     }
 
+    /// How the engine folds `text` before matching: one entry per normalisation profile
+    /// its rules use (the steps, and the folded text), for explaining a match.
+    pub fn folded_forms(&self, text: &str) -> Vec<(Vec<crate::Step>, String)> {
+        let mut out: Vec<(Vec<crate::Step>, String)> = Vec::new();
+        for profile in self.matcher.profiles() {
+            let steps = profile.steps();
+            let folded = normalize::Normalizer::new(&steps)
+                .fold(text)
+                .text()
+                .to_owned();
+            out.push((steps, folded));
+        }
+        out
+    }
+
     /// Approximate heap size of the compiled automata, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.matcher.heap_bytes()

@@ -42,13 +42,16 @@
 //! | piece | what it does |
 //! | --- | --- |
 //! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
-//! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton and one regex set; [`Engine::scan`], [`Engine::scan_batch`] |
+//! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`] |
 //! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde) |
 //! | [`category`] | the nine categories of Article 15: official text and English gloss |
+//! | [`normalize`] | *expert*: the folding the engine applies (width, case, variants, traditional → simplified, noise, repeat), with the offset map back to the original |
+//!
+//! Matching resists the usual evasions: 賭博, 赌*博, 赌\u{200b}博, ｄｕｂｏ, ⑥合彩, 赌赌博博 and
+//! dubo all match a rule on 赌博 (see `rules/README.md`), and every hit is still reported at
+//! its exact place in the original text, with the normalisation steps it needed.
 //!
 //! The engine is immutable and `Send + Sync`; share it with `Arc` across threads.
-//! Evasion-resistant normalisation (width, traditional characters, noise, pinyin) plugs in
-//! behind the same offset map; this version matches exactly.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -57,7 +60,7 @@ pub mod category;
 mod engine;
 mod error;
 mod matcher;
-mod normalize;
+pub mod normalize;
 mod post;
 pub mod rules;
 

@@ -117,7 +117,11 @@ fn evade(c: char, how: u8) -> String {
     const TRAD: [(char, char); 4] = [('赌', '賭'), ('络', '絡'), ('场', '場'), ('网', '網')];
     match how % 6 {
         0 => c.to_string(),
-        1 => TRAD.iter().find(|(s, _)| *s == c).map_or(c, |(_, t)| *t).to_string(),
+        1 => TRAD
+            .iter()
+            .find(|(s, _)| *s == c)
+            .map_or(c, |(_, t)| *t)
+            .to_string(),
         2 => format!("{c}\u{200b}"),
         3 => format!("{c}*"),
         4 => format!("{c}{c}"),

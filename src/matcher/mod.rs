@@ -8,7 +8,10 @@
 //! what leaves this module is in original byte offsets. It knows nothing about posts,
 //! fields, conditions or policy.
 
+mod boundary;
 mod pinyin;
+
+use boundary::Segmenter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +42,12 @@ struct Owner {
     /// The hit must not touch an ASCII letter on the left / right.
     guard_left: bool,
     guard_right: bool,
+    /// `boundary = "word"`: no word of the text may straddle the hit.
+    word: bool,
+    /// The steps that change the term as written (see `needed_steps`).
+    own_steps: u8,
+    /// Index of the term as written in `GroupBuilder::written`, to tell an exact match.
+    written: u32,
 }
 
 /// Which of a rule's patterns made a hit.
@@ -72,23 +81,32 @@ pub(crate) struct AllowSpan {
 }
 
 struct LiteralGroup {
+    profile: Profile,
     table: Arc<FoldTable>,
     ac: CharwiseDoubleArrayAhoCorasick<u32>,
+    /// Terms and allow phrases as written.
+    written: Vec<Box<str>>,
     /// For pattern `p`, its owners are `owners[starts[p]..starts[p + 1]]`.
     starts: Vec<u32>,
     owners: Vec<Owner>,
 }
 
+/// A compiled regex with its rule and its index in the rule's `regex`.
+type RuleRegex = (Regex, u32, u32);
+
 struct RegexGroup {
+    profile: Profile,
     table: Arc<FoldTable>,
     set: RegexSet,
-    regexes: Vec<(Regex, u32, u32)>,
+    regexes: Vec<RuleRegex>,
 }
 
 /// The compiled form of a rule set's patterns. Immutable, `Send + Sync`.
 pub(crate) struct Matcher {
     literal: Vec<LiteralGroup>,
     regex: Vec<RegexGroup>,
+    /// Present when some rule has `boundary = "word"`.
+    segmenter: Option<&'static Segmenter>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -97,6 +115,19 @@ impl std::fmt::Debug for Matcher {
             .field("literal_groups", &self.literal.len())
             .field("regex_groups", &self.regex.len())
             .finish()
+    }
+}
+
+/// The steps a hit needed: none when the text is the term as written; else the steps that
+/// changed the matched text, leaving out those the term itself needs (六 → 6 on both sides
+/// of 六合彩) unless nothing else explains the match (陆合彩 needed `variants`).
+fn needed_steps(span_steps: u8, o: &Owner, matched: &str, written: &str) -> u8 {
+    if matched == written {
+        return 0;
+    }
+    match span_steps & !o.own_steps {
+        0 => span_steps,
+        needed => needed,
     }
 }
 
@@ -115,6 +146,7 @@ struct GroupBuilder {
     index: HashMap<String, usize>,
     patterns: Vec<String>,
     owners: Vec<Vec<Owner>>,
+    written: Vec<Box<str>>,
 }
 
 impl GroupBuilder {
@@ -140,7 +172,7 @@ impl GroupBuilder {
         }
     }
 
-    fn build(self, table: Arc<FoldTable>) -> Result<Option<LiteralGroup>> {
+    fn build(self, profile: Profile) -> Result<Option<LiteralGroup>> {
         if self.patterns.is_empty() {
             return Ok(None);
         }
@@ -156,7 +188,9 @@ impl GroupBuilder {
             .build_with_values(self.patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
             .map_err(|e| Error::new(ErrorKind::Build, format!("building the automaton: {e}")))?;
         Ok(Some(LiteralGroup {
-            table,
+            profile,
+            table: table_for(profile),
+            written: self.written,
             ac,
             starts,
             owners,
@@ -167,7 +201,7 @@ impl GroupBuilder {
 impl Matcher {
     pub(crate) fn new(rules: &[Rule]) -> Result<Matcher> {
         let mut literal: Vec<(Profile, GroupBuilder)> = Vec::new();
-        let mut regex: Vec<(Profile, Vec<String>, Vec<(Regex, u32, u32)>)> = Vec::new();
+        let mut regex: Vec<(Profile, Vec<String>, Vec<RuleRegex>)> = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
             let profile = Profile::from_steps(&rule.normalize);
             if !rule.terms.is_empty() {
@@ -199,7 +233,7 @@ impl Matcher {
         }
         let mut literal_groups = Vec::new();
         for (profile, g) in literal {
-            if let Some(g) = g.build(table_for(profile))? {
+            if let Some(g) = g.build(profile)? {
                 literal_groups.push(g);
             }
         }
@@ -210,15 +244,33 @@ impl Matcher {
                 .build()
                 .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?;
             regex_groups.push(RegexGroup {
+                profile,
                 table: table_for(profile),
                 set,
                 regexes,
             });
         }
+        let segmenter = rules
+            .iter()
+            .any(|r| r.boundary == Boundary::Word)
+            .then(Segmenter::get);
         Ok(Matcher {
             literal: literal_groups,
             regex: regex_groups,
+            segmenter,
         })
+    }
+
+    /// The fold profiles the matcher uses: literal groups first, then regex groups.
+    pub(crate) fn profiles(&self) -> Vec<Profile> {
+        let mut out: Vec<Profile> = Vec::new();
+        let groups = self.literal.iter().map(|g| g.profile);
+        for p in groups.chain(self.regex.iter().map(|g| g.profile)) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Size of the literal automata in bytes.
@@ -270,6 +322,13 @@ impl Matcher {
                             *mapped.insert((s, e, steps))
                         }
                     };
+                    if o.word
+                        && self
+                            .segmenter
+                            .is_some_and(|seg| seg.straddles(text, start, end))
+                    {
+                        continue;
+                    }
                     let source = match o.role {
                         Role::Term => Source::Term(o.index),
                         Role::Pinyin => Source::Pinyin(o.index),
@@ -287,7 +346,12 @@ impl Matcher {
                         start,
                         end,
                         source,
-                        steps,
+                        steps: needed_steps(
+                            steps,
+                            o,
+                            &text[start..end],
+                            &g.written[o.written as usize],
+                        ),
                     });
                 }
             }
@@ -323,33 +387,52 @@ impl Matcher {
 
 /// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
 fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
+    let mut g_written = std::mem::take(&mut g.written);
     let guard = rule.boundary != Boundary::None;
-    let owner = |index: usize, role: Role, pattern: &str, force_guard: bool| Owner {
-        rule: r,
-        index: index as u32,
-        role,
-        guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
-        guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
-    };
+    let table = table_for(profile);
+    let mut owner =
+        |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| Owner {
+            rule: r,
+            index: index as u32,
+            role,
+            guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
+            guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
+            word: rule.boundary == Boundary::Word && role != Role::Allow,
+            own_steps: table.span_stats(written).steps,
+            written: {
+                g_written.push(written.into());
+                (g_written.len() - 1) as u32
+            },
+        };
     for (i, term) in rule.terms.iter().enumerate() {
         let folded = normalize::fold_str(profile, term);
-        g.add(folded.clone(), owner(i, Role::Term, &folded, false));
+        g.add(folded.clone(), owner(i, Role::Term, term, &folded, false));
         if rule.pinyin != Pinyin::Off {
             for spelling in pinyin::spellings(&folded) {
                 let spelling = normalize::fold_str(profile, &spelling);
-                g.add(spelling.clone(), owner(i, Role::Pinyin, &spelling, false));
+                g.add(
+                    spelling.clone(),
+                    owner(i, Role::Pinyin, &spelling, &spelling, false),
+                );
             }
         }
         if rule.pinyin == Pinyin::Initials {
             if let Some(initials) = pinyin::initials(&folded) {
                 let initials = normalize::fold_str(profile, &initials);
                 // Initials match only as a standalone ASCII word, whatever the boundary.
-                g.add(initials.clone(), owner(i, Role::Pinyin, &initials, true));
+                g.add(
+                    initials.clone(),
+                    owner(i, Role::Pinyin, &initials, &initials, true),
+                );
             }
         }
     }
     for (i, phrase) in rule.allow.iter().enumerate() {
         let folded = normalize::fold_str(profile, phrase);
-        g.add(folded.clone(), owner(i, Role::Allow, &folded, false));
+        g.add(
+            folded.clone(),
+            owner(i, Role::Allow, phrase, &folded, false),
+        );
     }
+    g.written = g_written;
 }

@@ -10,14 +10,13 @@ const MAX_SPELLINGS: usize = 64;
 /// Every reading of each char of `term`, or `None` when a char has no pinyin.
 fn readings(term: &str) -> Option<Vec<Vec<String>>> {
     let mut out = Vec::new();
-    for (c, multi) in term.chars().zip(term.to_pinyin_multi()) {
+    for multi in term.to_pinyin_multi() {
         let multi = multi?;
         let mut list: Vec<String> = multi.into_iter().map(|p| p.plain().to_owned()).collect();
         list.dedup();
         if list.is_empty() {
             return None;
         }
-        let _ = c;
         out.push(list);
     }
     Some(out)

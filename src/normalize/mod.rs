@@ -1,5 +1,9 @@
 //! Folding text before matching, and mapping folded offsets back to the original.
 //!
+//! *Expert module*: the engine applies all of this itself. [`Normalizer`] is public so
+//! rule authors and tools can see what the matcher sees (`shenhe check` prints it) and so
+//! the offset invariants can be fuzzed from outside the crate.
+//!
 //! A [`Profile`] is a set of normalisation steps. For each profile a [`FoldTable`] is
 //! compiled once per process: every char maps to itself, to another char, to a short
 //! string, to nothing (invisible, noise) or to a hard break. [`FoldTable::fold_into`] applies
@@ -29,7 +33,7 @@ mod unicode_tables;
 
 use crate::rules::Step;
 
-pub(crate) use table::{table_for, FoldTable};
+pub(crate) use table::{is_break, table_for, FoldTable};
 
 /// A set of normalisation steps, as a bit set in `Step` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +49,11 @@ impl Profile {
 
     pub(crate) fn has(self, step: Step) -> bool {
         self.0 & bit(step) != 0
+    }
+
+    /// Its steps, in the documented order.
+    pub(crate) fn steps(self) -> Vec<Step> {
+        steps_of(self.0).collect()
     }
 
     /// The same profile without the given steps.
@@ -64,7 +73,10 @@ pub(crate) const ALL_STEPS: [Step; 7] = [
 ];
 
 pub(crate) fn bit(step: Step) -> u8 {
-    1 << ALL_STEPS.iter().position(|s| *s == step).expect("every step is listed")
+    1 << ALL_STEPS
+        .iter()
+        .position(|s| *s == step)
+        .expect("every step is listed")
 }
 
 /// The steps of a bit mask, in the documented order.
@@ -85,17 +97,17 @@ struct Run {
     linear: bool,
 }
 
-/// A field's text as the matcher sees it, with the way back to the original. Reusable:
-/// [`FoldTable::fold_into`] clears it, so buffers are allocated once per thread.
+/// A text as the matcher sees it, with the way back to the original. Reusable: folding
+/// into it clears it first, so buffers are allocated once.
 #[derive(Debug, Default)]
-pub(crate) struct Folded {
+pub struct Folded {
     text: String,
     runs: Vec<Run>,
 }
 
 impl Folded {
     /// The folded text.
-    pub(crate) fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         &self.text
     }
 
@@ -112,8 +124,15 @@ impl Folded {
     /// The original byte span of the folded span `start..end` (`start < end`, both char
     /// boundaries of the folded text): from the start of the original char that produced
     /// the first folded char to the end of the one that produced the last.
-    pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
-        debug_assert!(start < end && end <= self.text.len());
+    ///
+    /// # Panics
+    ///
+    /// When `start >= end` or `end` is past the folded text.
+    pub fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
+        assert!(
+            start < end && end <= self.text.len(),
+            "span {start}..{end} out of the folded text"
+        );
         let r = self.run_at(start);
         let s = if r.linear {
             (r.os + (start as u32 - r.fs)) as usize
@@ -163,6 +182,53 @@ pub(crate) struct SpanStats {
 
 /// At most this many noise characters may be skipped between two characters of a term.
 pub(crate) const MAX_NOISE_GAP: usize = 3;
+
+/// Folds texts with a set of normalisation steps, exactly as the engine does for a rule
+/// with `normalize` set to those steps.
+///
+/// ```
+/// use shenhe::{normalize::Normalizer, Step};
+///
+/// let n = Normalizer::new(&Step::DEFAULT);
+/// let text = "網絡賭＊場";
+/// let folded = n.fold(text);
+/// assert_eq!(folded.text(), "网络赌场");
+/// let (s, e) = folded.to_original(6, 12);
+/// assert_eq!(&text[s..e], "賭＊場");
+/// // The full-width ＊ is folded to * (width), then skipped (noise).
+/// assert_eq!(n.steps_in(&text[s..e]), vec![Step::Width, Step::T2s, Step::Noise]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Normalizer {
+    table: std::sync::Arc<FoldTable>,
+}
+
+impl Normalizer {
+    /// A normaliser for these steps (applied in the documented order whatever the order
+    /// given). The tables are built once per process and shared.
+    pub fn new(steps: &[Step]) -> Normalizer {
+        Normalizer {
+            table: table_for(Profile::from_steps(steps)),
+        }
+    }
+
+    /// Folds `text`.
+    pub fn fold(&self, text: &str) -> Folded {
+        let mut out = Folded::default();
+        self.table.fold_into(text, &mut out);
+        out
+    }
+
+    /// Folds `text` into `out`, reusing its buffers.
+    pub fn fold_into(&self, text: &str, out: &mut Folded) {
+        self.table.fold_into(text, out);
+    }
+
+    /// The steps that change something in `text` (in the documented order).
+    pub fn steps_in(&self, text: &str) -> Vec<Step> {
+        steps_of(self.table.span_stats(text).steps).collect()
+    }
+}
 
 /// Folds `text` with `profile` into a new string (for terms, allow phrases, examples).
 pub(crate) fn fold_str(profile: Profile, text: &str) -> String {

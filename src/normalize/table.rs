@@ -102,7 +102,8 @@ impl FoldTable {
                         }),
                         _ => 0,
                     };
-                    *slot = ((k as u32) << KIND_SHIFT) | (u32::from(steps) << STEPS_SHIFT) | payload;
+                    *slot =
+                        ((k as u32) << KIND_SHIFT) | (u32::from(steps) << STEPS_SHIFT) | payload;
                 }
                 let id = *dedup.entry(block).or_insert_with(|| {
                     blocks.push(block);
@@ -192,7 +193,9 @@ impl FoldTable {
                     }
                 }
                 Some(unit) => {
-                    if repeat && collapse_repeats(unit, &mut last, &mut collapsed) != Collapse::Whole {
+                    if repeat
+                        && collapse_repeats(unit, &mut last, &mut collapsed) != Collapse::Whole
+                    {
                         stats.steps |= bit(Step::Repeat);
                     }
                     gap = 0;
@@ -201,27 +204,33 @@ impl FoldTable {
         }
         stats
     }
-}
 
-impl FoldTable {
-    /// With `repeat`, the end of a hit extended over the chars right after it that collapse
-    /// into its last folded char (网络赌场场 is one hit on all five chars).
+    /// With `repeat`, the end of a hit extended over the chars after it that collapse into
+    /// its last folded char, with noise between them as inside a term (网络赌场场 and
+    /// 赌博*博 are hits on every char).
     pub(crate) fn extend_over_repeats(&self, text: &str, end: usize, last: char) -> usize {
         if !self.profile.has(Step::Repeat) {
             return end;
         }
-        let mut end = end;
+        let (mut end, mut at, mut noise) = (end, end, 0);
         let mut buf = [0u8; 4];
         for c in text[end..].chars() {
             let entry = self.entry(c);
-            let mut folded = match self.unit(c, entry, &mut buf) {
-                Some(u) => u.chars(),
-                None => break,
-            };
-            if folded.next() != Some(last) || folded.any(|d| d != last) {
-                break;
+            at += c.len_utf8();
+            match self.unit(c, entry, &mut buf) {
+                None if kind(entry) == Kind::Noise => {
+                    noise += 1;
+                    if noise > super::MAX_NOISE_GAP {
+                        break;
+                    }
+                }
+                None => {}
+                Some(u) if u.chars().all(|d| d == last) => {
+                    end = at;
+                    noise = 0;
+                }
+                Some(_) => break,
             }
-            end += c.len_utf8();
         }
         end
     }
@@ -306,7 +315,19 @@ fn t2s_chars() -> HashMap<char, char> {
 pub(crate) fn is_break(c: char) -> bool {
     matches!(
         c,
-        '，' | '。' | '！' | '？' | '；' | '…' | '⋯' | '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        '，' | '。'
+            | '！'
+            | '？'
+            | '；'
+            | '…'
+            | '⋯'
+            | '\n'
+            | '\r'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -425,7 +446,10 @@ fn fold_once(p: Profile, s: &str, steps: &mut u8, data: &Data) -> String {
         }
     }
     if p.has(Step::T2s) {
-        let next: String = cur.chars().map(|c| *data.t2s.get(&c).unwrap_or(&c)).collect();
+        let next: String = cur
+            .chars()
+            .map(|c| *data.t2s.get(&c).unwrap_or(&c))
+            .collect();
         if next != cur {
             *steps |= bit(Step::T2s);
             cur = next;

@@ -17,13 +17,25 @@ fn each_step_folds_what_it_names() {
     assert_eq!(fold_str(p, "ｄｕｂｏ"), "dubo", "width");
     assert_eq!(fold_str(p, "DuBo"), "dubo", "case");
     assert_eq!(fold_str(p, "①②③❶⑴⒈⁹₈"), "12311198", "variants: numbers");
-    assert_eq!(fold_str(p, "壹贰叁〇九"), "12309", "variants: Chinese numerals");
+    assert_eq!(
+        fold_str(p, "壹贰叁〇九"),
+        "12309",
+        "variants: Chinese numerals"
+    );
     assert_eq!(fold_str(p, "Ⓕ𝒻🅵"), "fff", "variants: stylised letters");
-    assert_eq!(fold_str(p, "сasinо"), "casino", "variants: Cyrillic homoglyphs");
+    assert_eq!(
+        fold_str(p, "сasinо"),
+        "casino",
+        "variants: Cyrillic homoglyphs"
+    );
     assert_eq!(fold_str(p, "賭博臺獨"), "赌博台独", "t2s");
     assert_eq!(fold_str(p, "赌*博 赌😀博"), "赌博赌博", "noise");
     assert_eq!(fold_str(with_repeat(), "赌赌博博"), "赌博", "repeat");
-    assert_eq!(fold_str(default(), "赌赌博博"), "赌赌博博", "repeat is opt-in");
+    assert_eq!(
+        fold_str(default(), "赌赌博博"),
+        "赌赌博博",
+        "repeat is opt-in"
+    );
 }
 
 #[test]
@@ -33,7 +45,10 @@ fn clause_punctuation_and_line_breaks_are_never_noise() {
     assert_eq!(fold_str(p, "赌\n博"), "赌\n博");
     assert_eq!(fold_str(p, "赌……博"), "赌……博");
     // Without the noise step they are ordinary characters, folded like the rest.
-    assert_eq!(fold_str(Profile::from_steps(&[Step::Width]), "赌，博"), "赌,博");
+    assert_eq!(
+        fold_str(Profile::from_steps(&[Step::Width]), "赌，博"),
+        "赌,博"
+    );
 }
 
 #[test]
@@ -80,14 +95,26 @@ fn span_stats_name_the_steps_and_the_noise_gaps() {
     assert_eq!(names, vec!["t2s", "noise"]);
     assert_eq!(s.max_noise_gap, 2);
     let s = t.span_stats("赌赌博");
-    assert_eq!(steps_of(s.steps).map(Step::as_str).collect::<Vec<_>>(), vec!["repeat"]);
+    assert_eq!(
+        steps_of(s.steps).map(Step::as_str).collect::<Vec<_>>(),
+        vec!["repeat"]
+    );
     assert_eq!(t.span_stats("赌 * * 博").max_noise_gap, 5);
 }
 
 #[test]
 fn folding_twice_equals_folding_once() {
     let p = with_repeat();
-    for s in ["大陸", "貳拾", "ⅫⅣ", "Ｑ币", "İstanbul", "ß", "賭賭博博", "㈠㈡"] {
+    for s in [
+        "大陸",
+        "貳拾",
+        "ⅫⅣ",
+        "Ｑ币",
+        "İstanbul",
+        "ß",
+        "賭賭博博",
+        "㈠㈡",
+    ] {
         let once = fold_str(p, s);
         assert_eq!(fold_str(p, &once), once, "{s}");
     }

@@ -61,6 +61,15 @@ fn explain(
     color: bool,
 ) -> io::Result<()> {
     writeln!(out, "text:    {text}")?;
+    for (steps, folded) in engine.folded_forms(text) {
+        let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
+        let names = if names.is_empty() {
+            "exact".to_owned()
+        } else {
+            names.join("+")
+        };
+        writeln!(out, "folded:  {folded}    [{names}]")?;
+    }
     if d.hits.is_empty() {
         writeln!(out, "result:  no hit (allow)")?;
         return writeln!(out);
