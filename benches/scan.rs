@@ -3,7 +3,9 @@
 //! run, so the engine's overhead reads as a ratio. Also prints the p50/p99 latency of one
 //! 300-character post through `Engine::scan` (what a forum's submit path pays).
 //!
-//! Run: `cargo bench --bench scan` (add `-- --quick` for a fast look).
+//! Run: `cargo bench --bench scan` (add `-- --quick` for a fast look). With
+//! `SHENHE_BENCH_DATA=../shared/peers/work/data` (after the peer harness has generated its
+//! workload) the posts and the 10k lexicon are the harness's real ones.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,8 +29,25 @@ impl Rng {
     }
 }
 
-/// The sample posts' texts, and longer posts made by joining several of them.
+/// The posts to scan: the peer harness's real corpus when `SHENHE_BENCH_DATA` names its
+/// data directory (`../shared/peers/work/data`; the first 20 MB of posts), else the
+/// sample posts and longer posts made by joining several of them.
 fn posts() -> Vec<String> {
+    if let Some(dir) = std::env::var_os("SHENHE_BENCH_DATA") {
+        let corpus = std::path::Path::new(&dir).join("corpus.jsonl");
+        let text = std::fs::read_to_string(&corpus).expect("SHENHE_BENCH_DATA/corpus.jsonl");
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for line in text.lines() {
+            let p = Post::from_json(line).expect("corpus post");
+            bytes += p.text.len();
+            out.push(p.text);
+            if bytes > 20_000_000 {
+                break;
+            }
+        }
+        return out;
+    }
     let sample = include_str!("../examples/posts.jsonl");
     let texts: Vec<String> = sample
         .lines()
@@ -50,6 +69,15 @@ fn posts() -> Vec<String> {
 /// 10,000 distinct terms: the bundled lexicons, then 2–4 character words drawn from the
 /// Han characters of the sample (so terms occur in the posts at a realistic rate).
 fn lexicon(posts: &[String], size: usize) -> Vec<String> {
+    if let Some(dir) = std::env::var_os("SHENHE_BENCH_DATA") {
+        let path = std::path::Path::new(&dir).join(format!("lexicon_{}k.txt", size / 1000));
+        let text = std::fs::read_to_string(path).expect("the peer lexicon");
+        return text
+            .lines()
+            .map(str::to_owned)
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+    }
     let mut terms: Vec<String> = RuleSet::bundled()
         .rules()
         .iter()
@@ -75,16 +103,19 @@ fn lexicon(posts: &[String], size: usize) -> Vec<String> {
     terms
 }
 
-fn rule_file(terms: &[String]) -> String {
+/// One rule holding every term, with the default normalisation steps, or none (`exact`).
+fn rule_file(terms: &[String], exact: bool) -> String {
     let json = serde_json::to_string(terms).expect("JSON");
-    format!("[[rule]]\nid = \"bench\"\ncategory = 7\nseverity = \"medium\"\nterms = {json}\n")
+    let normalize = if exact { "normalize = []\n" } else { "" };
+    format!("[[rule]]\nid = \"bench\"\ncategory = 7\nseverity = \"medium\"\n{normalize}terms = {json}\n")
 }
 
 fn scan(c: &mut Criterion) {
     let posts = posts();
     let bytes: usize = posts.iter().map(String::len).sum();
     let terms = lexicon(&posts, 10_000);
-    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms)).unwrap()).unwrap();
+    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, false)).unwrap()).unwrap();
+    let exact = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, true)).unwrap()).unwrap();
     let bare = AhoCorasick::new(&terms).unwrap();
     let posts_as_posts: Vec<Post> = posts.iter().map(|t| Post::from_text(t.as_str())).collect();
 
@@ -99,11 +130,20 @@ fn scan(c: &mut Criterion) {
             black_box(n)
         })
     });
-    g.bench_function("shenhe Engine::scan", |b| {
+    g.bench_function("shenhe Engine::scan, default steps", |b| {
         b.iter(|| {
             let mut n = 0usize;
             for p in &posts_as_posts {
                 n += engine.scan(p).hits.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("shenhe Engine::scan, exact (normalize = [])", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for p in &posts_as_posts {
+                n += exact.scan(p).hits.len();
             }
             black_box(n)
         })
@@ -130,7 +170,7 @@ fn scan(c: &mut Criterion) {
 fn latency_report() {
     let posts = posts();
     let terms = lexicon(&posts, 10_000);
-    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms)).unwrap()).unwrap();
+    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, false)).unwrap()).unwrap();
     let bare = AhoCorasick::new(&terms).unwrap();
     let joined: String = posts.concat();
     let chars: Vec<char> = joined.chars().collect();

@@ -155,7 +155,7 @@ impl Engine {
     fn decide(&self, post: &Post, assume_when: Option<u32>) -> Decision {
         let rules = self.rules.rules();
         let policy = self.rules.policy();
-        let now = jiff::Timestamp::now();
+        let mut now: Option<jiff::Timestamp> = None;
         let mut hits = Vec::new();
         let mut masked_fields = Vec::new();
         let mut masked_text = None;
@@ -196,6 +196,7 @@ impl Engine {
                     Some(cond) => match when_cache.iter().find(|(r, _)| *r == h.rule) {
                         Some(&(_, ok)) => ok,
                         None => {
+                            let now = *now.get_or_insert_with(jiff::Timestamp::now);
                             let ok = cond.holds(post, now);
                             when_cache.push((h.rule, ok));
                             ok

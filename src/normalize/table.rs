@@ -152,8 +152,24 @@ impl FoldTable {
         let mut last: Option<char> = None;
         let mut buf = [0u8; 4];
         let mut collapsed = String::new();
+        // Chars that fold to themselves are copied in bulk: `copy_from..os` is pending.
+        let mut copy_from = 0;
         for (os, c) in text.char_indices() {
             let entry = self.entry(c);
+            let k = kind(entry);
+            if k == Kind::Same || k == Kind::Break {
+                if !repeat {
+                    continue;
+                }
+                if last != Some(c) {
+                    last = Some(c);
+                    continue;
+                }
+            }
+            if copy_from < os {
+                out.push(copy_from, os - copy_from, &text[copy_from..os], true);
+            }
+            copy_from = os + c.len_utf8();
             let Some(mut unit) = self.unit(c, entry, &mut buf) else {
                 continue;
             };
@@ -165,8 +181,11 @@ impl FoldTable {
                 }
             }
             let olen = c.len_utf8();
-            let linear = unit.len() == olen && kind(entry) != Kind::Multi;
+            let linear = unit.len() == olen && k != Kind::Multi;
             out.push(os, olen, unit, linear);
+        }
+        if copy_from < text.len() {
+            out.push(copy_from, text.len() - copy_from, &text[copy_from..], true);
         }
     }
 
