@@ -161,3 +161,30 @@ proptest! {
         prop_assert_eq!((hit.start, hit.end), (at, at + planted.len()), "{:?}", text);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The normaliser's offset map, for any text and any set of steps: every folded char
+    /// maps to a non-empty span on char boundaries, spans never go backwards, and folding
+    /// the folded text changes nothing (the fuzz target `normalize` checks the same).
+    #[test]
+    fn offset_map_is_monotonic_and_folding_idempotent(text in text(), mask in 0u8..128) {
+        use shenhe::{normalize::Normalizer, Step};
+        let all = [Step::Invisible, Step::Width, Step::Case, Step::Variants, Step::T2s, Step::Noise, Step::Repeat];
+        let steps: Vec<Step> = all.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect();
+        let n = Normalizer::new(&steps);
+        let folded = n.fold(&text);
+        let f = folded.text();
+        let bounds: Vec<usize> = f.char_indices().map(|(i, _)| i).chain([f.len()]).collect();
+        let (mut ps, mut pe) = (0, 0);
+        for w in bounds.windows(2) {
+            let (s, e) = folded.to_original(w[0], w[1]);
+            prop_assert!(s < e && text.is_char_boundary(s) && text.is_char_boundary(e));
+            prop_assert!(s >= ps && e >= pe);
+            (ps, pe) = (s, e);
+        }
+        let again = n.fold(f);
+        prop_assert_eq!(again.text(), f);
+    }
+}
