@@ -333,8 +333,24 @@ fn is_allowed(h: &Candidate, allows: &[AllowSpan]) -> bool {
         .any(|a| a.rule == h.rule && a.start <= h.start && h.end <= a.end)
 }
 
+/// Chars between which there is always a grapheme boundary (UAX #29): CJK ideographs,
+/// printable ASCII, and CJK punctuation. Neither extends nor joins anything.
+fn is_simple(c: Option<char>) -> bool {
+    c.is_none_or(
+        |c| matches!(c as u32, 0x20..=0x7E | 0x3000..=0x303F | 0x4E00..=0x9FFF | 0xFF01..=0xFF5E),
+    )
+}
+
+/// Whether `at` is certainly a grapheme boundary of `text`, judged from its neighbours.
+fn is_simple_boundary(text: &str, at: usize) -> bool {
+    is_simple(text[..at].chars().next_back()) && is_simple(text[at..].chars().next())
+}
+
 /// Widens `start..end` so that it neither starts nor ends inside a grapheme cluster.
 pub(crate) fn widen_to_graphemes(text: &str, start: usize, end: usize) -> (usize, usize) {
+    if is_simple_boundary(text, start) && is_simple_boundary(text, end) {
+        return (start, end);
+    }
     let mut start = start;
     let mut cursor = GraphemeCursor::new(start, text.len(), true);
     if !matches!(cursor.is_boundary(text, 0), Ok(true)) {
@@ -369,9 +385,14 @@ pub(crate) fn mask(text: &str, spans: &mut Vec<(usize, usize)>) -> String {
     let mut pos = 0;
     for &(s, e) in spans.iter() {
         out.push_str(&text[pos..s]);
-        for _ in text[s..e].graphemes(true) {
-            out.push(MASK_CHAR);
-        }
+        let span = &text[s..e];
+        // Between simple chars every char is a grapheme: no need to segment.
+        let graphemes = if span.chars().all(|c| is_simple(Some(c))) {
+            span.chars().count()
+        } else {
+            span.graphemes(true).count()
+        };
+        out.extend(std::iter::repeat_n(MASK_CHAR, graphemes));
         pos = e;
     }
     out.push_str(&text[pos..]);
