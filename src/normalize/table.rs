@@ -45,6 +45,9 @@ pub(crate) struct FoldTable {
     profile: Profile,
     index: Vec<u16>,
     blocks: Vec<[u32; BLOCK]>,
+    /// One bit per BMP code point: set when the char is copied as it is (it folds to
+    /// itself, or is a hard break). 8 KiB, so the hot loop's check stays in L1.
+    copy_bmp: Box<[u64; 1024]>,
     multi: Vec<Box<str>>,
 }
 
@@ -112,10 +115,18 @@ impl FoldTable {
                 index[(block_start >> BLOCK_BITS) as usize] = id;
             }
         }
+        let mut copy_bmp = Box::new([0u64; 1024]);
+        for cp in 0..0x10000usize {
+            let entry = blocks[index[cp >> BLOCK_BITS] as usize][cp & (BLOCK - 1)];
+            if matches!(kind(entry), Kind::Same | Kind::Break) {
+                copy_bmp[cp >> 6] |= 1 << (cp & 63);
+            }
+        }
         FoldTable {
             profile,
             index,
             blocks,
+            copy_bmp,
             multi,
         }
     }
@@ -155,6 +166,10 @@ impl FoldTable {
         // Chars that fold to themselves are copied in bulk: `copy_from..os` is pending.
         let mut copy_from = 0;
         for (os, c) in text.char_indices() {
+            let cp = c as usize;
+            if !repeat && cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
+                continue;
+            }
             let entry = self.entry(c);
             let k = kind(entry);
             if k == Kind::Same || k == Kind::Break {
