@@ -286,7 +286,7 @@ impl Engine {
             masked: masked_text,
             masked_fields,
             truncated,
-            warnings: Vec::new(),
+            warnings: post.metadata_warnings(),
             ruleset: self.rules.info().clone(),
         }
     }

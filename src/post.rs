@@ -79,10 +79,95 @@ impl Post {
         }
     }
 
-    /// Parses one post from its JSON form.
+    /// Parses one post from its JSON form, strictly: any malformed field is an error.
     pub fn from_json(json: &str) -> crate::Result<Post> {
         serde_json::from_str(json)
             .map_err(|e| crate::Error::new(crate::ErrorKind::InvalidPost, e.to_string()))
+    }
+
+    /// Parses one post, keeping what can be kept: a metadata field of the wrong type is
+    /// dropped with a warning naming it (`poster.port: …`), and the post is still decided on
+    /// its text. Only a line that is not a JSON object, or lacks a string `text`, fails.
+    pub fn from_json_lenient(json: &str) -> crate::Result<(Post, Vec<String>)> {
+        if let Ok(post) = serde_json::from_str::<Post>(json) {
+            return Ok((post, Vec::new()));
+        }
+        let invalid = |m: String| crate::Error::new(crate::ErrorKind::InvalidPost, m);
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(invalid("a post must be a JSON object".into()));
+        };
+        let text = match map.remove("text") {
+            Some(serde_json::Value::String(t)) => t,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "`text` must be a string, not {}",
+                    kind_of(&other)
+                )))
+            }
+            None => return Err(invalid("missing field `text`".into())),
+        };
+        let mut warnings = Vec::new();
+        let mut post = Post {
+            text,
+            id: take(&mut map, "id", "id", &mut warnings),
+            title: take(&mut map, "title", "title", &mut warnings),
+            board: take(&mut map, "board", "board", &mut warnings),
+            time: take(&mut map, "time", "time", &mut warnings),
+            poster: None,
+        };
+        match map.remove("poster") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(mut p)) => {
+                let w = &mut warnings;
+                post.poster = Some(Poster {
+                    user_id: take(&mut p, "user_id", "poster.user_id", w),
+                    name: take(&mut p, "name", "poster.name", w),
+                    bio: take(&mut p, "bio", "poster.bio", w),
+                    verified: take(&mut p, "verified", "poster.verified", w),
+                    identity_ref: take(&mut p, "identity_ref", "poster.identity_ref", w),
+                    ip: take(&mut p, "ip", "poster.ip", w),
+                    port: take(&mut p, "port", "poster.port", w),
+                    registered: take(&mut p, "registered", "poster.registered", w),
+                });
+            }
+            Some(other) => warnings.push(format!(
+                "poster: expected an object, got {}; ignored",
+                kind_of(&other)
+            )),
+        }
+        Ok((post, warnings))
+    }
+
+    /// Problems with the metadata a typed post can still carry: an `ip` that is not an
+    /// address, times that are not RFC 3339. The post is decided all the same.
+    pub fn metadata_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let bad_time = |t: &Option<String>| {
+            t.as_deref()
+                .is_some_and(|t| t.parse::<jiff::Timestamp>().is_err())
+        };
+        if bad_time(&self.time) {
+            w.push(format!(
+                "time: `{}` is not an RFC 3339 time",
+                self.time.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(p) = &self.poster {
+            if let Some(ip) = p.ip.as_deref() {
+                if ip.trim().parse::<std::net::IpAddr>().is_err() {
+                    w.push(format!("poster.ip: `{ip}` is not an IP address"));
+                }
+            }
+            if bad_time(&p.registered) {
+                w.push(format!(
+                    "poster.registered: `{}` is not an RFC 3339 time",
+                    p.registered.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        w
     }
 
     /// The content of a field, when the post has it.
@@ -93,6 +178,35 @@ impl Post {
             Field::Name => self.poster.as_ref()?.name.as_deref(),
             Field::Bio => self.poster.as_ref()?.bio.as_deref(),
         }
+    }
+}
+
+/// Takes `key` out of `map` as a `T`; a value of the wrong type is dropped with a warning.
+fn take<T: serde::de::DeserializeOwned>(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Option<T> {
+    let value = map.remove(key)?;
+    if value.is_null() {
+        return None;
+    }
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            warnings.push(format!("{name}: {e} (got {}); ignored", kind_of(&value)));
+            None
+        }
+    }
+}
+
+fn kind_of(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
     }
 }
 
@@ -225,6 +339,43 @@ mod tests {
         assert_eq!(p.id, Some(PostId::Int(42)));
         let p = Post::from_json(r#"{"id":"p1","text":"x","extra":1}"#).unwrap();
         assert_eq!(serde_json::to_string(&p.id).unwrap(), "\"p1\"");
+    }
+
+    #[test]
+    fn lenient_parse_drops_bad_fields_with_warnings_naming_them() {
+        let (p, w) = Post::from_json_lenient(
+            r#"{"id":"p1","text":"t","time":5,"poster":{"user_id":"u","port":"abc","verified":"yes","ip":"1.2.3.4"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.text, "t");
+        assert_eq!(p.time, None);
+        let poster = p.poster.unwrap();
+        assert_eq!(
+            (poster.user_id.as_deref(), poster.port, poster.verified),
+            (Some("u"), None, None)
+        );
+        assert_eq!(poster.ip.as_deref(), Some("1.2.3.4"));
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("time: invalid type: integer `5`"), "{w:?}");
+        assert!(w.iter().any(|x| x.starts_with("poster.port: ")), "{w:?}");
+        assert!(
+            w.iter().any(|x| x.starts_with("poster.verified: ")),
+            "{w:?}"
+        );
+        assert!(Post::from_json_lenient(r#"{"text":5}"#).is_err());
+        assert!(Post::from_json_lenient(r#"[1]"#).is_err());
+    }
+
+    #[test]
+    fn metadata_warnings_name_the_field() {
+        let p = Post::from_json(r#"{"text":"t","time":"yesterday","poster":{"ip":"999.1.1.1","registered":"2025-01-01T00:00:00+08:00"}}"#).unwrap();
+        assert_eq!(
+            p.metadata_warnings(),
+            vec![
+                "time: `yesterday` is not an RFC 3339 time",
+                "poster.ip: `999.1.1.1` is not an IP address"
+            ]
+        );
     }
 
     #[test]

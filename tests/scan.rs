@@ -249,3 +249,47 @@ fn summary_reports_counts_per_action_and_category() {
     assert!(err.contains("by action: allow"), "{err}");
     assert!(err.contains("（七）"), "{err}");
 }
+
+#[test]
+fn malformed_metadata_still_gets_a_decision_with_warnings() {
+    let input = concat!(
+        r#"{"id":"m1","text":"出售冰毒","poster":{"user_id":"u1","port":"abc","ip":"999.0.0.1","verified":"yes"}}"#,
+        "\n",
+        r#"{"id":"m2","text":"你好","time":"last tuesday","poster":"not an object"}"#,
+        "\n"
+    );
+    let out = run(&["scan", "-q"], input.as_bytes());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let d = json_lines(&out);
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0]["action"], "delete", "decided on its text");
+    let w: Vec<&str> = d[0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(
+        w[0].starts_with("poster.verified: ") || w[0].starts_with("poster.port: "),
+        "{w:?}"
+    );
+    assert!(
+        w.contains(&"poster.ip: `999.0.0.1` is not an IP address"),
+        "{w:?}"
+    );
+    assert_eq!(d[1]["action"], "allow");
+    let w: Vec<&str> = d[1]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        w,
+        vec![
+            "poster: expected an object, got \"not an object\"; ignored",
+            "time: `last tuesday` is not an RFC 3339 time"
+        ]
+    );
+}
