@@ -285,6 +285,7 @@ impl Engine {
             hits,
             masked: masked_text,
             masked_fields,
+            measures: Vec::new(),
             truncated,
             warnings: post.metadata_warnings(),
             ruleset: self.rules.info().clone(),

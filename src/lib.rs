@@ -44,6 +44,8 @@
 //! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
 //! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`] |
 //! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde) |
+//! | [`Moderator`], [`OffenceLedger`] | decisions after repeat-offence escalation: the state the engine does not keep |
+//! | [`Report`], [`ReportWriter`] | reports to the authorities: every field an officer needs, as JSON, CSV and HTML |
 //! | [`category`] | the nine categories of Article 15: official text and English gloss |
 //! | [`normalize`] | *expert*: the folding the engine applies (width, case, variants, traditional → simplified, noise, repeat), with the offset map back to the original |
 //!
@@ -60,12 +62,16 @@ pub mod category;
 mod engine;
 mod error;
 mod matcher;
+mod moderator;
 pub mod normalize;
 mod post;
+pub mod report;
 pub mod rules;
 
 pub use category::Category;
 pub use engine::{Engine, ExampleFailure, DEFAULT_MAX_HITS, MASK_CHAR};
 pub use error::{Error, ErrorKind, Location, Result};
+pub use moderator::{Measure, Moderator, OffenceLedger};
 pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
+pub use report::{Report, ReportWriter};
 pub use rules::{Action, Boundary, Conditions, Policy, Rule, RuleSet, Severity, Step};

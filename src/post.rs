@@ -303,6 +303,9 @@ pub struct Decision {
     /// Masked title, name and bio, for those fields that had hits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked_fields: Vec<MaskedField>,
+    /// Account measures added by escalation (see [`crate::OffenceLedger`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<crate::Measure>,
     /// More hits than the engine's limit: the rest were dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,

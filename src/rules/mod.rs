@@ -325,7 +325,7 @@ impl Policy {
 }
 
 /// Who counts as the same offender for escalation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EscalateBy {
     /// The same account.

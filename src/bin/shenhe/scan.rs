@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use shenhe::{Action, Engine, Post};
+use shenhe::{Action, Decision, Engine, OffenceLedger, Post, Report, ReportWriter};
 
 use crate::RulesArg;
 
@@ -35,6 +35,13 @@ pub struct Args {
     /// Most hits listed per post (the decision still counts them all).
     #[arg(long, value_name = "N", default_value_t = shenhe::DEFAULT_MAX_HITS)]
     max_hits: usize,
+    /// Write a report for each post that must be reported: one JSON file each, an index
+    /// (index.csv, UTF-8 with BOM) and a page for the officer on duty (index.html).
+    #[arg(long, value_name = "DIR")]
+    reports: Option<PathBuf>,
+    /// Hours after detection by which a report is due.
+    #[arg(long, value_name = "HOURS", default_value_t = shenhe::report::DEFAULT_DEADLINE_HOURS)]
+    report_deadline_hours: u32,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
@@ -57,24 +64,18 @@ struct Stats {
     errors: u64,
     flagged: u64,
     reported: u64,
+    escalated: u64,
     text_bytes: u64,
     by_action: BTreeMap<Action, u64>,
     by_category: BTreeMap<u16, u64>,
 }
 
-struct LineResult {
-    out: Vec<u8>,
-    text_bytes: usize,
-    outcome: Outcome,
-}
-
-enum Outcome {
-    Error,
-    Decided {
-        action: Action,
-        report: bool,
-        categories: Vec<u16>,
-    },
+/// One input line after the parallel stage.
+enum LineOutcome {
+    /// Not a post: its error line, ready to write.
+    Failed(Vec<u8>),
+    /// A post and its decision (escalation not applied yet).
+    Decided(Box<(Post, Decision)>),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -129,6 +130,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar
     });
 
+    let mut reports = match &args.reports {
+        Some(dir) => Some(
+            ReportWriter::create(dir)
+                .with_context(|| format!("cannot write reports to {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let mut ledger = OffenceLedger::new(engine.rules().policy().escalation.clone());
     let started = Instant::now();
     let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(2);
     let (out_tx, out_rx) = sync_channel::<Vec<u8>>(2);
@@ -153,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 break;
             }
         };
-        let results: Vec<LineResult> = pool.install(|| {
+        let mut outcomes: Vec<LineOutcome> = pool.install(|| {
             (0..chunk.ends.len())
                 .into_par_iter()
                 .map(|i| {
@@ -163,11 +172,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 })
                 .collect()
         });
-        let mut buf = Vec::with_capacity(results.iter().map(|r| r.out.len()).sum());
-        for r in results {
-            buf.extend_from_slice(&r.out);
-            stats.add(r);
+        // Escalation and reports in input order.
+        let now = jiff::Timestamp::now();
+        for outcome in &mut outcomes {
+            let LineOutcome::Decided(pd) = outcome else {
+                stats.errors += 1;
+                stats.posts += 1;
+                continue;
+            };
+            let (post, decision) = &mut **pd;
+            ledger.apply(post, decision, now);
+            if let (Some(w), true) = (reports.as_mut(), decision.report) {
+                let report = Report::new(
+                    post,
+                    decision,
+                    engine.rules(),
+                    now,
+                    args.report_deadline_hours,
+                );
+                w.write(&report).context("writing a report")?;
+            }
+            stats.add(post, decision);
         }
+        let buf: Vec<u8> = pool.install(|| {
+            outcomes
+                .par_iter()
+                .map(|o| match o {
+                    LineOutcome::Failed(bytes) => bytes.clone(),
+                    LineOutcome::Decided(pd) => {
+                        let mut v = serde_json::to_vec(&pd.1).expect("decisions serialise");
+                        v.push(b'\n');
+                        v
+                    }
+                })
+                .collect::<Vec<Vec<u8>>>()
+                .concat()
+        });
         if let Some(bar) = &progress {
             bar.inc(chunk.data.len() as u64);
             bar.set_message(format!("{} posts, {} flagged", stats.posts, stats.flagged));
@@ -197,11 +237,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(e) = read_error {
         return Err(e).context(format!("reading {}", args.input));
     }
+    let reported = match reports {
+        Some(w) => Some(w.finish().context("writing the report index")?),
+        None => None,
+    };
     if !args.quiet {
         eprint!(
             "{}",
             stats.summary(&engine, started.elapsed().as_secs_f64())
         );
+        if let (Some(n), Some(dir)) = (reported, &args.reports) {
+            eprintln!("  reports: {n} written to {}", dir.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -283,13 +330,9 @@ fn error_line(line: u64, id: Option<shenhe::PostId>, error: &str) -> Vec<u8> {
     v
 }
 
-fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineResult {
+fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineOutcome {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let fail = |id, msg: String| LineResult {
-        out: error_line(line_no, id, &msg),
-        text_bytes: 0,
-        outcome: Outcome::Error,
-    };
+    let fail = |id, msg: String| LineOutcome::Failed(error_line(line_no, id, &msg));
     let text = match std::str::from_utf8(line) {
         Ok(t) => t,
         Err(e) => return fail(None, format!("not valid UTF-8 at byte {}", e.valid_up_to())),
@@ -311,41 +354,25 @@ fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineResult {
         warnings.append(&mut decision.warnings);
         decision.warnings = warnings;
     }
-    let mut out = serde_json::to_vec(&decision).expect("decisions serialise");
-    out.push(b'\n');
-    LineResult {
-        out,
-        text_bytes: post.text.len(),
-        outcome: Outcome::Decided {
-            action: decision.action,
-            report: decision.report,
-            categories: decision.categories,
-        },
-    }
+    LineOutcome::Decided(Box::new((post, decision)))
 }
 
 impl Stats {
-    fn add(&mut self, r: LineResult) {
+    fn add(&mut self, post: &Post, d: &Decision) {
         self.posts += 1;
-        self.text_bytes += r.text_bytes as u64;
-        match r.outcome {
-            Outcome::Error => self.errors += 1,
-            Outcome::Decided {
-                action,
-                report,
-                categories,
-            } => {
-                *self.by_action.entry(action).or_default() += 1;
-                if action > Action::Allow {
-                    self.flagged += 1;
-                }
-                if report {
-                    self.reported += 1;
-                }
-                for c in categories {
-                    *self.by_category.entry(c).or_default() += 1;
-                }
-            }
+        self.text_bytes += post.text.len() as u64;
+        *self.by_action.entry(d.action).or_default() += 1;
+        if d.is_flagged() {
+            self.flagged += 1;
+        }
+        if d.report {
+            self.reported += 1;
+        }
+        if !d.measures.is_empty() {
+            self.escalated += 1;
+        }
+        for &c in &d.categories {
+            *self.by_category.entry(c).or_default() += 1;
         }
     }
 
@@ -366,10 +393,11 @@ impl Stats {
         let pct = |n: u64| 100.0 * n as f64 / (self.posts.max(1)) as f64;
         let _ = writeln!(
             s,
-            "  flagged {} ({:.1}%), to report {}",
+            "  flagged {} ({:.1}%), to report {}, escalated {}",
             self.flagged,
             pct(self.flagged),
-            self.reported
+            self.reported,
+            self.escalated
         );
         let actions: Vec<String> = Action::ALL
             .iter()

@@ -1,0 +1,313 @@
+//! What needs history: repeat-offence escalation, and [`Moderator`], the engine plus an
+//! offence ledger, which the CLI uses and embedders can use.
+//!
+//! The engine stays pure; the ledger is the state that changes. Offences are counted in
+//! the order posts are given to the ledger (input order, also when the scans ran in
+//! parallel) and measured on each post's `time` (the scan time when it has none).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::post::{Decision, Post};
+use crate::rules::{Action, EscalateBy, Escalation};
+
+/// An account measure added by escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Warn the account.
+    Warn,
+    /// Restrict what the account may do (posting limits, review of every post).
+    Restrict,
+    /// Suspend the account.
+    Suspend,
+}
+
+/// Flagged posts per account and per IP address, for escalation.
+///
+/// A post is an offence when its decision is flagged (any action but `allow`). When the
+/// offences of its account or IP within the window `(time − window, time]` — the post itself
+/// included — reach `count`, its action is raised one level (`mask → review → block →
+/// delete`) and a measure added: `warn` at `count` offences, `restrict` at twice that,
+/// `suspend` at three times or more.
+#[derive(Debug)]
+pub struct OffenceLedger {
+    escalation: Escalation,
+    offences: HashMap<(EscalateBy, String), Vec<i64>>,
+    latest: i64,
+}
+
+impl OffenceLedger {
+    /// An empty ledger applying `escalation` (usually the rule set's policy).
+    pub fn new(escalation: Escalation) -> OffenceLedger {
+        OffenceLedger {
+            escalation,
+            offences: HashMap::new(),
+            latest: i64::MIN,
+        }
+    }
+
+    /// Records `post`'s decision and escalates it when the post repeats an offence.
+    /// `now` stands in for the post's time when it has none (or an unreadable one).
+    pub fn apply(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp) {
+        let e = &self.escalation;
+        if !decision.is_flagged() || e.count == 0 || e.by.is_empty() {
+            return;
+        }
+        let at = post
+            .time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .unwrap_or(now)
+            .as_second();
+        let window = i64::from(e.window_hours) * 3600;
+        let poster = post.poster.as_ref();
+        let mut most = 0;
+        for by in e.by.clone() {
+            let key = match by {
+                EscalateBy::User => poster.and_then(|p| p.user_id.clone()),
+                EscalateBy::Ip => poster
+                    .and_then(|p| p.ip.as_deref())
+                    .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+                    .map(|ip| ip.to_string()),
+            };
+            let Some(key) = key else { continue };
+            let times = self.offences.entry((by, key)).or_default();
+            times.push(at);
+            let n = times
+                .iter()
+                .filter(|&&t| at - window < t && t <= at)
+                .count();
+            most = most.max(n);
+        }
+        self.latest = self.latest.max(at);
+        self.prune(window);
+        let count = self.escalation.count as usize;
+        if most >= count {
+            decision.action = raise(decision.action);
+            let measure = match most / count {
+                1 => Measure::Warn,
+                2 => Measure::Restrict,
+                _ => Measure::Suspend,
+            };
+            if !decision.measures.contains(&measure) {
+                decision.measures.push(measure);
+            }
+        }
+    }
+
+    /// Forgets offences that can no longer fall in any window (kept bounded by the number
+    /// of offenders active within one window).
+    fn prune(&mut self, window: i64) {
+        if self.offences.len() < 4096 {
+            return;
+        }
+        let horizon = self.latest.saturating_sub(window);
+        self.offences.retain(|_, times| {
+            times.retain(|&t| t > horizon);
+            !times.is_empty()
+        });
+    }
+
+    /// How many accounts and addresses the ledger tracks.
+    pub fn len(&self) -> usize {
+        self.offences.len()
+    }
+
+    /// True when no offence is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.offences.is_empty()
+    }
+}
+
+/// The next stronger action (delete stays delete).
+fn raise(action: Action) -> Action {
+    match action {
+        Action::Allow => Action::Allow,
+        Action::Mask => Action::Review,
+        Action::Review => Action::Block,
+        Action::Block | Action::Delete => Action::Delete,
+    }
+}
+
+/// The engine and an offence ledger: decisions after policy *and* escalation.
+///
+/// `Send + Sync`: share it; the ledger is behind a mutex, taken once per post (or once per
+/// batch, after the parallel scan).
+#[derive(Debug)]
+pub struct Moderator {
+    engine: Arc<Engine>,
+    ledger: Mutex<OffenceLedger>,
+}
+
+impl Moderator {
+    /// A moderator with an empty ledger, escalating as the engine's rule set says.
+    pub fn new(engine: Arc<Engine>) -> Moderator {
+        let ledger = OffenceLedger::new(engine.rules().policy().escalation.clone());
+        Moderator {
+            engine,
+            ledger: Mutex::new(ledger),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Scans one post and applies escalation.
+    pub fn moderate(&self, post: &Post) -> Decision {
+        let mut d = self.engine.scan(post);
+        self.ledger_apply(post, &mut d);
+        d
+    }
+
+    /// Scans posts in parallel, then applies escalation in input order.
+    pub fn moderate_batch(&self, posts: &[Post]) -> Vec<Decision> {
+        let mut decisions: Vec<Decision> = posts.par_iter().map(|p| self.engine.scan(p)).collect();
+        let now = jiff::Timestamp::now();
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        for (p, d) in posts.iter().zip(&mut decisions) {
+            ledger.apply(p, d, now);
+        }
+        decisions
+    }
+
+    fn ledger_apply(&self, post: &Post, d: &mut Decision) {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        ledger.apply(post, d, jiff::Timestamp::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuleSet;
+
+    const RULES: &str = r#"
+[policy]
+escalation = { count = 3, window_hours = 24, by = ["user", "ip"] }
+
+[[rule]]
+id = "insult"
+category = 8
+severity = "low"
+terms = ["傻逼"]
+"#;
+
+    fn moderator() -> Moderator {
+        Moderator::new(Arc::new(
+            Engine::new(&RuleSet::from_toml_str(RULES).unwrap()).unwrap(),
+        ))
+    }
+
+    fn post(user: &str, ip: &str, time: &str, text: &str) -> Post {
+        Post::from_json(&format!(
+            r#"{{"text":"{text}","time":"{time}","poster":{{"user_id":"{user}","ip":"{ip}"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn third_offence_within_the_window_escalates() {
+        let m = moderator();
+        let a = m.moderate(&post(
+            "u1",
+            "203.0.113.1",
+            "2026-11-20T00:00:00+08:00",
+            "傻逼",
+        ));
+        let b = m.moderate(&post(
+            "u1",
+            "203.0.113.2",
+            "2026-11-20T10:00:00+08:00",
+            "傻逼",
+        ));
+        let clean = m.moderate(&post(
+            "u1",
+            "203.0.113.3",
+            "2026-11-20T11:00:00+08:00",
+            "你好",
+        ));
+        let c = m.moderate(&post(
+            "u1",
+            "203.0.113.4",
+            "2026-11-20T23:59:59+08:00",
+            "傻逼",
+        ));
+        assert_eq!(
+            (a.action, b.action, clean.action),
+            (Action::Mask, Action::Mask, Action::Allow)
+        );
+        assert!(a.measures.is_empty() && clean.measures.is_empty());
+        assert_eq!(c.action, Action::Review, "raised one level");
+        assert_eq!(c.measures, vec![Measure::Warn]);
+    }
+
+    #[test]
+    fn window_edges_are_exact() {
+        let m = moderator();
+        m.moderate(&post("u1", "", "2026-11-20T00:00:00+08:00", "傻逼"));
+        m.moderate(&post("u1", "", "2026-11-20T12:00:00+08:00", "傻逼"));
+        // Exactly 24 hours after the first: the first is out of (t − 24h, t].
+        let d = m.moderate(&post("u1", "", "2026-11-21T00:00:00+08:00", "傻逼"));
+        assert_eq!((d.action, d.measures.len()), (Action::Mask, 0));
+        // One second inside the window of the second and third: three in the window.
+        let d = m.moderate(&post("u1", "", "2026-11-21T11:59:59+08:00", "傻逼"));
+        assert_eq!(
+            (d.action, d.measures.clone()),
+            (Action::Review, vec![Measure::Warn])
+        );
+    }
+
+    #[test]
+    fn offences_count_by_ip_across_accounts_and_measures_grow() {
+        let m = moderator();
+        let mut last = None;
+        for (i, user) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+            .iter()
+            .enumerate()
+        {
+            let t = format!("2026-11-20T0{}:00:00+08:00", i);
+            last = Some(m.moderate(&post(user, "198.51.100.9", &t, "傻逼")));
+            if i == 5 {
+                assert_eq!(last.as_ref().unwrap().measures, vec![Measure::Restrict]);
+            }
+        }
+        assert_eq!(last.unwrap().measures, vec![Measure::Suspend]);
+    }
+
+    #[test]
+    fn batches_escalate_in_input_order() {
+        let m = moderator();
+        let posts: Vec<Post> = (0..6)
+            .map(|i| post("u9", "", &format!("2026-11-20T0{i}:00:00+08:00"), "傻逼"))
+            .collect();
+        let d = m.moderate_batch(&posts);
+        let measures: Vec<Vec<Measure>> = d.iter().map(|d| d.measures.clone()).collect();
+        assert_eq!(measures[..2], [vec![], vec![]]);
+        assert_eq!(measures[2], vec![Measure::Warn]);
+        assert_eq!(measures[5], vec![Measure::Restrict]);
+    }
+
+    #[test]
+    fn count_zero_turns_escalation_off() {
+        let rules = RULES.replace("count = 3", "count = 0");
+        let m = Moderator::new(Arc::new(
+            Engine::new(&RuleSet::from_toml_str(&rules).unwrap()).unwrap(),
+        ));
+        for i in 0..5 {
+            let d = m.moderate(&post(
+                "u1",
+                "",
+                &format!("2026-11-20T0{i}:00:00+08:00"),
+                "傻逼",
+            ));
+            assert!(d.measures.is_empty());
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Reports to the authorities: for each decision with `report = true`, a record an officer
+//! can act on without asking anything back, and the files `shenhe scan --reports DIR`
+//! writes (one JSON file per report, a CSV index, an HTML page for the officer on duty).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::category::LEGAL_BASIS;
+use crate::moderator::Measure;
+use crate::post::{Decision, Hit, Post, PostId, Poster, RulesetInfo};
+use crate::rules::{Action, RuleSet};
+
+/// The duties the law attaches to a finding, quoted in every report.
+pub const DUTIES: [&str; 2] = [
+    "《互联网信息服务管理办法》第十六条：互联网信息服务提供者发现其网站传输的信息明显属于本办法第十五条所列内容之一的，应当立即停止传输，保存有关记录，并向国家有关机关报告。",
+    "《中华人民共和国网络安全法》第四十七条：网络运营者发现法律、行政法规禁止发布或者传输的信息的，应当立即停止传输该信息，采取消除等处置措施，防止信息扩散，保存有关记录，并向有关主管部门报告。",
+];
+
+/// The default time to act on a report: 24 hours after detection.
+pub const DEFAULT_DEADLINE_HOURS: u32 = 24;
+
+/// A category as a report names it, with its legal basis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportCategory {
+    /// The category number.
+    pub number: u16,
+    /// Its official title (or the custom title).
+    pub title: String,
+    /// English gloss.
+    pub gloss: String,
+    /// The provision it rests on (第十五条第（七）项), or the rule set for custom ones.
+    pub basis: String,
+}
+
+/// One report to the authorities.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The post's id.
+    pub post_id: Option<PostId>,
+    /// The input line, when scanned from a file.
+    pub line: Option<u64>,
+    /// The board.
+    pub board: Option<String>,
+    /// The title.
+    pub title: Option<String>,
+    /// The full original text.
+    pub text: String,
+    /// When it was published (the post's `time`, as given).
+    pub published: Option<String>,
+    /// When shenhe detected it (RFC 3339, UTC+08:00).
+    pub detected: String,
+    /// When the report is due (RFC 3339, UTC+08:00).
+    pub deadline: String,
+    /// Account, real-name reference, IP and source port, as the forum gave them.
+    pub poster: Option<Poster>,
+    /// Each category with its number, official title and legal basis.
+    pub categories: Vec<ReportCategory>,
+    /// The duties the law attaches (stop, delete, keep records, report).
+    pub duties: Vec<String>,
+    /// The rules and the matched spans.
+    pub hits: Vec<Hit>,
+    /// The action taken.
+    pub action: Action,
+    /// Account measures from escalation.
+    pub measures: Vec<Measure>,
+    /// Problems with the post's metadata.
+    pub warnings: Vec<String>,
+    /// The rule set: name, version and hash.
+    pub ruleset: Arc<RulesetInfo>,
+}
+
+/// RFC 3339 in UTC+08:00, to the second.
+fn china_time(ts: jiff::Timestamp) -> String {
+    let ts = jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts);
+    ts.display_with_offset(jiff::tz::Offset::constant(8))
+        .to_string()
+}
+
+impl Report {
+    /// The report of `decision` on `post`, detected at `detected`, due `deadline_hours` later.
+    pub fn new(
+        post: &Post,
+        decision: &Decision,
+        rules: &RuleSet,
+        detected: jiff::Timestamp,
+        deadline_hours: u32,
+    ) -> Report {
+        let categories = decision
+            .categories
+            .iter()
+            .map(|&n| {
+                let c = rules.category(n);
+                let (title, gloss) = c.map_or((String::new(), String::new()), |c| {
+                    (c.title.clone(), c.gloss.clone())
+                });
+                let basis = match c {
+                    Some(c) if c.is_statutory() => format!("{LEGAL_BASIS}第{}项", c.label()),
+                    _ => format!("规则集 {} 自定义类别 {n}", rules.info().name),
+                };
+                ReportCategory {
+                    number: n,
+                    title,
+                    gloss,
+                    basis,
+                }
+            })
+            .collect();
+        let deadline = detected
+            .checked_add(jiff::SignedDuration::from_hours(i64::from(deadline_hours)))
+            .unwrap_or(detected);
+        Report {
+            post_id: decision.id.clone(),
+            line: decision.line,
+            board: post.board.clone(),
+            title: post.title.clone(),
+            text: post.text.clone(),
+            published: post.time.clone(),
+            detected: china_time(detected),
+            deadline: china_time(deadline),
+            poster: post.poster.clone(),
+            categories,
+            duties: DUTIES.iter().map(|d| (*d).to_owned()).collect(),
+            hits: decision.hits.clone(),
+            action: decision.action,
+            measures: decision.measures.clone(),
+            warnings: decision.warnings.clone(),
+            ruleset: decision.ruleset.clone(),
+        }
+    }
+
+    /// A file name unique within one scan: the line (or a sequence number) and the id.
+    pub fn file_name(&self, seq: u64) -> String {
+        let id = match &self.post_id {
+            Some(PostId::Int(i)) => i.to_string(),
+            Some(PostId::Str(s)) => s
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(64)
+                .collect(),
+            None => "noid".to_owned(),
+        };
+        format!("report-{:08}-{id}.json", self.line.unwrap_or(seq))
+    }
+}
+
+/// Writes reports into a directory: `report-….json` each, `index.csv` (UTF-8 with BOM, so
+/// spreadsheet programs show Chinese) as they come, and `index.html` when finished.
+#[derive(Debug)]
+pub struct ReportWriter {
+    dir: PathBuf,
+    csv: BufWriter<File>,
+    html_rows: String,
+    count: u64,
+}
+
+const CSV_HEADER: &str = "post_id,line,detected,deadline,published,board,title,user_id,identity_ref,verified,ip,port,categories,basis,rules,matched,action,measures,ruleset_hash,file,text";
+
+impl ReportWriter {
+    /// Creates the directory if needed and starts the index.
+    pub fn create(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let mut csv = BufWriter::new(File::create(dir.join("index.csv"))?);
+        csv.write_all("\u{feff}".as_bytes())?;
+        writeln!(csv, "{CSV_HEADER}")?;
+        Ok(ReportWriter {
+            dir,
+            csv,
+            html_rows: String::new(),
+            count: 0,
+        })
+    }
+
+    /// Writes one report; returns the path of its JSON file.
+    pub fn write(&mut self, report: &Report) -> io::Result<PathBuf> {
+        self.count += 1;
+        let name = report.file_name(self.count);
+        let path = self.dir.join(&name);
+        let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+        std::fs::write(&path, json)?;
+        let p = report.poster.clone().unwrap_or_default();
+        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+        let fields: Vec<String> = vec![
+            report.post_id.as_ref().map(id_text).unwrap_or_default(),
+            report.line.map(|l| l.to_string()).unwrap_or_default(),
+            report.detected.clone(),
+            report.deadline.clone(),
+            opt(&report.published),
+            opt(&report.board),
+            opt(&report.title),
+            opt(&p.user_id),
+            opt(&p.identity_ref),
+            p.verified.map(|v| v.to_string()).unwrap_or_default(),
+            opt(&p.ip),
+            p.port.map(|v| v.to_string()).unwrap_or_default(),
+            report
+                .categories
+                .iter()
+                .map(|c| c.number.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            report
+                .categories
+                .iter()
+                .map(|c| c.basis.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            distinct(report.hits.iter().map(|h| h.rule.clone())).join(" "),
+            distinct(report.hits.iter().map(|h| h.matched.clone())).join(" "),
+            report.action.as_str().to_owned(),
+            report
+                .measures
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" "),
+            report.ruleset.hash.clone(),
+            name.clone(),
+            report.text.clone(),
+        ];
+        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        writeln!(self.csv, "{}", row.join(","))?;
+        self.html_rows.push_str(&html_row(report, &name));
+        Ok(path)
+    }
+
+    /// Finishes the CSV and writes `index.html`; returns the number of reports.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.csv.flush()?;
+        let page = html_page(&self.html_rows, self.count);
+        std::fs::write(self.dir.join("index.html"), page)?;
+        Ok(self.count)
+    }
+}
+
+fn id_text(id: &PostId) -> String {
+    match id {
+        PostId::Int(i) => i.to_string(),
+        PostId::Str(s) => s.clone(),
+    }
+}
+
+fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet
+/// never runs a post's text as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_row(r: &Report, file: &str) -> String {
+    let p = r.poster.clone().unwrap_or_default();
+    let o = |s: &Option<String>| esc(s.as_deref().unwrap_or("—"));
+    let mut cats = String::new();
+    for c in &r.categories {
+        let _ = write!(
+            cats,
+            "<div>{} {}<br><small>{}</small></div>",
+            c.number,
+            esc(&c.title),
+            esc(&c.basis)
+        );
+    }
+    let mut hits = String::new();
+    for h in &r.hits {
+        let _ = write!(
+            hits,
+            "<div><code>{}</code> 「{}」 {}..{}</div>",
+            esc(&h.rule),
+            esc(&h.matched),
+            h.char_start,
+            h.char_end
+        );
+    }
+    let measures: Vec<String> = r
+        .measures
+        .iter()
+        .map(|m| format!("{m:?}").to_lowercase())
+        .collect();
+    format!(
+        "<tr><td><a href=\"{file}\">{id}</a><br><small>line {line}</small></td><td>{board}<br>{title}</td>\
+         <td class=\"text\">{text}</td><td>{published}</td><td>{detected}</td><td><b>{deadline}</b></td>\
+         <td>{user}<br><small>{identity}</small><br>verified: {verified}</td><td>{ip}<br>port {port}</td>\
+         <td>{cats}</td><td>{hits}</td><td>{action}<br>{measures}</td><td><small>{rs} {ver}<br>{hash}</small></td></tr>\n",
+        file = esc(file),
+        id = esc(&r.post_id.as_ref().map(id_text).unwrap_or_else(|| "—".into())),
+        line = r.line.map(|l| l.to_string()).unwrap_or_else(|| "—".into()),
+        board = o(&r.board),
+        title = o(&r.title),
+        text = esc(&r.text),
+        published = o(&r.published),
+        detected = esc(&r.detected),
+        deadline = esc(&r.deadline),
+        user = o(&p.user_id),
+        identity = o(&p.identity_ref),
+        verified = p.verified.map_or("—".to_owned(), |v| v.to_string()),
+        ip = o(&p.ip),
+        port = p.port.map_or("—".to_owned(), |v| v.to_string()),
+        action = r.action.as_str(),
+        measures = measures.join(" "),
+        rs = esc(&r.ruleset.name),
+        ver = esc(&r.ruleset.version),
+        hash = esc(&r.ruleset.hash[..r.ruleset.hash.len().min(16)]),
+    )
+}
+
+fn html_page(rows: &str, count: u64) -> String {
+    let duties: String = DUTIES
+        .iter()
+        .map(|d| format!("<li>{}</li>", esc(d)))
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>待报告信息 ({count})</title>\n\
+         <style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px;vertical-align:top}}td.text{{max-width:28em;white-space:pre-wrap}}</style></head><body>\n\
+         <h1>待报告信息：{count} 条</h1>\n<p>依据：</p><ul>{duties}</ul>\n\
+         <table><thead><tr><th>帖子</th><th>版块 / 标题</th><th>原文</th><th>发布时间</th><th>发现时间</th><th>报告期限</th>\
+         <th>账号 / 实名 / 认证</th><th>IP / 端口</th><th>类别与依据</th><th>命中规则</th><th>处置</th><th>规则集</th></tr></thead>\n\
+         <tbody>\n{rows}</tbody></table></body></html>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+
+    #[test]
+    fn a_report_carries_everything_an_officer_needs() {
+        let engine = Engine::bundled();
+        let post = Post::from_json(
+            r#"{"id":"p7","text":"出售冰毒，同城交易","title":"好货","board":"life","time":"2026-11-20T08:00:00+08:00",
+                "poster":{"user_id":"u1","identity_ref":"kyc-1","verified":true,"ip":"203.0.113.7","port":51234}}"#,
+        )
+        .unwrap();
+        let d = engine.scan(&post);
+        assert!(d.report);
+        let detected: jiff::Timestamp = "2026-11-25T07:00:00Z".parse().unwrap();
+        let r = Report::new(&post, &d, engine.rules(), detected, 24);
+        assert_eq!(r.detected, "2026-11-25T15:00:00+08:00");
+        assert_eq!(r.deadline, "2026-11-26T15:00:00+08:00");
+        assert_eq!(r.text, post.text);
+        assert_eq!(r.categories[0].number, 7);
+        assert_eq!(
+            r.categories[0].basis,
+            "《互联网信息服务管理办法》第十五条第（七）项"
+        );
+        assert_eq!(r.poster.as_ref().unwrap().port, Some(51234));
+        assert_eq!(r.duties.len(), 2);
+        assert_eq!(r.file_name(1), "report-00000001-p7.json");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(esc("<b>&"), "&lt;b&gt;&amp;");
+    }
+}

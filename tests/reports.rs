@@ -1,0 +1,130 @@
+//! `shenhe scan --reports DIR` and escalation through the real binary.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn reports_are_written_complete_as_json_csv_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let out = run(
+        &[
+            "scan",
+            "-i",
+            "examples/posts.jsonl",
+            "-o",
+            dir.path().join("d.jsonl").to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let decisions: Vec<Value> = std::fs::read_to_string(dir.path().join("d.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reported: Vec<&Value> = decisions.iter().filter(|d| d["report"] == true).collect();
+    assert!(reported.len() > 10);
+    assert!(
+        stderr(&out).contains(&format!("reports: {} written", reported.len())),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut files: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), reported.len(), "one report per reported post");
+
+    let sample: Vec<Value> = include_str!("../examples/posts.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let csv = std::fs::read_to_string(reports.join("index.csv")).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}post_id,line,detected,deadline,"),
+        "UTF-8 BOM and header"
+    );
+    assert_eq!(csv.lines().count(), reported.len() + 1);
+    let html = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(html.contains(&format!("待报告信息：{} 条", reported.len())));
+
+    for (d, file) in reported.iter().zip(&files) {
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(reports.join(file)).unwrap()).unwrap();
+        let post = &sample[d["line"].as_u64().unwrap() as usize - 1];
+        assert_eq!(r["post_id"], post["id"]);
+        assert_eq!(r["text"], post["text"], "the full original text");
+        assert_eq!(r["board"], post["board"]);
+        assert_eq!(r["published"], post["time"]);
+        assert_eq!(r["poster"]["ip"], post["poster"]["ip"]);
+        assert_eq!(r["poster"]["port"], post["poster"]["port"]);
+        assert_eq!(r["poster"]["user_id"], post["poster"]["user_id"]);
+        assert_eq!(r["poster"]["identity_ref"], post["poster"]["identity_ref"]);
+        assert_eq!(r["action"], d["action"]);
+        assert_eq!(r["hits"], d["hits"]);
+        assert_eq!(r["ruleset"], d["ruleset"]);
+        assert!(r["detected"].as_str().unwrap().ends_with("+08:00"));
+        assert!(r["deadline"].as_str().unwrap() > r["detected"].as_str().unwrap());
+        for c in r["categories"].as_array().unwrap() {
+            assert!(c["basis"]
+                .as_str()
+                .unwrap()
+                .starts_with("《互联网信息服务管理办法》第十五条第（"));
+            assert!(!c["title"].as_str().unwrap().is_empty());
+        }
+        assert!(r["duties"][1].as_str().unwrap().contains("网络安全法"));
+        // The officer's page shows every report's text, account and address.
+        let text_html = post["text"]
+            .as_str()
+            .unwrap()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(html.contains(&text_html), "{}", post["text"]);
+        assert!(html.contains(post["poster"]["ip"].as_str().unwrap()));
+        assert!(html.contains(post["poster"]["user_id"].as_str().unwrap()));
+        assert!(html.contains(file.as_str()));
+    }
+}
+
+#[test]
+fn repeat_offences_escalate_in_input_order_on_several_threads() {
+    let mut input = String::new();
+    for i in 0..3000 {
+        // The same account posts an insult every hour; others post clean text.
+        let text = if i % 100 == 0 {
+            "你就是个傻逼"
+        } else {
+            "今天天气不错"
+        };
+        let user = if i % 100 == 0 { "troll" } else { "u" };
+        let hour = i / 100;
+        input.push_str(&format!(
+            "{{\"id\":{i},\"text\":\"{text}\",\"time\":\"2026-11-20T{:02}:00:00+08:00\",\"poster\":{{\"user_id\":\"{user}\"}}}}\n",
+            hour % 24
+        ));
+    }
+    let out = run(&["scan", "--threads", "2", "-q"], input.as_bytes());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let d = json_lines(&out);
+    let troll: Vec<&Value> = d
+        .iter()
+        .filter(|d| d["id"].as_i64().unwrap() % 100 == 0)
+        .collect();
+    assert_eq!(troll.len(), 30);
+    let measures: Vec<String> = troll.iter().map(|d| d["measures"].to_string()).collect();
+    assert_eq!(measures[0], "null");
+    assert_eq!(measures[1], "null");
+    assert_eq!(measures[2], r#"["warn"]"#, "third offence within 24 hours");
+    assert_eq!(troll[2]["action"], "review", "mask raised one level");
+    assert_eq!(measures[5], r#"["restrict"]"#);
+    assert_eq!(measures[8], r#"["suspend"]"#);
+}
