@@ -373,15 +373,7 @@ pub(crate) fn widen_to_graphemes(text: &str, start: usize, end: usize) -> (usize
 /// sorted and merged in place. Text outside the spans is copied unchanged.
 pub(crate) fn mask(text: &str, spans: &mut Vec<(usize, usize)>) -> String {
     use unicode_segmentation::UnicodeSegmentation;
-    spans.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-    for &(s, e) in spans.iter() {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    *spans = merged;
+    *spans = crate::post::merge_spans(spans.iter().copied());
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     for &(s, e) in spans.iter() {

@@ -330,6 +330,30 @@ impl Decision {
     pub fn is_flagged(&self) -> bool {
         self.action > Action::Allow
     }
+
+    /// The byte spans of the hits in `field`, sorted, overlapping ones merged.
+    pub fn spans(&self, field: Field) -> Vec<(usize, usize)> {
+        merge_spans(
+            self.hits
+                .iter()
+                .filter(|h| h.field == field)
+                .map(|h| (h.start, h.end)),
+        )
+    }
+}
+
+/// Sorts spans and merges those that overlap or touch.
+pub(crate) fn merge_spans(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = spans.collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
 }
 
 #[cfg(test)]

@@ -171,8 +171,7 @@ proptest! {
     #[test]
     fn offset_map_is_monotonic_and_folding_idempotent(text in text(), mask in 0u8..128) {
         use shenhe::{normalize::Normalizer, Step};
-        let all = [Step::Invisible, Step::Width, Step::Case, Step::Variants, Step::T2s, Step::Noise, Step::Repeat];
-        let steps: Vec<Step> = all.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect();
+        let steps: Vec<Step> = Step::ALL.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect();
         let n = Normalizer::new(&steps);
         let folded = n.fold(&text);
         let f = folded.text();

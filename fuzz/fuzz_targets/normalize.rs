@@ -7,19 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use shenhe::normalize::Normalizer;
 use shenhe::Step;
 
-const STEPS: [Step; 7] = [
-    Step::Invisible,
-    Step::Width,
-    Step::Case,
-    Step::Variants,
-    Step::T2s,
-    Step::Noise,
-    Step::Repeat,
-];
-
 fuzz_target!(|input: (u8, &str)| {
     let (mask, text) = input;
-    let steps: Vec<Step> = STEPS
+    let steps: Vec<Step> = Step::ALL
         .iter()
         .enumerate()
         .filter(|(i, _)| mask & (1 << i) != 0)

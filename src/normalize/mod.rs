@@ -62,18 +62,8 @@ impl Profile {
     }
 }
 
-pub(crate) const ALL_STEPS: [Step; 7] = [
-    Step::Invisible,
-    Step::Width,
-    Step::Case,
-    Step::Variants,
-    Step::T2s,
-    Step::Noise,
-    Step::Repeat,
-];
-
 pub(crate) fn bit(step: Step) -> u8 {
-    1 << ALL_STEPS
+    1 << Step::ALL
         .iter()
         .position(|s| *s == step)
         .expect("every step is listed")
@@ -81,7 +71,7 @@ pub(crate) fn bit(step: Step) -> u8 {
 
 /// The steps of a bit mask, in the documented order.
 pub(crate) fn steps_of(mask: u8) -> impl Iterator<Item = Step> {
-    ALL_STEPS.into_iter().filter(move |s| mask & bit(*s) != 0)
+    Step::ALL.into_iter().filter(move |s| mask & bit(*s) != 0)
 }
 
 /// A run of the offset map: folded bytes `fs..fs + flen` come from original bytes

@@ -125,14 +125,25 @@ pub enum Step {
 }
 
 impl Step {
-    /// The steps applied when a rule has no `normalize` key.
-    pub const DEFAULT: [Step; 6] = [
+    /// Every step, in the order they are applied.
+    pub const ALL: [Step; 7] = [
         Step::Invisible,
         Step::Width,
         Step::Case,
         Step::Variants,
         Step::T2s,
         Step::Noise,
+        Step::Repeat,
+    ];
+
+    /// The steps applied when a rule has no `normalize` key: all but `repeat`.
+    pub const DEFAULT: [Step; 6] = [
+        Step::ALL[0],
+        Step::ALL[1],
+        Step::ALL[2],
+        Step::ALL[3],
+        Step::ALL[4],
+        Step::ALL[5],
     ];
 
     /// The name used in rule files and in a hit's `steps`.

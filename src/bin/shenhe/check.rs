@@ -112,20 +112,7 @@ fn explain(
 
 /// The text with every hit's span marked: reverse video on a terminal, ⟦…⟧ otherwise.
 fn highlight(text: &str, d: &Decision, color: bool) -> String {
-    let mut spans: Vec<(usize, usize)> = d
-        .hits
-        .iter()
-        .filter(|h| h.field == shenhe::Field::Text)
-        .map(|h| (h.start, h.end))
-        .collect();
-    spans.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::new();
-    for (s, e) in spans {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
+    let merged = d.spans(shenhe::Field::Text);
     let (open, close) = if color {
         ("\x1b[7m", "\x1b[0m")
     } else {
