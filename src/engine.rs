@@ -26,9 +26,29 @@ pub const DEFAULT_MAX_HITS: usize = 1000;
 pub struct Engine {
     rules: Arc<RuleSet>,
     matcher: Matcher,
+    /// Per rule: its id, terms and regexes, shared by every hit that names them.
+    names: Vec<RuleNames>,
     /// The fields some rule reads, in `Field::ALL` order.
     fields: Vec<Field>,
     max_hits: usize,
+}
+
+#[derive(Debug)]
+struct RuleNames {
+    id: Arc<str>,
+    terms: Vec<Arc<str>>,
+    regex: Vec<Arc<str>>,
+}
+
+/// Buffers reused from post to post on each thread, so a scan allocates only what its
+/// decision keeps.
+#[derive(Default)]
+struct Scratch {
+    folded: Folded,
+    raw: Vec<Candidate>,
+    allows: Vec<AllowSpan>,
+    spans: Vec<(usize, usize, Candidate)>,
+    mask_spans: Vec<(usize, usize)>,
 }
 
 /// A rule whose examples did not behave as declared.
@@ -60,9 +80,19 @@ impl Engine {
             .into_iter()
             .filter(|f| rules.rules().iter().any(|r| r.fields.contains(f)))
             .collect();
+        let names = rules
+            .rules()
+            .iter()
+            .map(|r| RuleNames {
+                id: Arc::from(r.id.as_str()),
+                terms: r.terms.iter().map(|t| Arc::from(t.as_str())).collect(),
+                regex: r.regex.iter().map(|t| Arc::from(t.as_str())).collect(),
+            })
+            .collect();
         Ok(Engine {
             rules: Arc::new(rules.clone()),
             matcher,
+            names,
             fields,
             max_hits: max_hits.max(1),
         })
@@ -134,7 +164,7 @@ impl Engine {
                     let hits: Vec<Hit> = decision
                         .hits
                         .into_iter()
-                        .filter(|h| h.rule == rule.id)
+                        .filter(|h| *h.rule == *rule.id)
                         .collect();
                     if hits.is_empty() == expected_match {
                         failures.push(ExampleFailure {
@@ -153,6 +183,19 @@ impl Engine {
 
     /// The scan. `assume_when` names a rule whose conditions are taken to hold.
     fn decide(&self, post: &Post, assume_when: Option<u32>) -> Decision {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.decide_with(post, assume_when, &mut scratch),
+            // Only reachable if a scan ever ran inside another on one thread.
+            Err(_) => self.decide_with(post, assume_when, &mut Scratch::default()),
+        })
+    }
+
+    fn decide_with(
+        &self,
+        post: &Post,
+        assume_when: Option<u32>,
+        scratch: &mut Scratch,
+    ) -> Decision {
         let rules = self.rules.rules();
         let policy = self.rules.policy();
         let mut now: Option<jiff::Timestamp> = None;
@@ -164,8 +207,13 @@ impl Engine {
         let mut severity: Option<Severity> = None;
         let mut categories: Vec<u16> = Vec::new();
         let mut truncated = false;
-        let mut raw = Vec::new();
-        let mut allows = Vec::new();
+        let Scratch {
+            folded,
+            raw,
+            allows,
+            spans,
+            mask_spans,
+        } = scratch;
         // Conditions are evaluated only for rules that hit, once per post.
         let mut when_cache: Vec<(u32, bool)> = Vec::new();
 
@@ -178,16 +226,13 @@ impl Engine {
             }
             raw.clear();
             allows.clear();
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                self.matcher.find(text, &mut scratch, &mut raw, &mut allows);
-            });
+            self.matcher.find(text, folded, raw, allows);
             if raw.is_empty() {
                 continue;
             }
             raw.retain(|h| {
                 let rule = &rules[h.rule as usize];
-                if !rule.fields.contains(&field) || is_allowed(h, &allows) {
+                if !rule.fields.contains(&field) || is_allowed(h, allows) {
                     return false;
                 }
                 match &rule.when {
@@ -208,19 +253,17 @@ impl Engine {
                 continue;
             }
             // Widen to whole grapheme clusters; one hit per rule and span.
-            let mut spans: Vec<(usize, usize, Candidate)> = raw
-                .iter()
-                .map(|h| {
-                    let (s, e) = widen_to_graphemes(text, h.start, h.end);
-                    (s, e, *h)
-                })
-                .collect();
+            spans.clear();
+            spans.extend(raw.iter().map(|h| {
+                let (s, e) = widen_to_graphemes(text, h.start, h.end);
+                (s, e, *h)
+            }));
             spans.sort_by_key(|&(s, e, h)| (s, e, h.rule, h.source));
             spans.dedup_by_key(|&mut (s, e, h)| (s, e, h.rule));
 
-            let mut mask_spans: Vec<(usize, usize)> = Vec::new();
+            mask_spans.clear();
             let mut chars = CharCounter::new(text);
-            for &(start, end, h) in &spans {
+            for &(start, end, h) in spans.iter() {
                 let rule = &rules[h.rule as usize];
                 let hit_action = policy.hit_action(rule, post.board.as_deref());
                 action = action.max(hit_action);
@@ -238,8 +281,9 @@ impl Engine {
                 }
                 let char_start = chars.at(start);
                 let char_end = chars.at(end);
+                let names = &self.names[h.rule as usize];
                 hits.push(Hit {
-                    rule: rule.id.clone(),
+                    rule: names.id.clone(),
                     category: rule.category,
                     severity: rule.severity,
                     field,
@@ -249,13 +293,13 @@ impl Engine {
                     char_end,
                     matched: text[start..end].to_owned(),
                     term: match h.source {
-                        Source::Term(i) | Source::Pinyin(i) => rule.terms[i as usize].clone(),
-                        Source::Regex(i) => rule.regex[i as usize].clone(),
+                        Source::Term(i) | Source::Pinyin(i) => names.terms[i as usize].clone(),
+                        Source::Regex(i) => names.regex[i as usize].clone(),
                     },
                     steps: step_names(h),
                 });
             }
-            let masked = mask(text, &mut mask_spans);
+            let masked = mask(text, mask_spans);
             if field == Field::Text {
                 masked_text = Some(masked);
             } else if !mask_spans.is_empty() {
@@ -305,8 +349,8 @@ fn step_names(h: Candidate) -> Vec<String> {
 }
 
 thread_local! {
-    /// The folded text of the field being scanned: allocated once per thread.
-    static SCRATCH: std::cell::RefCell<Folded> = std::cell::RefCell::new(Folded::default());
+    /// The scan's working buffers: allocated once per thread.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn post_with_field(field: Field, text: &str) -> Post {
@@ -462,7 +506,7 @@ regex = ['代开.{0,4}发票']
         let got: Vec<_> = d
             .hits
             .iter()
-            .map(|h| (h.term.as_str(), h.start, h.char_start))
+            .map(|h| (&*h.term, h.start, h.char_start))
             .collect();
         assert_eq!(got, vec![("中国", 6, 2), ("国人", 9, 3)]);
         assert_eq!(d.action, Action::Mask);
@@ -477,7 +521,7 @@ regex = ['代开.{0,4}发票']
         assert!(d.report);
         assert_eq!(d.categories, vec![7, 9]);
         assert_eq!(d.severity, Some(Severity::High));
-        let inv = d.hits.iter().find(|h| h.rule == "inv").unwrap();
+        let inv = d.hits.iter().find(|h| &*h.rule == "inv").unwrap();
         assert_eq!(inv.matched, "代开增值税发票");
         for h in &d.hits {
             assert_eq!(&"中国有网络赌场，代开增值税发票"[h.start..h.end], h.matched);

@@ -24,7 +24,7 @@
 //! assert_eq!(decision.action, Action::Delete);
 //! assert!(decision.report);
 //! let hit = &decision.hits[0];
-//! assert_eq!((hit.rule.as_str(), hit.matched.as_str()), ("gambling.casino", "网络赌场"));
+//! assert_eq!((&*hit.rule, hit.matched.as_str()), ("gambling.casino", "网络赌场"));
 //! assert_eq!(&"这里有网络赌场，欢迎赌博"[hit.start..hit.end], hit.matched);
 //! assert_eq!(decision.masked.as_deref(), Some("这里有＊＊＊＊，欢迎＊＊"));
 //!

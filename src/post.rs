@@ -242,8 +242,8 @@ impl Field {
 /// One match of one rule at one place in one field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
-    /// The rule's id.
-    pub rule: String,
+    /// The rule's id (shared with the engine: cloning a hit does not copy it).
+    pub rule: Arc<str>,
     /// The rule's category.
     pub category: u16,
     /// The rule's severity.
@@ -260,8 +260,8 @@ pub struct Hit {
     pub char_end: usize,
     /// The original text of the span: `field[start..end]`.
     pub matched: String,
-    /// The rule's term (or regex) that matched.
-    pub term: String,
+    /// The rule's term (or regex) that matched, as written in the rule.
+    pub term: Arc<str>,
     /// The normalisation steps that were needed for the match (empty for an exact match).
     pub steps: Vec<String>,
 }

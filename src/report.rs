@@ -217,7 +217,7 @@ impl ReportWriter {
                 .map(|c| c.basis.clone())
                 .collect::<Vec<_>>()
                 .join("; "),
-            distinct(report.hits.iter().map(|h| h.rule.clone())).join(" "),
+            distinct(report.hits.iter().map(|h| h.rule.to_string())).join(" "),
             distinct(report.hits.iter().map(|h| h.matched.clone())).join(" "),
             report.action.as_str().to_owned(),
             report

@@ -61,7 +61,7 @@ fn table_driven_cases() {
                         steps.pop();
                     }
                     ExpectedHit {
-                        rule: h.rule.clone(),
+                        rule: h.rule.to_string(),
                         matched: h.matched.clone(),
                         steps,
                         pinyin,

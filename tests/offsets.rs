@@ -155,7 +155,7 @@ proptest! {
         let d = folding_engine().scan(&Post::from_text(text.clone()));
         check_spans(&text, &d)?;
         let at = before.len();
-        let hit = d.hits.iter().find(|h| h.term == term);
+        let hit = d.hits.iter().find(|h| &*h.term == term);
         prop_assert!(hit.is_some(), "{:?} not found in {:?}", planted, text);
         let hit = hit.unwrap();
         prop_assert_eq!((hit.start, hit.end), (at, at + planted.len()), "{:?}", text);
