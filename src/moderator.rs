@@ -65,6 +65,10 @@ impl OffenceLedger {
             .unwrap_or(now)
             .as_second();
         let window = i64::from(e.window_hours) * 3600;
+        self.latest = self.latest.max(at);
+        // Offences at or before this can fall in no window any more (for posts in time
+        // order; a post older than the newest by more than a window loses that history).
+        let horizon = self.latest.saturating_sub(window);
         let poster = post.poster.as_ref();
         let mut most = 0;
         for by in e.by.clone() {
@@ -77,6 +81,7 @@ impl OffenceLedger {
             };
             let Some(key) = key else { continue };
             let times = self.offences.entry((by, key)).or_default();
+            times.retain(|&t| t > horizon);
             times.push(at);
             let n = times
                 .iter()
@@ -84,8 +89,7 @@ impl OffenceLedger {
                 .count();
             most = most.max(n);
         }
-        self.latest = self.latest.max(at);
-        self.prune(window);
+        self.prune(horizon);
         let count = self.escalation.count as usize;
         if most >= count {
             decision.action = raise(decision.action);
@@ -100,13 +104,12 @@ impl OffenceLedger {
         }
     }
 
-    /// Forgets offences that can no longer fall in any window (kept bounded by the number
-    /// of offenders active within one window).
-    fn prune(&mut self, window: i64) {
+    /// Forgets offenders with no offence after `horizon`, once there are many of them, so
+    /// memory is bounded by the offenders active within one window.
+    fn prune(&mut self, horizon: i64) {
         if self.offences.len() < 4096 {
             return;
         }
-        let horizon = self.latest.saturating_sub(window);
         self.offences.retain(|_, times| {
             times.retain(|&t| t > horizon);
             !times.is_empty()
@@ -292,6 +295,23 @@ terms = ["傻逼"]
         assert_eq!(measures[..2], [vec![], vec![]]);
         assert_eq!(measures[2], vec![Measure::Warn]);
         assert_eq!(measures[5], vec![Measure::Restrict]);
+    }
+
+    #[test]
+    fn the_ledger_forgets_what_no_window_can_reach() {
+        let m = moderator();
+        for day in 1..=28 {
+            for hour in [0, 8, 16] {
+                let t = format!("2026-11-{day:02}T{hour:02}:00:00+08:00");
+                m.moderate(&post("u1", "203.0.113.1", &t, "傻逼"));
+            }
+        }
+        let ledger = m.ledger.lock().unwrap();
+        let kept: usize = ledger.offences.values().map(Vec::len).sum();
+        assert!(
+            kept <= 2 * 3,
+            "only the last day's offences are kept: {kept}"
+        );
     }
 
     #[test]
