@@ -110,6 +110,7 @@ VIOLATIONS = [
     "大师开光转运符，灵验无比，九九八一张。",
     "投资虚拟币带单，稳赚不赔，名额有限。",
     "这种人就是人渣，全家都是混蛋。",
+    "高收益理财，保本保息，名额有限，加我详聊。",
 ]
 
 # The same violations the way evaders write them: missed by exact matching.
@@ -157,7 +158,8 @@ def make_post(rng, i, start_ts):
             "verified": verified,
             "ip": ip,
             "port": rng.randint(1024, 65535),
-            "registered": iso(ts - rng.randint(1, 900) * 86400),
+            # One account in eight is less than a week old.
+            "registered": iso(ts - (rng.randint(0, 6) if rng.random() < 0.125 else rng.randint(7, 900)) * 86400 - rng.randint(0, 86399)),
         },
     }
     if verified:

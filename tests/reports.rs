@@ -89,9 +89,38 @@ fn reports_are_written_complete_as_json_csv_and_html() {
             .replace('<', "&lt;")
             .replace('>', "&gt;");
         assert!(html.contains(&text_html), "{}", post["text"]);
-        assert!(html.contains(post["poster"]["ip"].as_str().unwrap()));
-        assert!(html.contains(post["poster"]["user_id"].as_str().unwrap()));
-        assert!(html.contains(file.as_str()));
+        let row_start = html
+            .find(&format!("<a href=\"{file}\">"))
+            .expect("a row per report");
+        let row = &html[row_start..row_start + html[row_start..].find("</tr>").unwrap()];
+        for field in ["ip", "user_id", "identity_ref"] {
+            if let Some(v) = post["poster"][field].as_str() {
+                assert!(row.contains(v), "{field} {v} in {row}");
+            }
+        }
+        assert!(
+            row.contains(&format!("port {}", post["poster"]["port"])),
+            "{row}"
+        );
+        assert!(
+            row.contains(&format!("verified: {}", post["poster"]["verified"])),
+            "{row}"
+        );
+        for key in ["board", "published", "detected", "deadline"] {
+            let v = r[key].as_str().unwrap();
+            assert!(row.contains(v), "{key} {v} in {row}");
+        }
+        if let Some(t) = post["title"].as_str() {
+            assert!(row.contains(t), "title {t}");
+        }
+        for c in r["categories"].as_array().unwrap() {
+            assert!(row.contains(c["basis"].as_str().unwrap()), "basis in {row}");
+        }
+        for h in r["hits"].as_array().unwrap() {
+            assert!(row.contains(h["rule"].as_str().unwrap()), "rule in {row}");
+        }
+        assert!(row.contains(r["action"].as_str().unwrap()));
+        assert!(row.contains(&r["ruleset"]["hash"].as_str().unwrap()[..16]));
     }
 }
 
