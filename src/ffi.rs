@@ -1,0 +1,543 @@
+//! The C API: what forum back ends in PHP, Java, Go or Python call on every post.
+//! `include/shenhe.h` is generated from this file by cbindgen (see `cbindgen.toml`).
+//!
+//! The discipline (after rustls-ffi): every fallible call returns a [`shenhe_status`];
+//! out-parameters are written only on success; NULL arguments and invalid UTF-8 give a
+//! status, never a crash; no panic crosses the boundary; the calling thread's last error
+//! message is copied by [`shenhe_last_error`]. This is the only module with `unsafe`.
+
+#![allow(unsafe_code, non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rayon::prelude::*;
+
+use crate::{Action, Engine, Post, RuleSet};
+
+/// The result of every fallible call. `SHENHE_OK` is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum shenhe_status {
+    /// Success.
+    SHENHE_OK = 0,
+    /// A required pointer argument was NULL.
+    SHENHE_NULL_ARGUMENT = 1,
+    /// A text or path was not valid UTF-8.
+    SHENHE_INVALID_UTF8 = 2,
+    /// The rule set did not load (the message says file:line:column and rule).
+    SHENHE_RULES_ERROR = 3,
+    /// The post JSON could not be read (not an object, or no string `text`).
+    SHENHE_INVALID_POST = 4,
+    /// The caller's buffer is too small.
+    SHENHE_BUFFER_TOO_SMALL = 5,
+    /// Offsets of a batch are not ascending.
+    SHENHE_INVALID_ARGUMENT = 6,
+    /// A bug in shenhe: a panic was caught at the boundary. The host is unharmed.
+    SHENHE_PANIC = 7,
+}
+
+/// The action a decision asks for, weakest first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum shenhe_action {
+    /// Publish as is.
+    SHENHE_ACTION_ALLOW = 0,
+    /// Publish with the hits masked.
+    SHENHE_ACTION_MASK = 1,
+    /// Hold for a person to review.
+    SHENHE_ACTION_REVIEW = 2,
+    /// Stop transmission: not shown, kept as evidence.
+    SHENHE_ACTION_BLOCK = 3,
+    /// Remove the post.
+    SHENHE_ACTION_DELETE = 4,
+}
+
+impl From<Action> for shenhe_action {
+    fn from(a: Action) -> shenhe_action {
+        match a {
+            Action::Allow => shenhe_action::SHENHE_ACTION_ALLOW,
+            Action::Mask => shenhe_action::SHENHE_ACTION_MASK,
+            Action::Review => shenhe_action::SHENHE_ACTION_REVIEW,
+            Action::Block => shenhe_action::SHENHE_ACTION_BLOCK,
+            Action::Delete => shenhe_action::SHENHE_ACTION_DELETE,
+        }
+    }
+}
+
+/// A compiled rule set. Thread-safe: share one engine across all threads. Lives from
+/// `shenhe_engine_new_*` until `shenhe_engine_free`; `shenhe_engine_reload_from_path`
+/// swaps its rules atomically while scans in flight finish on the old ones.
+pub struct shenhe_engine {
+    current: ArcSwap<Engine>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_error(message: impl Into<String>) {
+    let message = message.into();
+    LAST_ERROR.with(|e| *e.borrow_mut() = message);
+}
+
+/// Runs `f`, turning a panic into `SHENHE_PANIC` with its message as the last error.
+fn guard(f: impl FnOnce() -> shenhe_status) -> shenhe_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(status) => status,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            set_error(format!(
+                "internal error (panic caught at the C boundary): {msg}"
+            ));
+            shenhe_status::SHENHE_PANIC
+        }
+    }
+}
+
+/// The bytes `ptr[..len]`; `None` when `ptr` is NULL (a NULL pointer with length 0 is empty).
+///
+/// # Safety
+/// `ptr` must be NULL or valid for reads of `len` bytes for `'a`.
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        return (len == 0).then_some(&[][..]);
+    }
+    // SAFETY: the caller guarantees `ptr` is valid for `len` bytes.
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A NUL-terminated UTF-8 path.
+///
+/// # Safety
+/// `ptr` must be NULL or a valid NUL-terminated string.
+unsafe fn path<'a>(ptr: *const c_char) -> Result<&'a str, shenhe_status> {
+    if ptr.is_null() {
+        set_error("path is NULL");
+        return Err(shenhe_status::SHENHE_NULL_ARGUMENT);
+    }
+    // SAFETY: the caller guarantees a NUL-terminated string.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    c.to_str().map_err(|_| {
+        set_error("path is not valid UTF-8");
+        shenhe_status::SHENHE_INVALID_UTF8
+    })
+}
+
+fn engine_from(rules: crate::Result<RuleSet>) -> Result<Engine, shenhe_status> {
+    rules.and_then(|r| Engine::new(&r)).map_err(|e| {
+        set_error(e.to_string());
+        shenhe_status::SHENHE_RULES_ERROR
+    })
+}
+
+/// Writes a new engine to `*out`.
+///
+/// # Safety
+/// `out` must be NULL or valid for a write.
+unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> shenhe_status {
+    let boxed = Box::new(shenhe_engine {
+        current: ArcSwap::from_pointee(engine),
+    });
+    // SAFETY: `out` was checked non-NULL by the caller of `give` and is valid for a write.
+    unsafe { *out = Box::into_raw(boxed) };
+    shenhe_status::SHENHE_OK
+}
+
+/// An engine with the bundled rule sets. On success `*out` is a new engine to free with
+/// `shenhe_engine_free`.
+///
+/// # Safety
+/// `out` must be NULL (an error) or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_new_bundled(out: *mut *mut shenhe_engine) -> shenhe_status {
+    guard(|| {
+        if out.is_null() {
+            set_error("out is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        match engine_from(Ok(RuleSet::bundled())) {
+            // SAFETY: `out` is non-NULL and valid for a write (the caller's contract).
+            Ok(e) => unsafe { give(out, e) },
+            Err(s) => s,
+        }
+    })
+}
+
+/// An engine from a rule file or a directory of them (`path`: NUL-terminated UTF-8).
+///
+/// # Safety
+/// `path` must be NULL or NUL-terminated; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_new_from_path(
+    path: *const c_char,
+    out: *mut *mut shenhe_engine,
+) -> shenhe_status {
+    guard(|| {
+        if out.is_null() {
+            set_error("out is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        // SAFETY: forwarded caller contract.
+        let p = match unsafe { self::path(path) } {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        match engine_from(RuleSet::from_path(p)) {
+            // SAFETY: `out` is non-NULL and valid for a write.
+            Ok(e) => unsafe { give(out, e) },
+            Err(s) => s,
+        }
+    })
+}
+
+/// An engine from the bytes of one rule file. `base_dir` (NUL-terminated, may be NULL) is
+/// where its `terms_file`s are; without it a rule set using `terms_file` fails to load.
+///
+/// # Safety
+/// `toml` must be valid for `len` bytes; `base_dir` NULL or NUL-terminated; `out` NULL or
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_new_from_bytes(
+    toml: *const u8,
+    len: usize,
+    base_dir: *const c_char,
+    out: *mut *mut shenhe_engine,
+) -> shenhe_status {
+    guard(|| {
+        if out.is_null() {
+            set_error("out is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        // SAFETY: forwarded caller contract.
+        let Some(b) = (unsafe { bytes(toml, len) }) else {
+            set_error("toml is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        let Ok(text) = std::str::from_utf8(b) else {
+            set_error("the rule file is not valid UTF-8");
+            return shenhe_status::SHENHE_INVALID_UTF8;
+        };
+        let rules = if base_dir.is_null() {
+            RuleSet::from_toml_str(text)
+        } else {
+            // SAFETY: forwarded caller contract.
+            match unsafe { path(base_dir) } {
+                Ok(dir) => RuleSet::from_toml_str_with_base(text, Path::new(dir)),
+                Err(s) => return s,
+            }
+        };
+        match engine_from(rules) {
+            // SAFETY: `out` is non-NULL and valid for a write.
+            Ok(e) => unsafe { give(out, e) },
+            Err(s) => s,
+        }
+    })
+}
+
+/// Replaces the engine's rules with those at `path`, atomically: scans in flight finish
+/// on the old rules, later ones see the new. When the new rules fail to load, the old
+/// ones stay and the status says why.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_reload_from_path(
+    engine: *const shenhe_engine,
+    path: *const c_char,
+) -> shenhe_status {
+    guard(|| {
+        // SAFETY: `engine` is NULL or a live engine (caller's contract).
+        let Some(engine) = (unsafe { engine.as_ref() }) else {
+            set_error("engine is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        // SAFETY: forwarded caller contract.
+        let p = match unsafe { self::path(path) } {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        match engine_from(RuleSet::from_path(p)) {
+            Ok(e) => {
+                engine.current.store(Arc::new(e));
+                shenhe_status::SHENHE_OK
+            }
+            Err(s) => s,
+        }
+    })
+}
+
+/// Frees an engine. NULL is allowed and does nothing.
+///
+/// # Safety
+/// `engine` must be NULL or an engine from `shenhe_engine_new_*`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_free(engine: *mut shenhe_engine) {
+    if !engine.is_null() {
+        // SAFETY: the engine came from Box::into_raw in `give` and is freed once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(engine) })));
+    }
+}
+
+/// Copies `s` and a NUL into `buf` (capacity `len`); `*written` is the length without NUL.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes; `written` valid for a write.
+unsafe fn copy_out(s: &str, buf: *mut c_char, len: usize, written: *mut usize) -> shenhe_status {
+    if buf.is_null() || written.is_null() {
+        set_error("buf or written is NULL");
+        return shenhe_status::SHENHE_NULL_ARGUMENT;
+    }
+    if s.len() >= len {
+        set_error(format!(
+            "the buffer holds {len} bytes; {} are needed",
+            s.len() + 1
+        ));
+        return shenhe_status::SHENHE_BUFFER_TOO_SMALL;
+    }
+    // SAFETY: `buf` holds `len > s.len()` bytes; `written` is valid for a write.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+        *buf.add(s.len()) = 0;
+        *written = s.len();
+    }
+    shenhe_status::SHENHE_OK
+}
+
+/// Copies the SHA-256 (64 hex chars and a NUL) of the engine's current rule set into
+/// `buf`, which must hold at least 65 bytes.
+///
+/// # Safety
+/// `engine` NULL or live; `buf` valid for `len` bytes; `written` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_ruleset_hash(
+    engine: *const shenhe_engine,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> shenhe_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let Some(engine) = (unsafe { engine.as_ref() }) else {
+            set_error("engine is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        let current = engine.current.load();
+        // SAFETY: forwarded caller contract.
+        unsafe { copy_out(current.rules().hash(), buf, len, written) }
+    })
+}
+
+/// Scans one post given as JSON (`{"text": …, "id": …, "poster": {…}}`, as `shenhe scan`
+/// reads) and writes the decision as NUL-terminated JSON to `*decision_json`, to be freed
+/// with `shenhe_string_free`. Metadata of the wrong type is ignored with a warning in the
+/// decision; only JSON that is not an object with a string `text` fails.
+///
+/// # Safety
+/// `engine` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or valid
+/// for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_scan_json(
+    engine: *const shenhe_engine,
+    post_json: *const u8,
+    len: usize,
+    decision_json: *mut *mut c_char,
+) -> shenhe_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let (Some(engine), false) = (unsafe { engine.as_ref() }, decision_json.is_null()) else {
+            set_error("engine or decision_json is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        // SAFETY: caller's contract.
+        let Some(b) = (unsafe { bytes(post_json, len) }) else {
+            set_error("post_json is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        let Ok(text) = std::str::from_utf8(b) else {
+            set_error("the post is not valid UTF-8");
+            return shenhe_status::SHENHE_INVALID_UTF8;
+        };
+        let (post, warnings) = match Post::from_json_lenient(text) {
+            Ok(p) => p,
+            Err(e) => {
+                set_error(e.to_string());
+                return shenhe_status::SHENHE_INVALID_POST;
+            }
+        };
+        let mut decision = engine.current.load().scan(&post);
+        if !warnings.is_empty() {
+            let mut all = warnings;
+            all.append(&mut decision.warnings);
+            decision.warnings = all;
+        }
+        let json = serde_json::to_string(&decision).expect("decisions serialise");
+        // JSON escapes NUL, so the string has none.
+        let c = CString::new(json).expect("no NUL in JSON");
+        // SAFETY: `decision_json` is non-NULL and valid for a write.
+        unsafe { *decision_json = c.into_raw() };
+        shenhe_status::SHENHE_OK
+    })
+}
+
+/// Frees a string returned by shenhe. NULL is allowed and does nothing.
+///
+/// # Safety
+/// `s` must be NULL or a string from shenhe, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: `s` came from CString::into_raw and is freed once.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// The fast path: scans a plain text (UTF-8, `len` bytes) as the text of a post without
+/// metadata, and writes its action, report flag and number of hits.
+///
+/// # Safety
+/// `engine` NULL or live; `text` valid for `len` bytes; the out-pointers NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_scan_text(
+    engine: *const shenhe_engine,
+    text: *const u8,
+    len: usize,
+    action: *mut shenhe_action,
+    report: *mut bool,
+    hits: *mut usize,
+) -> shenhe_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let Some(engine) = (unsafe { engine.as_ref() }) else {
+            set_error("engine is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        if action.is_null() || report.is_null() || hits.is_null() {
+            set_error("an out-pointer is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        // SAFETY: caller's contract.
+        let Some(b) = (unsafe { bytes(text, len) }) else {
+            set_error("text is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        let Ok(t) = std::str::from_utf8(b) else {
+            set_error("the text is not valid UTF-8");
+            return shenhe_status::SHENHE_INVALID_UTF8;
+        };
+        let d = engine.current.load().scan_text(t);
+        // SAFETY: the out-pointers are non-NULL and valid for writes.
+        unsafe {
+            *action = d.action.into();
+            *report = d.report;
+            *hits = d.hits.len();
+        }
+        shenhe_status::SHENHE_OK
+    })
+}
+
+/// Scans `count` texts laid out like an Arrow string column: text `i` is
+/// `data[offsets[i] .. offsets[i + 1]]` (`offsets` has `count + 1` entries), in parallel.
+/// For each text, `statuses[i]` says whether it was decided; when it was, `actions[i]` and
+/// `reports[i]` are written (either may be NULL when not wanted). The call itself fails
+/// only for NULL required arguments.
+///
+/// # Safety
+/// `engine` NULL or live; `offsets` valid for `count + 1` reads; `data` valid for
+/// `offsets[count]` bytes; `statuses`, and `actions`/`reports` when not NULL, valid for
+/// `count` writes.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_scan_batch(
+    engine: *const shenhe_engine,
+    data: *const u8,
+    offsets: *const usize,
+    count: usize,
+    actions: *mut shenhe_action,
+    reports: *mut bool,
+    statuses: *mut shenhe_status,
+) -> shenhe_status {
+    guard(|| {
+        // SAFETY: caller's contract.
+        let Some(engine) = (unsafe { engine.as_ref() }) else {
+            set_error("engine is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        if offsets.is_null() || statuses.is_null() {
+            set_error("offsets or statuses is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
+        let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
+        // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
+        let Some(data) = (unsafe { bytes(data, offsets[count]) }) else {
+            set_error("data is NULL");
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        };
+        let current = engine.current.load_full();
+        let results: Vec<Result<(Action, bool), shenhe_status>> = (0..count)
+            .into_par_iter()
+            .map(|i| {
+                let (s, e) = (offsets[i], offsets[i + 1]);
+                if s > e || e > data.len() {
+                    return Err(shenhe_status::SHENHE_INVALID_ARGUMENT);
+                }
+                let text = std::str::from_utf8(&data[s..e])
+                    .map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
+                let d = current.scan_text(text);
+                Ok((d.action, d.report))
+            })
+            .collect();
+        for (i, r) in results.into_iter().enumerate() {
+            // SAFETY: the output arrays are valid for `count` writes; NULL ones are skipped.
+            unsafe {
+                match r {
+                    Ok((a, rep)) => {
+                        *statuses.add(i) = shenhe_status::SHENHE_OK;
+                        if !actions.is_null() {
+                            *actions.add(i) = a.into();
+                        }
+                        if !reports.is_null() {
+                            *reports.add(i) = rep;
+                        }
+                    }
+                    Err(s) => *statuses.add(i) = s,
+                }
+            }
+        }
+        shenhe_status::SHENHE_OK
+    })
+}
+
+/// Copies the calling thread's last error message (NUL-terminated, truncated at a char
+/// boundary to fit) into `buf` of `len` bytes; `*written` is its length without the NUL.
+/// An empty message when nothing failed yet.
+///
+/// # Safety
+/// `buf` valid for `len` bytes; `written` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_last_error(
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> shenhe_status {
+    guard(|| {
+        if buf.is_null() || written.is_null() || len == 0 {
+            return shenhe_status::SHENHE_NULL_ARGUMENT;
+        }
+        let message = LAST_ERROR.with(|e| e.borrow().clone());
+        let mut cut = message.len().min(len - 1);
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // SAFETY: forwarded caller contract; `cut < len`.
+        unsafe { copy_out(&message[..cut], buf, len, written) }
+    })
+}

@@ -1,0 +1,93 @@
+/* Drives the C API through every call and every error path; prints what a host sees. */
+#include <stdio.h>
+#include <string.h>
+#include "shenhe.h"
+
+#define CHECK(cond) do { if (!(cond)) { printf("FAILED: %s (line %d)\n", #cond, __LINE__); return 1; } } while (0)
+
+static void last_error(const char *what) {
+  char buf[512];
+  size_t n = 0;
+  shenhe_last_error(buf, sizeof buf, &n);
+  printf("%s: %s\n", what, buf);
+}
+
+int main(void) {
+  shenhe_engine *engine = NULL;
+  CHECK(shenhe_engine_new_bundled(&engine) == SHENHE_OK && engine != NULL);
+  printf("bundled engine: ok\n");
+
+  char hash[65];
+  size_t written = 12345;
+  CHECK(shenhe_engine_ruleset_hash(engine, hash, sizeof hash, &written) == SHENHE_OK);
+  printf("ruleset hash: %zu hex chars\n", written);
+  char small[10];
+  written = 12345;
+  CHECK(shenhe_engine_ruleset_hash(engine, small, sizeof small, &written) == SHENHE_BUFFER_TOO_SMALL);
+  CHECK(written == 12345); /* out-params are written only on success */
+  last_error("small buffer");
+
+  const char *post = "{\"id\":\"p1\",\"text\":\"出售冰毒\",\"poster\":{\"user_id\":\"u1\",\"port\":\"abc\"}}";
+  char *decision = NULL;
+  CHECK(shenhe_scan_json(engine, (const uint8_t *)post, strlen(post), &decision) == SHENHE_OK);
+  CHECK(strstr(decision, "\"action\":\"delete\"") != NULL);
+  CHECK(strstr(decision, "\"report\":true") != NULL);
+  CHECK(strstr(decision, "poster.port") != NULL); /* a bad field is a warning, not a failure */
+  printf("scan_json: delete, report, warning about poster.port\n");
+  shenhe_string_free(decision);
+
+  decision = (char *)0x1;
+  const char *bad = "{\"id\":1}";
+  CHECK(shenhe_scan_json(engine, (const uint8_t *)bad, strlen(bad), &decision) == SHENHE_INVALID_POST);
+  CHECK(decision == (char *)0x1);
+  last_error("post without text");
+  const uint8_t latin1[] = {'{', '"', 't', 'e', 'x', 't', '"', ':', '"', 0xe9, '"', '}'};
+  CHECK(shenhe_scan_json(engine, latin1, sizeof latin1, &decision) == SHENHE_INVALID_UTF8);
+  last_error("invalid UTF-8");
+  CHECK(shenhe_scan_json(NULL, (const uint8_t *)post, strlen(post), &decision) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_scan_json(engine, NULL, 5, &decision) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_scan_json(engine, (const uint8_t *)post, strlen(post), NULL) == SHENHE_NULL_ARGUMENT);
+  last_error("NULL argument");
+
+  shenhe_action action = SHENHE_ACTION_ALLOW;
+  bool report = false;
+  size_t hits = 0;
+  const char *text = "賭*博和出售冰毒";
+  CHECK(shenhe_scan_text(engine, (const uint8_t *)text, strlen(text), &action, &report, &hits) == SHENHE_OK);
+  printf("scan_text: action %d, report %d, %zu hits\n", (int)action, (int)report, hits);
+  CHECK(shenhe_scan_text(engine, NULL, 0, &action, &report, &hits) == SHENHE_OK && hits == 0);
+  printf("scan_text of an empty text: %zu hits\n", hits);
+
+  /* A batch laid out like an Arrow string column. */
+  const char data[] = "出售冰毒" "今天天气不错" "\xff\xfe";
+  size_t offsets[] = {0, 12, 30, 32};
+  shenhe_action actions[3] = {9, 9, 9};
+  bool reports[3] = {0, 0, 0};
+  shenhe_status statuses[3];
+  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, offsets, 3, actions, reports, statuses) == SHENHE_OK);
+  printf("batch: statuses %d %d %d, actions %d %d %d\n", statuses[0], statuses[1], statuses[2],
+         (int)actions[0], (int)actions[1], (int)actions[2]);
+  size_t backwards[] = {0, 12, 6, 32};
+  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, backwards, 3, NULL, NULL, statuses) == SHENHE_OK);
+  printf("batch with offsets going backwards: statuses %d %d %d\n", statuses[0], statuses[1], statuses[2]);
+
+  shenhe_engine *other = (shenhe_engine *)0x1;
+  CHECK(shenhe_engine_new_from_path("/nonexistent/rules", &other) == SHENHE_RULES_ERROR);
+  CHECK(other == (shenhe_engine *)0x1);
+  last_error("missing rules");
+  const char *broken = "[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"high\"\nterms = [\"  \"]\n";
+  CHECK(shenhe_engine_new_from_bytes((const uint8_t *)broken, strlen(broken), NULL, &other) == SHENHE_RULES_ERROR);
+  last_error("broken rule bytes");
+  const char *rules = "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"笨蛋\"]\n";
+  CHECK(shenhe_engine_new_from_bytes((const uint8_t *)rules, strlen(rules), NULL, &other) == SHENHE_OK);
+  const char *insult = "你这个笨 蛋";
+  CHECK(shenhe_scan_text(other, (const uint8_t *)insult, strlen(insult), &action, &report, &hits) == SHENHE_OK);
+  printf("rules from bytes: action %d, %zu hits\n", (int)action, hits);
+  shenhe_engine_free(other);
+
+  shenhe_engine_free(NULL);
+  shenhe_string_free(NULL);
+  shenhe_engine_free(engine);
+  printf("done\n");
+  return 0;
+}
