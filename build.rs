@@ -27,7 +27,10 @@ fn collect(dir: &Path, rel: &str, out: &mut Vec<(String, String)>) {
 }
 
 fn main() {
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    // Read at run time, not with env!(): a build-script binary reused for another checkout
+    // must not embed that checkout's rules.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let rules = Path::new(&manifest).join("rules");
     println!("cargo:rerun-if-changed=rules");
     let mut files = Vec::new();
     collect(&rules, "", &mut files);
