@@ -113,6 +113,9 @@ fn reload_swaps_rules_while_threads_scan() {
     let (code, stdout, stderr) = run_c("reload", &[a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("reload ok: 1001 reloads"), "{stdout}");
-    assert!(stdout.contains("decisions with a mixed or wrong rule set: 0"), "{stdout}");
+    assert!(
+        stdout.contains("decisions with a mixed or wrong rule set: 0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("bad reload kept the old rules"), "{stdout}");
 }
