@@ -105,8 +105,8 @@ struct RegexGroup {
 pub(crate) struct Matcher {
     literal: Vec<LiteralGroup>,
     regex: Vec<RegexGroup>,
-    /// Present when some rule has `boundary = "word"`.
-    segmenter: Option<&'static Segmenter>,
+    /// Whether some rule has `boundary = "word"` (the segmenter loads on first use).
+    segments: bool,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -250,14 +250,11 @@ impl Matcher {
                 regexes,
             });
         }
-        let segmenter = rules
-            .iter()
-            .any(|r| r.boundary == Boundary::Word)
-            .then(Segmenter::get);
+        let segments = rules.iter().any(|r| r.boundary == Boundary::Word);
         Ok(Matcher {
             literal: literal_groups,
             regex: regex_groups,
-            segmenter,
+            segments,
         })
     }
 
@@ -322,11 +319,7 @@ impl Matcher {
                             *mapped.insert((s, e, steps))
                         }
                     };
-                    if o.word
-                        && self
-                            .segmenter
-                            .is_some_and(|seg| seg.straddles(text, start, end))
-                    {
+                    if o.word && self.segments && Segmenter::get().straddles(text, start, end) {
                         continue;
                     }
                     let source = match o.role {
