@@ -103,6 +103,51 @@ fn guard(f: impl FnOnce() -> shenhe_status) -> shenhe_status {
     }
 }
 
+/// Like [`guard`], for bodies that stop at the first bad argument with `?`.
+fn guard_args(f: impl FnOnce() -> Result<(), shenhe_status>) -> shenhe_status {
+    guard(|| match f() {
+        Ok(()) => shenhe_status::SHENHE_OK,
+        Err(status) => status,
+    })
+}
+
+/// `SHENHE_NULL_ARGUMENT`, with a message naming the argument.
+fn null_argument(what: &str) -> shenhe_status {
+    set_error(format!("{what} is NULL"));
+    shenhe_status::SHENHE_NULL_ARGUMENT
+}
+
+/// Fails with `SHENHE_NULL_ARGUMENT` when `ptr` is NULL.
+fn non_null<T>(ptr: *const T, what: &str) -> Result<(), shenhe_status> {
+    if ptr.is_null() {
+        Err(null_argument(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// The engine behind `engine`.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine.
+unsafe fn engine_ref<'a>(engine: *const shenhe_engine) -> Result<&'a shenhe_engine, shenhe_status> {
+    // SAFETY: NULL or a live engine (caller's contract).
+    unsafe { engine.as_ref() }.ok_or_else(|| null_argument("engine"))
+}
+
+/// The UTF-8 text `ptr[..len]`.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for reads of `len` bytes for `'a`.
+unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str, shenhe_status> {
+    // SAFETY: forwarded caller contract.
+    let b = unsafe { bytes(ptr, len) }.ok_or_else(|| null_argument(what))?;
+    std::str::from_utf8(b).map_err(|_| {
+        set_error(format!("{what} is not valid UTF-8"));
+        shenhe_status::SHENHE_INVALID_UTF8
+    })
+}
+
 /// The bytes `ptr[..len]`; `None` when `ptr` is NULL (a NULL pointer with length 0 is empty).
 ///
 /// # Safety
@@ -120,10 +165,7 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
 /// # Safety
 /// `ptr` must be NULL or a valid NUL-terminated string.
 unsafe fn path<'a>(ptr: *const c_char) -> Result<&'a str, shenhe_status> {
-    if ptr.is_null() {
-        set_error("path is NULL");
-        return Err(shenhe_status::SHENHE_NULL_ARGUMENT);
-    }
+    non_null(ptr, "path")?;
     // SAFETY: the caller guarantees a NUL-terminated string.
     let c = unsafe { CStr::from_ptr(ptr) };
     c.to_str().map_err(|_| {
@@ -142,14 +184,14 @@ fn engine_from(rules: crate::Result<RuleSet>) -> Result<Engine, shenhe_status> {
 /// Writes a new engine to `*out`.
 ///
 /// # Safety
-/// `out` must be NULL or valid for a write.
-unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> shenhe_status {
+/// `out` must be non-NULL and valid for a write.
+unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> Result<(), shenhe_status> {
     let boxed = Box::new(shenhe_engine {
         current: ArcSwap::from_pointee(engine),
     });
-    // SAFETY: `out` was checked non-NULL by the caller of `give` and is valid for a write.
+    // SAFETY: `out` is non-NULL and valid for a write (this function's contract).
     unsafe { *out = Box::into_raw(boxed) };
-    shenhe_status::SHENHE_OK
+    Ok(())
 }
 
 /// An engine with the bundled rule sets. On success `*out` is a new engine to free with
@@ -159,16 +201,11 @@ unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> shenhe_status {
 /// `out` must be NULL (an error) or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shenhe_engine_new_bundled(out: *mut *mut shenhe_engine) -> shenhe_status {
-    guard(|| {
-        if out.is_null() {
-            set_error("out is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        }
-        match engine_from(Ok(RuleSet::bundled())) {
-            // SAFETY: `out` is non-NULL and valid for a write (the caller's contract).
-            Ok(e) => unsafe { give(out, e) },
-            Err(s) => s,
-        }
+    guard_args(|| {
+        non_null(out, "out")?;
+        let engine = engine_from(Ok(RuleSet::bundled()))?;
+        // SAFETY: `out` is non-NULL and valid for a write (the caller's contract).
+        unsafe { give(out, engine) }
     })
 }
 
@@ -181,21 +218,13 @@ pub unsafe extern "C" fn shenhe_engine_new_from_path(
     path: *const c_char,
     out: *mut *mut shenhe_engine,
 ) -> shenhe_status {
-    guard(|| {
-        if out.is_null() {
-            set_error("out is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        }
+    guard_args(|| {
+        non_null(out, "out")?;
         // SAFETY: forwarded caller contract.
-        let p = match unsafe { self::path(path) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
-        match engine_from(RuleSet::from_path(p)) {
-            // SAFETY: `out` is non-NULL and valid for a write.
-            Ok(e) => unsafe { give(out, e) },
-            Err(s) => s,
-        }
+        let p = unsafe { self::path(path) }?;
+        let engine = engine_from(RuleSet::from_path(p))?;
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { give(out, engine) }
     })
 }
 
@@ -212,34 +241,20 @@ pub unsafe extern "C" fn shenhe_engine_new_from_bytes(
     base_dir: *const c_char,
     out: *mut *mut shenhe_engine,
 ) -> shenhe_status {
-    guard(|| {
-        if out.is_null() {
-            set_error("out is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        }
+    guard_args(|| {
+        non_null(out, "out")?;
         // SAFETY: forwarded caller contract.
-        let Some(b) = (unsafe { bytes(toml, len) }) else {
-            set_error("toml is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        let Ok(text) = std::str::from_utf8(b) else {
-            set_error("the rule file is not valid UTF-8");
-            return shenhe_status::SHENHE_INVALID_UTF8;
-        };
+        let text = unsafe { utf8(toml, len, "the rule file") }?;
         let rules = if base_dir.is_null() {
             RuleSet::from_toml_str(text)
         } else {
             // SAFETY: forwarded caller contract.
-            match unsafe { path(base_dir) } {
-                Ok(dir) => RuleSet::from_toml_str_with_base(text, Path::new(dir)),
-                Err(s) => return s,
-            }
+            let dir = unsafe { path(base_dir) }?;
+            RuleSet::from_toml_str_with_base(text, Path::new(dir))
         };
-        match engine_from(rules) {
-            // SAFETY: `out` is non-NULL and valid for a write.
-            Ok(e) => unsafe { give(out, e) },
-            Err(s) => s,
-        }
+        let engine = engine_from(rules)?;
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { give(out, engine) }
     })
 }
 
@@ -254,24 +269,15 @@ pub unsafe extern "C" fn shenhe_engine_reload_from_path(
     engine: *const shenhe_engine,
     path: *const c_char,
 ) -> shenhe_status {
-    guard(|| {
-        // SAFETY: `engine` is NULL or a live engine (caller's contract).
-        let Some(engine) = (unsafe { engine.as_ref() }) else {
-            set_error("engine is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
+    guard_args(|| {
         // SAFETY: forwarded caller contract.
-        let p = match unsafe { self::path(path) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
-        match engine_from(RuleSet::from_path(p)) {
-            Ok(e) => {
-                engine.current.store(Arc::new(e));
-                shenhe_status::SHENHE_OK
-            }
-            Err(s) => s,
-        }
+        let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: forwarded caller contract.
+        let p = unsafe { self::path(path) }?;
+        engine
+            .current
+            .store(Arc::new(engine_from(RuleSet::from_path(p))?));
+        Ok(())
     })
 }
 
@@ -291,17 +297,20 @@ pub unsafe extern "C" fn shenhe_engine_free(engine: *mut shenhe_engine) {
 ///
 /// # Safety
 /// `buf` must be valid for `len` bytes; `written` valid for a write.
-unsafe fn copy_out(s: &str, buf: *mut c_char, len: usize, written: *mut usize) -> shenhe_status {
-    if buf.is_null() || written.is_null() {
-        set_error("buf or written is NULL");
-        return shenhe_status::SHENHE_NULL_ARGUMENT;
-    }
+unsafe fn copy_out(
+    s: &str,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> Result<(), shenhe_status> {
+    non_null(buf, "buf")?;
+    non_null(written, "written")?;
     if s.len() >= len {
         set_error(format!(
             "the buffer holds {len} bytes; {} are needed",
             s.len() + 1
         ));
-        return shenhe_status::SHENHE_BUFFER_TOO_SMALL;
+        return Err(shenhe_status::SHENHE_BUFFER_TOO_SMALL);
     }
     // SAFETY: `buf` holds `len > s.len()` bytes; `written` is valid for a write.
     unsafe {
@@ -309,7 +318,7 @@ unsafe fn copy_out(s: &str, buf: *mut c_char, len: usize, written: *mut usize) -
         *buf.add(s.len()) = 0;
         *written = s.len();
     }
-    shenhe_status::SHENHE_OK
+    Ok(())
 }
 
 /// Copies the SHA-256 (64 hex chars and a NUL) of the engine's current rule set into
@@ -324,12 +333,9 @@ pub unsafe extern "C" fn shenhe_engine_ruleset_hash(
     len: usize,
     written: *mut usize,
 ) -> shenhe_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let Some(engine) = (unsafe { engine.as_ref() }) else {
-            set_error("engine is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
         let current = engine.current.load();
         // SAFETY: forwarded caller contract.
         unsafe { copy_out(current.rules().hash(), buf, len, written) }
@@ -351,28 +357,16 @@ pub unsafe extern "C" fn shenhe_scan_json(
     len: usize,
     decision_json: *mut *mut c_char,
 ) -> shenhe_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let (Some(engine), false) = (unsafe { engine.as_ref() }, decision_json.is_null()) else {
-            set_error("engine or decision_json is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        // SAFETY: caller's contract.
-        let Some(b) = (unsafe { bytes(post_json, len) }) else {
-            set_error("post_json is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        let Ok(text) = std::str::from_utf8(b) else {
-            set_error("the post is not valid UTF-8");
-            return shenhe_status::SHENHE_INVALID_UTF8;
-        };
-        let (post, warnings) = match Post::from_json_lenient(text) {
-            Ok(p) => p,
-            Err(e) => {
-                set_error(e.to_string());
-                return shenhe_status::SHENHE_INVALID_POST;
-            }
-        };
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(decision_json, "decision_json")?;
+        // SAFETY: forwarded caller contract.
+        let text = unsafe { utf8(post_json, len, "the post") }?;
+        let (post, warnings) = Post::from_json_lenient(text).map_err(|e| {
+            set_error(e.to_string());
+            shenhe_status::SHENHE_INVALID_POST
+        })?;
         let mut decision = engine.current.load().scan(&post);
         if !warnings.is_empty() {
             let mut all = warnings;
@@ -384,7 +378,7 @@ pub unsafe extern "C" fn shenhe_scan_json(
         let c = CString::new(json).expect("no NUL in JSON");
         // SAFETY: `decision_json` is non-NULL and valid for a write.
         unsafe { *decision_json = c.into_raw() };
-        shenhe_status::SHENHE_OK
+        Ok(())
     })
 }
 
@@ -414,25 +408,14 @@ pub unsafe extern "C" fn shenhe_scan_text(
     report: *mut bool,
     hits: *mut usize,
 ) -> shenhe_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let Some(engine) = (unsafe { engine.as_ref() }) else {
-            set_error("engine is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        if action.is_null() || report.is_null() || hits.is_null() {
-            set_error("an out-pointer is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        }
-        // SAFETY: caller's contract.
-        let Some(b) = (unsafe { bytes(text, len) }) else {
-            set_error("text is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        let Ok(t) = std::str::from_utf8(b) else {
-            set_error("the text is not valid UTF-8");
-            return shenhe_status::SHENHE_INVALID_UTF8;
-        };
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(action, "action")?;
+        non_null(report, "report")?;
+        non_null(hits, "hits")?;
+        // SAFETY: forwarded caller contract.
+        let t = unsafe { utf8(text, len, "the text") }?;
         let d = engine.current.load().scan_text(t);
         // SAFETY: the out-pointers are non-NULL and valid for writes.
         unsafe {
@@ -440,7 +423,7 @@ pub unsafe extern "C" fn shenhe_scan_text(
             *report = d.report;
             *hits = d.hits.len();
         }
-        shenhe_status::SHENHE_OK
+        Ok(())
     })
 }
 
@@ -464,23 +447,15 @@ pub unsafe extern "C" fn shenhe_scan_batch(
     reports: *mut bool,
     statuses: *mut shenhe_status,
 ) -> shenhe_status {
-    guard(|| {
-        // SAFETY: caller's contract.
-        let Some(engine) = (unsafe { engine.as_ref() }) else {
-            set_error("engine is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
-        if offsets.is_null() || statuses.is_null() {
-            set_error("offsets or statuses is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        }
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(offsets, "offsets")?;
+        non_null(statuses, "statuses")?;
         // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
         let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
         // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
-        let Some(data) = (unsafe { bytes(data, offsets[count]) }) else {
-            set_error("data is NULL");
-            return shenhe_status::SHENHE_NULL_ARGUMENT;
-        };
+        let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
         let current = engine.current.load_full();
         let results: Vec<Result<(Action, bool), shenhe_status>> = (0..count)
             .into_par_iter()
@@ -512,7 +487,7 @@ pub unsafe extern "C" fn shenhe_scan_batch(
                 }
             }
         }
-        shenhe_status::SHENHE_OK
+        Ok(())
     })
 }
 
@@ -538,6 +513,9 @@ pub unsafe extern "C" fn shenhe_last_error(
             cut -= 1;
         }
         // SAFETY: forwarded caller contract; `cut < len`.
-        unsafe { copy_out(&message[..cut], buf, len, written) }
+        match unsafe { copy_out(&message[..cut], buf, len, written) } {
+            Ok(()) => shenhe_status::SHENHE_OK,
+            Err(status) => status,
+        }
     })
 }
