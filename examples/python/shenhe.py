@@ -1,0 +1,129 @@
+"""A small ctypes wrapper over shenhe's C API (libshenhe.so), for forums written in Python.
+
+    engine = Engine.bundled("target/release/libshenhe.so")
+    decision = engine.scan({"id": "p1", "text": "出售冰毒"})   # the decision as a dict
+    engine.reload("/etc/shenhe/rules")                       # atomic; old rules kept on error
+
+Every call checks the status and raises ShenheError with shenhe's own message.
+"""
+import ctypes
+import json
+
+OK = 0
+STATUS_NAMES = {
+    0: "SHENHE_OK",
+    1: "SHENHE_NULL_ARGUMENT",
+    2: "SHENHE_INVALID_UTF8",
+    3: "SHENHE_RULES_ERROR",
+    4: "SHENHE_INVALID_POST",
+    5: "SHENHE_BUFFER_TOO_SMALL",
+    6: "SHENHE_INVALID_ARGUMENT",
+    7: "SHENHE_PANIC",
+}
+ACTIONS = ["allow", "mask", "review", "block", "delete"]
+
+
+class ShenheError(Exception):
+    """A call failed: `status` is the C status name, the message is shenhe's."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{STATUS_NAMES.get(status, status)}: {message}")
+        self.status = STATUS_NAMES.get(status, status)
+
+
+def _load(path):
+    lib = ctypes.CDLL(path)
+    p_engine = ctypes.c_void_p
+    lib.shenhe_engine_new_bundled.argtypes = [ctypes.POINTER(p_engine)]
+    lib.shenhe_engine_new_from_path.argtypes = [ctypes.c_char_p, ctypes.POINTER(p_engine)]
+    lib.shenhe_engine_new_from_bytes.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(p_engine)]
+    lib.shenhe_engine_reload_from_path.argtypes = [p_engine, ctypes.c_char_p]
+    lib.shenhe_engine_free.argtypes = [p_engine]
+    lib.shenhe_engine_free.restype = None
+    lib.shenhe_engine_ruleset_hash.argtypes = [p_engine, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+    lib.shenhe_scan_json.argtypes = [p_engine, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]
+    lib.shenhe_string_free.argtypes = [ctypes.c_void_p]
+    lib.shenhe_string_free.restype = None
+    lib.shenhe_scan_text.argtypes = [p_engine, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int),
+                                     ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_size_t)]
+    lib.shenhe_last_error.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+    for name in ["shenhe_engine_new_bundled", "shenhe_engine_new_from_path", "shenhe_engine_new_from_bytes",
+                 "shenhe_engine_reload_from_path", "shenhe_engine_ruleset_hash", "shenhe_scan_json",
+                 "shenhe_scan_text", "shenhe_last_error"]:
+        getattr(lib, name).restype = ctypes.c_int
+    return lib
+
+
+class Engine:
+    """A compiled rule set; thread-safe (the C engine is), freed when closed or collected."""
+
+    def __init__(self, lib, handle):
+        self._lib = lib
+        self._handle = handle
+
+    @classmethod
+    def bundled(cls, library):
+        lib = _load(library)
+        return cls(lib, cls._new(lib, lambda out: lib.shenhe_engine_new_bundled(out)))
+
+    @classmethod
+    def from_path(cls, library, path):
+        lib = _load(library)
+        return cls(lib, cls._new(lib, lambda out: lib.shenhe_engine_new_from_path(path.encode(), out)))
+
+    @classmethod
+    def from_toml(cls, library, toml, base_dir=None):
+        lib = _load(library)
+        data = toml.encode()
+        base = base_dir.encode() if base_dir else None
+        return cls(lib, cls._new(lib, lambda out: lib.shenhe_engine_new_from_bytes(data, len(data), base, out)))
+
+    @staticmethod
+    def _new(lib, call):
+        handle = ctypes.c_void_p()
+        _check(lib, call(ctypes.byref(handle)))
+        return handle
+
+    def scan(self, post):
+        """Scans one post (a dict, or a JSON string); returns the decision as a dict."""
+        data = (post if isinstance(post, str) else json.dumps(post, ensure_ascii=False)).encode()
+        out = ctypes.c_void_p()
+        _check(self._lib, self._lib.shenhe_scan_json(self._handle, data, len(data), ctypes.byref(out)))
+        try:
+            return json.loads(ctypes.string_at(out.value).decode())
+        finally:
+            self._lib.shenhe_string_free(out)
+
+    def scan_text(self, text):
+        """The fast path: (action, report, number of hits) for a plain text."""
+        data = text.encode()
+        action, report, hits = ctypes.c_int(), ctypes.c_bool(), ctypes.c_size_t()
+        _check(self._lib, self._lib.shenhe_scan_text(self._handle, data, len(data), ctypes.byref(action),
+                                                     ctypes.byref(report), ctypes.byref(hits)))
+        return ACTIONS[action.value], report.value, hits.value
+
+    def reload(self, path):
+        """Swaps in the rules at `path` atomically; on error the old rules stay."""
+        _check(self._lib, self._lib.shenhe_engine_reload_from_path(self._handle, path.encode()))
+
+    def ruleset_hash(self):
+        buf = ctypes.create_string_buffer(65)
+        n = ctypes.c_size_t()
+        _check(self._lib, self._lib.shenhe_engine_ruleset_hash(self._handle, buf, 65, ctypes.byref(n)))
+        return buf.value.decode()
+
+    def close(self):
+        if self._handle:
+            self._lib.shenhe_engine_free(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+
+def _check(lib, status):
+    if status != OK:
+        buf = ctypes.create_string_buffer(1024)
+        n = ctypes.c_size_t()
+        lib.shenhe_last_error(buf, len(buf), ctypes.byref(n))
+        raise ShenheError(status, buf.value.decode("utf-8", "replace"))
