@@ -138,6 +138,20 @@ impl Engine {
         posts.par_iter().map(|p| self.scan(p)).collect()
     }
 
+    /// Reads one post from JSON leniently ([`Post::from_json_lenient`]) and scans it; the
+    /// warnings about its malformed fields come first in the decision's `warnings`. Fails
+    /// only when the JSON is not an object with a string `text`. The CLI and the C API
+    /// read posts through this.
+    pub fn scan_json(&self, json: &str) -> Result<(Post, Decision)> {
+        let (post, mut warnings) = Post::from_json_lenient(json)?;
+        let mut decision = self.scan(&post);
+        if !warnings.is_empty() {
+            warnings.append(&mut decision.warnings);
+            decision.warnings = warnings;
+        }
+        Ok((post, decision))
+    }
+
     /// Scans a plain text (as the `text` field of a post without metadata).
     pub fn scan_text(&self, text: &str) -> Decision {
         self.scan(&Post::from_text(text))

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rayon::prelude::*;
 
-use crate::{Action, Engine, Post, RuleSet};
+use crate::{Action, Engine, RuleSet};
 
 /// The result of every fallible call. `SHENHE_OK` is 0.
 #[repr(C)]
@@ -363,16 +363,10 @@ pub unsafe extern "C" fn shenhe_scan_json(
         non_null(decision_json, "decision_json")?;
         // SAFETY: forwarded caller contract.
         let text = unsafe { utf8(post_json, len, "the post") }?;
-        let (post, warnings) = Post::from_json_lenient(text).map_err(|e| {
+        let (_, decision) = engine.current.load().scan_json(text).map_err(|e| {
             set_error(e.to_string());
             shenhe_status::SHENHE_INVALID_POST
         })?;
-        let mut decision = engine.current.load().scan(&post);
-        if !warnings.is_empty() {
-            let mut all = warnings;
-            all.append(&mut decision.warnings);
-            decision.warnings = all;
-        }
         let json = serde_json::to_string(&decision).expect("decisions serialise");
         // JSON escapes NUL, so the string has none.
         let c = CString::new(json).expect("no NUL in JSON");

@@ -150,7 +150,8 @@ struct GroupBuilder {
 }
 
 impl GroupBuilder {
-    fn add(&mut self, pattern: String, owner: Owner) {
+    /// Adds `owner`'s pattern; `written` is its term or phrase as the rule wrote it.
+    fn add(&mut self, pattern: String, written: &str, mut owner: Owner) {
         if pattern.is_empty() {
             return;
         }
@@ -168,6 +169,8 @@ impl GroupBuilder {
             .iter()
             .any(|o| o.rule == owner.rule && o.role == owner.role)
         {
+            owner.written = self.written.len() as u32;
+            self.written.push(written.into());
             self.owners[p].push(owner);
         }
     }
@@ -380,52 +383,43 @@ impl Matcher {
 
 /// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
 fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
-    let mut g_written = std::mem::take(&mut g.written);
     let guard = rule.boundary != Boundary::None;
     let table = table_for(profile);
-    let mut owner =
-        |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| Owner {
-            rule: r,
-            index: index as u32,
-            role,
-            guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
-            guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
-            word: rule.boundary == Boundary::Word && role != Role::Allow,
-            own_steps: table.span_stats(written).steps,
-            written: {
-                g_written.push(written.into());
-                (g_written.len() - 1) as u32
-            },
-        };
+    // `written` is set by `GroupBuilder::add`.
+    let owner = |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| Owner {
+        rule: r,
+        index: index as u32,
+        role,
+        guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
+        guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
+        word: rule.boundary == Boundary::Word && role != Role::Allow,
+        own_steps: table.span_stats(written).steps,
+        written: 0,
+    };
     for (i, term) in rule.terms.iter().enumerate() {
         let folded = normalize::fold_str(profile, term);
-        g.add(folded.clone(), owner(i, Role::Term, term, &folded, false));
-        if rule.pinyin != Pinyin::Off {
-            for spelling in pinyin::spellings(&folded) {
-                let spelling = normalize::fold_str(profile, &spelling);
-                g.add(
-                    spelling.clone(),
-                    owner(i, Role::Pinyin, &spelling, &spelling, false),
-                );
-            }
+        let o = owner(i, Role::Term, term, &folded, false);
+        g.add(folded.clone(), term, o);
+        if rule.pinyin == Pinyin::Off {
+            continue;
+        }
+        for spelling in pinyin::spellings(&folded) {
+            let spelling = normalize::fold_str(profile, &spelling);
+            let o = owner(i, Role::Pinyin, &spelling, &spelling, false);
+            g.add(spelling.clone(), &spelling, o);
         }
         if rule.pinyin == Pinyin::Initials {
             if let Some(initials) = pinyin::initials(&folded) {
                 let initials = normalize::fold_str(profile, &initials);
                 // Initials match only as a standalone ASCII word, whatever the boundary.
-                g.add(
-                    initials.clone(),
-                    owner(i, Role::Pinyin, &initials, &initials, true),
-                );
+                let o = owner(i, Role::Pinyin, &initials, &initials, true);
+                g.add(initials.clone(), &initials, o);
             }
         }
     }
     for (i, phrase) in rule.allow.iter().enumerate() {
         let folded = normalize::fold_str(profile, phrase);
-        g.add(
-            folded.clone(),
-            owner(i, Role::Allow, phrase, &folded, false),
-        );
+        let o = owner(i, Role::Allow, phrase, &folded, false);
+        g.add(folded, phrase, o);
     }
-    g.written = g_written;
 }

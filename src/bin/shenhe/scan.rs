@@ -340,20 +340,14 @@ fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineOutcome {
     if text.trim().is_empty() {
         return fail(None, "empty line: expected a JSON post".into());
     }
-    let (post, parse_warnings) = match Post::from_json_lenient(text) {
-        Ok(p) => p,
+    let (post, mut decision) = match engine.scan_json(text) {
+        Ok(pd) => pd,
         Err(e) => {
             let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
             return fail(id, format!("not a valid post: {}", e.message()));
         }
     };
-    let mut decision = engine.scan(&post);
     decision.line = Some(line_no);
-    if !parse_warnings.is_empty() {
-        let mut warnings = parse_warnings;
-        warnings.append(&mut decision.warnings);
-        decision.warnings = warnings;
-    }
     LineOutcome::Decided(Box::new((post, decision)))
 }
 
