@@ -291,8 +291,14 @@ impl Matcher {
         allows: &mut Vec<AllowSpan>,
     ) {
         for g in &self.literal {
-            g.table.fold_into(text, scratch);
-            let folded = scratch.text();
+            // Without steps the text is its own fold: no copy, no offset map.
+            let exact = g.profile == Profile::EXACT;
+            let folded = if exact {
+                text
+            } else {
+                g.table.fold_into(text, scratch);
+                scratch.text()
+            };
             for m in g.ac.find_overlapping_iter(folded) {
                 let p = m.value() as usize;
                 let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
@@ -306,7 +312,11 @@ impl Matcher {
                     let (start, end, steps) = match mapped {
                         Some(x) => x,
                         None => {
-                            let (s, e) = scratch.to_original(m.start(), m.end());
+                            let (s, e) = if exact {
+                                (m.start(), m.end())
+                            } else {
+                                scratch.to_original(m.start(), m.end())
+                            };
                             let last = folded[..m.end()].chars().next_back().unwrap_or_default();
                             let e = g.table.extend_over_repeats(text, e, last);
                             let original = &text[s..e];
