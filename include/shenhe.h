@@ -33,6 +33,13 @@
 #define DEFAULT_MAX_HITS 1000
 
 /*
+ Bit of `shenhe_hit.steps` for a match through a pinyin spelling. Bits 0–6 are the
+ normalisation steps in the documented order: invisible, width, case, variants, t2s,
+ noise, repeat.
+ */
+#define SHENHE_STEP_PINYIN (1 << 7)
+
+/*
  The default time to act on a report: 24 hours after detection.
  */
 #define DEFAULT_DEADLINE_HOURS 24
@@ -73,6 +80,10 @@ typedef enum {
    A bug in shenhe: a panic was caught at the boundary. The host is unharmed.
    */
   SHENHE_PANIC = 7,
+  /*
+   A file or directory could not be written (reports).
+   */
+  SHENHE_IO_ERROR = 8,
 } shenhe_status;
 
 /*
@@ -102,11 +113,89 @@ typedef enum {
 } shenhe_action;
 
 /*
+ A hit's severity.
+ */
+typedef enum {
+  /*
+   Mild.
+   */
+  SHENHE_SEVERITY_LOW = 0,
+  /*
+   Held for review by default.
+   */
+  SHENHE_SEVERITY_MEDIUM = 1,
+  /*
+   Deleted by default.
+   */
+  SHENHE_SEVERITY_HIGH = 2,
+  /*
+   The worst.
+   */
+  SHENHE_SEVERITY_CRITICAL = 3,
+} shenhe_severity;
+
+/*
  A compiled rule set. Thread-safe: share one engine across all threads. Lives from
  `shenhe_engine_new_*` until `shenhe_engine_free`; `shenhe_engine_reload_from_path`
  swaps its rules atomically while scans in flight finish on the old ones.
  */
 typedef struct shenhe_engine shenhe_engine;
+
+/*
+ The hits of one scan or of a batch (one entry per text). Immutable: may be read from
+ several threads at once. Lives from the scan that made it until `shenhe_hits_free`;
+ independent of the engine (freeing or reloading the engine does not affect it).
+ */
+typedef struct shenhe_hits shenhe_hits;
+
+/*
+ The whole pipeline for embedders: an engine's current rules, an offence ledger for
+ repeat-offence escalation, and optionally a reports directory. Thread-safe: share one
+ per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
+ the engine's rules alive on its own (the engine handle may be freed first), and sees
+ every reload of the engine it was made from.
+ */
+typedef struct shenhe_moderator shenhe_moderator;
+
+/*
+ One hit, as `shenhe_hits_get` gives it. Offsets are into the text that was scanned.
+ */
+typedef struct {
+  /*
+   Byte offset of the first matched byte (a char boundary).
+   */
+  size_t start;
+  /*
+   Byte offset just past the match (a char boundary).
+   */
+  size_t end;
+  /*
+   `start` counted in Unicode scalar values.
+   */
+  size_t char_start;
+  /*
+   `end` counted in Unicode scalar values.
+   */
+  size_t char_end;
+  /*
+   The rule's category (1–9 statutory, 10+ the operator's own).
+   */
+  uint16_t category;
+  /*
+   The rule's severity.
+   */
+  shenhe_severity severity;
+  /*
+   The rule id, NUL-terminated UTF-8, owned by the hits handle (valid until
+   `shenhe_hits_free`).
+   */
+  const char *rule;
+  /*
+   Bit set of the normalisation steps the hit needed (bit `i` = step `i` of the
+   documented order, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
+   */
+  uint32_t steps;
+} shenhe_hit;
 
 
 
@@ -205,7 +294,9 @@ void shenhe_string_free(char *s);
 
 /*
  The fast path: scans a plain text (UTF-8, `len` bytes) as the text of a post without
- metadata, and writes its action, report flag and number of hits.
+ metadata, and writes its action, report flag and number of hits. When `hits` is not
+ NULL, `*hits` receives a new hits handle (one post, index 0) to read with
+ `shenhe_hits_get` and free with `shenhe_hits_free`.
 
  # Safety
  `engine` NULL or live; `text` valid for `len` bytes; the out-pointers NULL or valid.
@@ -215,19 +306,22 @@ shenhe_status shenhe_scan_text(const shenhe_engine *engine,
                                size_t len,
                                shenhe_action *action,
                                bool *report,
-                               size_t *hits);
+                               size_t *hit_count,
+                               shenhe_hits **hits);
 
 /*
  Scans `count` texts laid out like an Arrow string column: text `i` is
  `data[offsets[i] .. offsets[i + 1]]` (`offsets` has `count + 1` entries), in parallel.
  For each text, `statuses[i]` says whether it was decided; when it was, `actions[i]` and
- `reports[i]` are written (either may be NULL when not wanted). The call itself fails
- only for NULL required arguments.
+ `reports[i]` are written (either may be NULL when not wanted). When `hits` is not NULL,
+ `*hits` receives a new hits handle with one entry per text (no hits for a text that
+ failed), to free with `shenhe_hits_free`. The call itself fails only for NULL required
+ arguments.
 
  # Safety
  `engine` NULL or live; `offsets` valid for `count + 1` reads; `data` valid for
  `offsets[count]` bytes; `statuses`, and `actions`/`reports` when not NULL, valid for
- `count` writes.
+ `count` writes; `hits` NULL or valid for a write.
  */
 shenhe_status shenhe_scan_batch(const shenhe_engine *engine,
                                 const uint8_t *data,
@@ -235,7 +329,100 @@ shenhe_status shenhe_scan_batch(const shenhe_engine *engine,
                                 size_t count,
                                 shenhe_action *actions,
                                 bool *reports,
-                                shenhe_status *statuses);
+                                shenhe_status *statuses,
+                                shenhe_hits **hits);
+
+/*
+ The number of texts in a hits handle (1 for `shenhe_scan_text`, `count` for a batch);
+ 0 for NULL.
+
+ # Safety
+ `hits` NULL or a live hits handle.
+ */
+size_t shenhe_hits_texts(const shenhe_hits *hits);
+
+/*
+ The number of hits of text `text`; 0 for NULL or a text out of range.
+
+ # Safety
+ `hits` NULL or a live hits handle.
+ */
+size_t shenhe_hits_count(const shenhe_hits *hits, size_t text);
+
+/*
+ Writes hit `index` of text `text` to `*out`; `SHENHE_INVALID_ARGUMENT` when either is
+ out of range.
+
+ # Safety
+ `hits` NULL or a live hits handle; `out` NULL or valid for a write.
+ */
+shenhe_status shenhe_hits_get(const shenhe_hits *hits, size_t text, size_t index, shenhe_hit *out);
+
+/*
+ Frees a hits handle. NULL is allowed and does nothing.
+
+ # Safety
+ `hits` NULL or a handle from a scan, not used afterwards.
+ */
+void shenhe_hits_free(shenhe_hits *hits);
+
+/*
+ Like `shenhe_scan_json`, but writes the decision JSON and a NUL into the caller's
+ buffer `buf` of `cap` bytes: no allocation for the caller to free. `*len` receives the
+ JSON's length (without the NUL) on success, and, on `SHENHE_BUFFER_TOO_SMALL` (the
+ one failure that writes an out-parameter), the capacity needed (with the NUL), so
+ the caller can grow the buffer and call again.
+
+ # Safety
+ `engine` NULL or live; `post_json` valid for `post_len` bytes; `buf` NULL or valid for
+ `cap` bytes; `len` NULL or valid for a write.
+ */
+shenhe_status shenhe_scan_json_into(const shenhe_engine *engine,
+                                    const uint8_t *post_json,
+                                    size_t post_len,
+                                    char *buf,
+                                    size_t cap,
+                                    size_t *len);
+
+/*
+ A moderator over `engine`. With `reports_dir` (NUL-terminated, may be NULL), every
+ decision that must be reported is written there as a report file and a row of
+ `index.csv` as it is made (reports already in the directory are kept and numbering
+ continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
+ 24 hours after detection.
+
+ # Safety
+ `engine` NULL or live; `reports_dir` NULL or NUL-terminated; `out` NULL or valid for a
+ write.
+ */
+shenhe_status shenhe_moderator_new(const shenhe_engine *engine,
+                                   const char *reports_dir,
+                                   shenhe_moderator **out);
+
+/*
+ Moderates one post given as JSON: scans it, applies escalation (the post's account and
+ IP offences so far), writes its report when one is due, and writes the decision JSON
+ (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
+ could not be written is named in the decision's `warnings`.
+
+ # Safety
+ `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or
+ valid for a write.
+ */
+shenhe_status shenhe_moderate_json(const shenhe_moderator *moderator,
+                                   const uint8_t *post_json,
+                                   size_t len,
+                                   char **decision_json);
+
+/*
+ Writes the reports index (`index.html`) and frees the moderator. NULL is allowed and
+ does nothing. Returns `SHENHE_IO_ERROR` when the index could not be written (the
+ moderator is freed all the same).
+
+ # Safety
+ `moderator` NULL or from `shenhe_moderator_new`, not used afterwards.
+ */
+shenhe_status shenhe_moderator_free(shenhe_moderator *moderator);
 
 /*
  Copies the calling thread's last error message (NUL-terminated, truncated at a char

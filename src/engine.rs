@@ -143,12 +143,9 @@ impl Engine {
     /// only when the JSON is not an object with a string `text`. The CLI and the C API
     /// read posts through this.
     pub fn scan_json(&self, json: &str) -> Result<(Post, Decision)> {
-        let (post, mut warnings) = Post::from_json_lenient(json)?;
+        let (post, warnings) = Post::from_json_lenient(json)?;
         let mut decision = self.scan(&post);
-        if !warnings.is_empty() {
-            warnings.append(&mut decision.warnings);
-            decision.warnings = warnings;
-        }
+        decision.prepend_warnings(warnings);
         Ok((post, decision))
     }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rayon::prelude::*;
 
-use crate::{Action, Engine, RuleSet};
+use crate::{Action, Decision, Engine, Hit, Moderator, ReportWriter, RuleSet, Severity, Step};
 
 /// The result of every fallible call. `SHENHE_OK` is 0.
 #[repr(C)]
@@ -39,6 +39,8 @@ pub enum shenhe_status {
     SHENHE_INVALID_ARGUMENT = 6,
     /// A bug in shenhe: a panic was caught at the boundary. The host is unharmed.
     SHENHE_PANIC = 7,
+    /// A file or directory could not be written (reports).
+    SHENHE_IO_ERROR = 8,
 }
 
 /// The action a decision asks for, weakest first.
@@ -73,7 +75,7 @@ impl From<Action> for shenhe_action {
 /// `shenhe_engine_new_*` until `shenhe_engine_free`; `shenhe_engine_reload_from_path`
 /// swaps its rules atomically while scans in flight finish on the old ones.
 pub struct shenhe_engine {
-    current: ArcSwap<Engine>,
+    current: Arc<ArcSwap<Engine>>,
 }
 
 thread_local! {
@@ -187,7 +189,7 @@ fn engine_from(rules: crate::Result<RuleSet>) -> Result<Engine, shenhe_status> {
 /// `out` must be non-NULL and valid for a write.
 unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> Result<(), shenhe_status> {
     let boxed = Box::new(shenhe_engine {
-        current: ArcSwap::from_pointee(engine),
+        current: Arc::new(ArcSwap::from_pointee(engine)),
     });
     // SAFETY: `out` is non-NULL and valid for a write (this function's contract).
     unsafe { *out = Box::into_raw(boxed) };
@@ -362,16 +364,10 @@ pub unsafe extern "C" fn shenhe_scan_json(
         let engine = unsafe { engine_ref(engine) }?;
         non_null(decision_json, "decision_json")?;
         // SAFETY: forwarded caller contract.
-        let text = unsafe { utf8(post_json, len, "the post") }?;
-        let (_, decision) = engine.current.load().scan_json(text).map_err(|e| {
-            set_error(e.to_string());
-            shenhe_status::SHENHE_INVALID_POST
-        })?;
-        let json = serde_json::to_string(&decision).expect("decisions serialise");
-        // JSON escapes NUL, so the string has none.
-        let c = CString::new(json).expect("no NUL in JSON");
+        let decision =
+            unsafe { decide_json(post_json, len, |t| engine.current.load().scan_json(t)) }?;
         // SAFETY: `decision_json` is non-NULL and valid for a write.
-        unsafe { *decision_json = c.into_raw() };
+        unsafe { give_json(&decision, decision_json) };
         Ok(())
     })
 }
@@ -389,7 +385,9 @@ pub unsafe extern "C" fn shenhe_string_free(s: *mut c_char) {
 }
 
 /// The fast path: scans a plain text (UTF-8, `len` bytes) as the text of a post without
-/// metadata, and writes its action, report flag and number of hits.
+/// metadata, and writes its action, report flag and number of hits. When `hits` is not
+/// NULL, `*hits` receives a new hits handle (one post, index 0) to read with
+/// `shenhe_hits_get` and free with `shenhe_hits_free`.
 ///
 /// # Safety
 /// `engine` NULL or live; `text` valid for `len` bytes; the out-pointers NULL or valid.
@@ -400,22 +398,26 @@ pub unsafe extern "C" fn shenhe_scan_text(
     len: usize,
     action: *mut shenhe_action,
     report: *mut bool,
-    hits: *mut usize,
+    hit_count: *mut usize,
+    hits: *mut *mut shenhe_hits,
 ) -> shenhe_status {
     guard_args(|| {
         // SAFETY: forwarded caller contract.
         let engine = unsafe { engine_ref(engine) }?;
         non_null(action, "action")?;
         non_null(report, "report")?;
-        non_null(hits, "hits")?;
+        non_null(hit_count, "hit_count")?;
         // SAFETY: forwarded caller contract.
         let t = unsafe { utf8(text, len, "the text") }?;
         let d = engine.current.load().scan_text(t);
-        // SAFETY: the out-pointers are non-NULL and valid for writes.
+        // SAFETY: the out-pointers are non-NULL (or, for `hits`, checked) and valid.
         unsafe {
             *action = d.action.into();
             *report = d.report;
-            *hits = d.hits.len();
+            *hit_count = d.hits.len();
+            if !hits.is_null() {
+                *hits = Box::into_raw(Box::new(shenhe_hits::new(vec![d.hits])));
+            }
         }
         Ok(())
     })
@@ -424,13 +426,15 @@ pub unsafe extern "C" fn shenhe_scan_text(
 /// Scans `count` texts laid out like an Arrow string column: text `i` is
 /// `data[offsets[i] .. offsets[i + 1]]` (`offsets` has `count + 1` entries), in parallel.
 /// For each text, `statuses[i]` says whether it was decided; when it was, `actions[i]` and
-/// `reports[i]` are written (either may be NULL when not wanted). The call itself fails
-/// only for NULL required arguments.
+/// `reports[i]` are written (either may be NULL when not wanted). When `hits` is not NULL,
+/// `*hits` receives a new hits handle with one entry per text (no hits for a text that
+/// failed), to free with `shenhe_hits_free`. The call itself fails only for NULL required
+/// arguments.
 ///
 /// # Safety
 /// `engine` NULL or live; `offsets` valid for `count + 1` reads; `data` valid for
 /// `offsets[count]` bytes; `statuses`, and `actions`/`reports` when not NULL, valid for
-/// `count` writes.
+/// `count` writes; `hits` NULL or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shenhe_scan_batch(
     engine: *const shenhe_engine,
@@ -440,6 +444,7 @@ pub unsafe extern "C" fn shenhe_scan_batch(
     actions: *mut shenhe_action,
     reports: *mut bool,
     statuses: *mut shenhe_status,
+    hits: *mut *mut shenhe_hits,
 ) -> shenhe_status {
     guard_args(|| {
         // SAFETY: forwarded caller contract.
@@ -451,8 +456,12 @@ pub unsafe extern "C" fn shenhe_scan_batch(
         // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
         let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
         let current = engine.current.load_full();
-        let results: Vec<Result<(Action, bool), shenhe_status>> = (0..count)
+        let want_hits = !hits.is_null();
+        // Each worker keeps only what is written out (and the hits when asked for), so a
+        // large batch does not hold every decision in memory at once.
+        let results: Vec<Result<BatchEntry, shenhe_status>> = (0..count)
             .into_par_iter()
+            .with_min_len(16)
             .map(|i| {
                 let (s, e) = (offsets[i], offsets[i + 1]);
                 if s > e || e > data.len() {
@@ -461,29 +470,395 @@ pub unsafe extern "C" fn shenhe_scan_batch(
                 let text = std::str::from_utf8(&data[s..e])
                     .map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
                 let d = current.scan_text(text);
-                Ok((d.action, d.report))
+                Ok((
+                    d.action,
+                    d.report,
+                    if want_hits { d.hits } else { Vec::new() },
+                ))
             })
             .collect();
+        let mut all_hits = Vec::with_capacity(if want_hits { count } else { 0 });
         for (i, r) in results.into_iter().enumerate() {
             // SAFETY: the output arrays are valid for `count` writes; NULL ones are skipped.
             unsafe {
                 match r {
-                    Ok((a, rep)) => {
+                    Ok((action, report, h)) => {
                         *statuses.add(i) = shenhe_status::SHENHE_OK;
                         if !actions.is_null() {
-                            *actions.add(i) = a.into();
+                            *actions.add(i) = action.into();
                         }
                         if !reports.is_null() {
-                            *reports.add(i) = rep;
+                            *reports.add(i) = report;
+                        }
+                        if want_hits {
+                            all_hits.push(h);
                         }
                     }
-                    Err(s) => *statuses.add(i) = s,
+                    Err(s) => {
+                        *statuses.add(i) = s;
+                        if want_hits {
+                            all_hits.push(Vec::new());
+                        }
+                    }
                 }
             }
+        }
+        if !hits.is_null() {
+            // SAFETY: `hits` is non-NULL and valid for a write (caller's contract).
+            unsafe { *hits = Box::into_raw(Box::new(shenhe_hits::new(all_hits))) };
         }
         Ok(())
     })
 }
+
+/// A hit's severity.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum shenhe_severity {
+    /// Mild.
+    SHENHE_SEVERITY_LOW = 0,
+    /// Held for review by default.
+    SHENHE_SEVERITY_MEDIUM = 1,
+    /// Deleted by default.
+    SHENHE_SEVERITY_HIGH = 2,
+    /// The worst.
+    SHENHE_SEVERITY_CRITICAL = 3,
+}
+
+impl From<Severity> for shenhe_severity {
+    fn from(s: Severity) -> shenhe_severity {
+        match s {
+            Severity::Low => shenhe_severity::SHENHE_SEVERITY_LOW,
+            Severity::Medium => shenhe_severity::SHENHE_SEVERITY_MEDIUM,
+            Severity::High => shenhe_severity::SHENHE_SEVERITY_HIGH,
+            Severity::Critical => shenhe_severity::SHENHE_SEVERITY_CRITICAL,
+        }
+    }
+}
+
+/// Bit of `shenhe_hit.steps` for a match through a pinyin spelling. Bits 0–6 are the
+/// normalisation steps in the documented order: invisible, width, case, variants, t2s,
+/// noise, repeat.
+pub const SHENHE_STEP_PINYIN: u32 = 1 << 7;
+
+/// One hit, as `shenhe_hits_get` gives it. Offsets are into the text that was scanned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct shenhe_hit {
+    /// Byte offset of the first matched byte (a char boundary).
+    pub start: usize,
+    /// Byte offset just past the match (a char boundary).
+    pub end: usize,
+    /// `start` counted in Unicode scalar values.
+    pub char_start: usize,
+    /// `end` counted in Unicode scalar values.
+    pub char_end: usize,
+    /// The rule's category (1–9 statutory, 10+ the operator's own).
+    pub category: u16,
+    /// The rule's severity.
+    pub severity: shenhe_severity,
+    /// The rule id, NUL-terminated UTF-8, owned by the hits handle (valid until
+    /// `shenhe_hits_free`).
+    pub rule: *const c_char,
+    /// Bit set of the normalisation steps the hit needed (bit `i` = step `i` of the
+    /// documented order, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
+    pub steps: u32,
+}
+
+/// The hits of one scan or of a batch (one entry per text). Immutable: may be read from
+/// several threads at once. Lives from the scan that made it until `shenhe_hits_free`;
+/// independent of the engine (freeing or reloading the engine does not affect it).
+pub struct shenhe_hits {
+    posts: Vec<Vec<shenhe_hit>>,
+    /// The rule ids the hits point into.
+    _rules: Vec<CString>,
+}
+
+impl shenhe_hits {
+    fn new(per_post: Vec<Vec<Hit>>) -> shenhe_hits {
+        let mut rules: Vec<(Arc<str>, CString)> = Vec::new();
+        let posts = per_post
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|h| {
+                        let rule = match rules.iter().find(|(id, _)| Arc::ptr_eq(id, &h.rule)) {
+                            Some((_, c)) => c.as_ptr(),
+                            None => {
+                                // Rule ids are TOML strings checked at load: no NUL.
+                                let c = CString::new(h.rule.as_bytes()).unwrap_or_default();
+                                let ptr = c.as_ptr();
+                                rules.push((h.rule.clone(), c));
+                                ptr
+                            }
+                        };
+                        shenhe_hit {
+                            start: h.start,
+                            end: h.end,
+                            char_start: h.char_start,
+                            char_end: h.char_end,
+                            category: h.category,
+                            severity: h.severity.into(),
+                            rule,
+                            steps: step_bits(&h.steps),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        shenhe_hits {
+            posts,
+            // The CStrings' heap buffers do not move when the Vec moves.
+            _rules: rules.into_iter().map(|(_, c)| c).collect(),
+        }
+    }
+}
+
+fn step_bits(names: &[String]) -> u32 {
+    names.iter().fold(0, |bits, name| {
+        match Step::ALL.iter().position(|s| s.as_str() == name) {
+            Some(i) => bits | 1 << i,
+            None if name == "pinyin" => bits | SHENHE_STEP_PINYIN,
+            None => bits,
+        }
+    })
+}
+
+/// The number of texts in a hits handle (1 for `shenhe_scan_text`, `count` for a batch);
+/// 0 for NULL.
+///
+/// # Safety
+/// `hits` NULL or a live hits handle.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_hits_texts(hits: *const shenhe_hits) -> usize {
+    // SAFETY: NULL or live (caller's contract).
+    unsafe { hits.as_ref() }.map_or(0, |h| h.posts.len())
+}
+
+/// The number of hits of text `text`; 0 for NULL or a text out of range.
+///
+/// # Safety
+/// `hits` NULL or a live hits handle.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_hits_count(hits: *const shenhe_hits, text: usize) -> usize {
+    // SAFETY: NULL or live (caller's contract).
+    unsafe { hits.as_ref() }.map_or(0, |h| h.posts.get(text).map_or(0, Vec::len))
+}
+
+/// Writes hit `index` of text `text` to `*out`; `SHENHE_INVALID_ARGUMENT` when either is
+/// out of range.
+///
+/// # Safety
+/// `hits` NULL or a live hits handle; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_hits_get(
+    hits: *const shenhe_hits,
+    text: usize,
+    index: usize,
+    out: *mut shenhe_hit,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: NULL or live (caller's contract).
+        let h = unsafe { hits.as_ref() }.ok_or_else(|| null_argument("hits"))?;
+        non_null(out, "out")?;
+        let hit = h
+            .posts
+            .get(text)
+            .and_then(|p| p.get(index))
+            .ok_or_else(|| {
+                set_error(format!("no hit {index} of text {text}"));
+                shenhe_status::SHENHE_INVALID_ARGUMENT
+            })?;
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { *out = *hit };
+        Ok(())
+    })
+}
+
+/// Frees a hits handle. NULL is allowed and does nothing.
+///
+/// # Safety
+/// `hits` NULL or a handle from a scan, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_hits_free(hits: *mut shenhe_hits) {
+    if !hits.is_null() {
+        // SAFETY: the handle came from Box::into_raw and is freed once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(hits) })));
+    }
+}
+
+/// Like `shenhe_scan_json`, but writes the decision JSON and a NUL into the caller's
+/// buffer `buf` of `cap` bytes: no allocation for the caller to free. `*len` receives the
+/// JSON's length (without the NUL) on success, and, on `SHENHE_BUFFER_TOO_SMALL` (the
+/// one failure that writes an out-parameter), the capacity needed (with the NUL), so
+/// the caller can grow the buffer and call again.
+///
+/// # Safety
+/// `engine` NULL or live; `post_json` valid for `post_len` bytes; `buf` NULL or valid for
+/// `cap` bytes; `len` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_scan_json_into(
+    engine: *const shenhe_engine,
+    post_json: *const u8,
+    post_len: usize,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(buf, "buf")?;
+        non_null(len, "len")?;
+        // SAFETY: forwarded caller contract.
+        let decision =
+            unsafe { decide_json(post_json, post_len, |t| engine.current.load().scan_json(t)) }?;
+        let json = serde_json::to_string(&decision).expect("decisions serialise");
+        if json.len() >= cap {
+            set_error(format!(
+                "the buffer holds {cap} bytes; {} are needed",
+                json.len() + 1
+            ));
+            // SAFETY: `len` is non-NULL and valid for a write.
+            unsafe { *len = json.len() + 1 };
+            return Err(shenhe_status::SHENHE_BUFFER_TOO_SMALL);
+        }
+        // SAFETY: `buf` holds `cap > json.len()` bytes; `len` is valid for a write.
+        unsafe {
+            std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
+            *buf.add(json.len()) = 0;
+            *len = json.len();
+        }
+        Ok(())
+    })
+}
+
+/// Reads the post JSON `ptr[..len]` and decides it with `scan`.
+///
+/// # Safety
+/// `ptr` NULL or valid for `len` bytes.
+unsafe fn decide_json(
+    ptr: *const u8,
+    len: usize,
+    scan: impl FnOnce(&str) -> crate::Result<(crate::Post, Decision)>,
+) -> Result<Decision, shenhe_status> {
+    // SAFETY: forwarded caller contract.
+    let text = unsafe { utf8(ptr, len, "the post") }?;
+    scan(text).map(|(_, d)| d).map_err(|e| {
+        set_error(e.to_string());
+        shenhe_status::SHENHE_INVALID_POST
+    })
+}
+
+/// Writes `decision` as a new NUL-terminated JSON string to `*out`.
+///
+/// # Safety
+/// `out` non-NULL and valid for a write.
+unsafe fn give_json(decision: &Decision, out: *mut *mut c_char) {
+    let json = serde_json::to_string(decision).expect("decisions serialise");
+    // JSON escapes NUL, so the string has none.
+    let c = CString::new(json).expect("no NUL in JSON");
+    // SAFETY: this function's contract.
+    unsafe { *out = c.into_raw() };
+}
+
+/// The whole pipeline for embedders: an engine's current rules, an offence ledger for
+/// repeat-offence escalation, and optionally a reports directory. Thread-safe: share one
+/// per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
+/// the engine's rules alive on its own (the engine handle may be freed first), and sees
+/// every reload of the engine it was made from.
+pub struct shenhe_moderator {
+    inner: Moderator,
+}
+
+/// A moderator over `engine`. With `reports_dir` (NUL-terminated, may be NULL), every
+/// decision that must be reported is written there as a report file and a row of
+/// `index.csv` as it is made (reports already in the directory are kept and numbering
+/// continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
+/// 24 hours after detection.
+///
+/// # Safety
+/// `engine` NULL or live; `reports_dir` NULL or NUL-terminated; `out` NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_moderator_new(
+    engine: *const shenhe_engine,
+    reports_dir: *const c_char,
+    out: *mut *mut shenhe_moderator,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(out, "out")?;
+        let mut inner = Moderator::sharing(engine.current.clone());
+        if !reports_dir.is_null() {
+            // SAFETY: forwarded caller contract.
+            let dir = unsafe { path(reports_dir) }?;
+            let writer = ReportWriter::open(dir).map_err(|e| {
+                set_error(format!("cannot write reports to {dir}: {e}"));
+                shenhe_status::SHENHE_IO_ERROR
+            })?;
+            inner = inner.with_reports(writer, crate::report::DEFAULT_DEADLINE_HOURS);
+        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { *out = Box::into_raw(Box::new(shenhe_moderator { inner })) };
+        Ok(())
+    })
+}
+
+/// Moderates one post given as JSON: scans it, applies escalation (the post's account and
+/// IP offences so far), writes its report when one is due, and writes the decision JSON
+/// (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
+/// could not be written is named in the decision's `warnings`.
+///
+/// # Safety
+/// `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_moderate_json(
+    moderator: *const shenhe_moderator,
+    post_json: *const u8,
+    len: usize,
+    decision_json: *mut *mut c_char,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: NULL or live (caller's contract).
+        let m = unsafe { moderator.as_ref() }.ok_or_else(|| null_argument("moderator"))?;
+        non_null(decision_json, "decision_json")?;
+        // SAFETY: forwarded caller contract.
+        let decision = unsafe { decide_json(post_json, len, |t| m.inner.moderate_json(t)) }?;
+        // SAFETY: `decision_json` is non-NULL and valid for a write.
+        unsafe { give_json(&decision, decision_json) };
+        Ok(())
+    })
+}
+
+/// Writes the reports index (`index.html`) and frees the moderator. NULL is allowed and
+/// does nothing. Returns `SHENHE_IO_ERROR` when the index could not be written (the
+/// moderator is freed all the same).
+///
+/// # Safety
+/// `moderator` NULL or from `shenhe_moderator_new`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_moderator_free(moderator: *mut shenhe_moderator) -> shenhe_status {
+    if moderator.is_null() {
+        return shenhe_status::SHENHE_OK;
+    }
+    guard(|| {
+        // SAFETY: the moderator came from Box::into_raw and is freed once.
+        let m = unsafe { Box::from_raw(moderator) };
+        match m.inner.flush_reports() {
+            Ok(_) => shenhe_status::SHENHE_OK,
+            Err(e) => {
+                set_error(format!("writing the reports index: {e}"));
+                shenhe_status::SHENHE_IO_ERROR
+            }
+        }
+    })
+}
+
+/// What the batch call keeps of one text's decision.
+type BatchEntry = (Action, bool, Vec<Hit>);
 
 /// Copies the calling thread's last error message (NUL-terminated, truncated at a char
 /// boundary to fit) into `buf` of `len` bytes; `*written` is its length without the NUL.

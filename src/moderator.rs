@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use arc_swap::ArcSwap;
+
 use crate::engine::Engine;
+use crate::post::RulesetInfo;
 use crate::post::{Decision, Post};
+use crate::report::{Report, ReportWriter};
 use crate::rules::{Action, EscalateBy, Escalation};
 
 /// An account measure added by escalation.
@@ -49,6 +53,11 @@ impl OffenceLedger {
             offences: HashMap::new(),
             latest: i64::MIN,
         }
+    }
+
+    /// Applies `escalation` from now on; the offences recorded so far are kept.
+    pub fn set_escalation(&mut self, escalation: Escalation) {
+        self.escalation = escalation;
     }
 
     /// Records `post`'s decision and escalates it when the post repeats an offence.
@@ -137,52 +146,129 @@ fn raise(action: Action) -> Action {
     }
 }
 
-/// The engine and an offence ledger: decisions after policy *and* escalation.
+/// The whole pipeline for one forum: the engine, an offence ledger and, optionally, a
+/// reports directory. Its decisions come after policy *and* escalation, and every decision
+/// that must be reported is written there as it is made.
 ///
-/// `Send + Sync`: share it; the ledger is behind a mutex, taken once per post (or once per
-/// batch, after the parallel scan).
+/// `Send + Sync`: share it. The engine can be replaced while posts are moderated
+/// ([`Moderator::reload`]); the ledger keeps its history across reloads and takes the new
+/// rule set's escalation settings. The ledger and the report writer are behind mutexes,
+/// taken once per post (once per batch after the parallel scan).
 #[derive(Debug)]
 pub struct Moderator {
-    engine: Arc<Engine>,
-    ledger: Mutex<OffenceLedger>,
+    engine: Arc<ArcSwap<Engine>>,
+    ledger: Mutex<Ledger>,
+    reports: Option<Mutex<ReportWriter>>,
+    deadline_hours: u32,
+}
+
+/// The ledger and the rule set whose escalation settings it applies.
+#[derive(Debug)]
+struct Ledger {
+    offences: OffenceLedger,
+    ruleset: Arc<RulesetInfo>,
 }
 
 impl Moderator {
-    /// A moderator with an empty ledger, escalating as the engine's rule set says.
+    /// A moderator with an empty ledger, escalating as the engine's rule set says, and no
+    /// reports.
     pub fn new(engine: Arc<Engine>) -> Moderator {
-        let ledger = OffenceLedger::new(engine.rules().policy().escalation.clone());
+        Moderator::sharing(Arc::new(ArcSwap::new(engine)))
+    }
+
+    /// A moderator that scans with whatever engine `engine` holds at each call (the C
+    /// API's engine handle, which reloads swap).
+    pub(crate) fn sharing(engine: Arc<ArcSwap<Engine>>) -> Moderator {
+        let current = engine.load_full();
+        let ledger = Ledger {
+            offences: OffenceLedger::new(current.rules().policy().escalation.clone()),
+            ruleset: current.rules().info().clone(),
+        };
         Moderator {
             engine,
             ledger: Mutex::new(ledger),
+            reports: None,
+            deadline_hours: crate::report::DEFAULT_DEADLINE_HOURS,
         }
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    /// Writes a report for every decision with `report` set into `writer`, due
+    /// `deadline_hours` after detection.
+    pub fn with_reports(mut self, writer: ReportWriter, deadline_hours: u32) -> Moderator {
+        self.reports = Some(Mutex::new(writer));
+        self.deadline_hours = deadline_hours;
+        self
     }
 
-    /// Scans one post and applies escalation.
+    /// The engine posts are scanned with now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Replaces the engine atomically: posts being moderated finish on the old one.
+    pub fn reload(&self, engine: Arc<Engine>) {
+        self.engine.store(engine);
+    }
+
+    /// Scans one post, applies escalation, and writes its report when it must be reported.
+    /// A report that cannot be written is named in the decision's `warnings`.
     pub fn moderate(&self, post: &Post) -> Decision {
-        let mut d = self.engine.scan(post);
-        self.ledger_apply(post, &mut d);
+        let engine = self.engine.load_full();
+        let mut d = engine.scan(post);
+        self.record(&engine, post, &mut d, jiff::Timestamp::now());
         d
     }
 
-    /// Scans posts in parallel, then applies escalation in input order.
+    /// Reads one post from JSON leniently, as [`Engine::scan_json`] does, and moderates it.
+    pub fn moderate_json(&self, json: &str) -> crate::Result<(Post, Decision)> {
+        let (post, warnings) = Post::from_json_lenient(json)?;
+        let mut decision = self.moderate(&post);
+        decision.prepend_warnings(warnings);
+        Ok((post, decision))
+    }
+
+    /// Scans posts in parallel, then applies escalation and writes reports in input order.
     pub fn moderate_batch(&self, posts: &[Post]) -> Vec<Decision> {
-        let mut decisions: Vec<Decision> = posts.par_iter().map(|p| self.engine.scan(p)).collect();
+        let engine = self.engine.load_full();
+        let mut decisions: Vec<Decision> = posts.par_iter().map(|p| engine.scan(p)).collect();
         let now = jiff::Timestamp::now();
-        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
         for (p, d) in posts.iter().zip(&mut decisions) {
-            ledger.apply(p, d, now);
+            self.record(&engine, p, d, now);
         }
         decisions
     }
 
-    fn ledger_apply(&self, post: &Post, d: &mut Decision) {
-        let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        ledger.apply(post, d, jiff::Timestamp::now());
+    /// Flushes the reports index (`index.csv`, `index.html`); returns the number of
+    /// reports written, if reports are kept. Moderating after this is allowed.
+    pub fn flush_reports(&self) -> std::io::Result<Option<u64>> {
+        match &self.reports {
+            Some(w) => w
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .flush()
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn record(&self, engine: &Engine, post: &Post, d: &mut Decision, now: jiff::Timestamp) {
+        {
+            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            if !Arc::ptr_eq(&ledger.ruleset, engine.rules().info()) {
+                ledger
+                    .offences
+                    .set_escalation(engine.rules().policy().escalation.clone());
+                ledger.ruleset = engine.rules().info().clone();
+            }
+            ledger.offences.apply(post, d, now);
+        }
+        if let (Some(w), true) = (&self.reports, d.report) {
+            let report = Report::new(post, d, engine.rules(), now, self.deadline_hours);
+            let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = w.write(&report) {
+                d.warnings.push(format!("report not written: {e}"));
+            }
+        }
     }
 }
 
@@ -307,7 +393,7 @@ terms = ["傻逼"]
             }
         }
         let ledger = m.ledger.lock().unwrap();
-        let kept: usize = ledger.offences.values().map(Vec::len).sum();
+        let kept: usize = ledger.offences.offences.values().map(Vec::len).sum();
         assert!(
             kept <= 2 * 3,
             "only the last day's offences are kept: {kept}"

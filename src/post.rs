@@ -326,6 +326,14 @@ pub struct MaskedField {
 }
 
 impl Decision {
+    /// Puts `warnings` (about the post as read) before the decision's own.
+    pub(crate) fn prepend_warnings(&mut self, mut warnings: Vec<String>) {
+        if !warnings.is_empty() {
+            warnings.append(&mut self.warnings);
+            self.warnings = warnings;
+        }
+    }
+
     /// True when the action is anything but `allow`.
     pub fn is_flagged(&self) -> bool {
         self.action > Action::Allow

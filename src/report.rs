@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::category::LEGAL_BASIS;
 use crate::moderator::Measure;
@@ -25,7 +25,7 @@ pub const DUTIES: [&str; 2] = [
 pub const DEFAULT_DEADLINE_HOURS: u32 = 24;
 
 /// A category as a report names it, with its legal basis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportCategory {
     /// The category number.
     pub number: u16,
@@ -38,7 +38,7 @@ pub struct ReportCategory {
 }
 
 /// One report to the authorities.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
     /// The post's id.
@@ -155,41 +155,118 @@ impl Report {
     }
 }
 
-/// Writes reports into a directory: `report-….json` each, `index.csv` (UTF-8 with BOM, so
-/// spreadsheet programs show Chinese) as they come, and `index.html` when finished.
+/// Writes reports into a directory: `report-….json` each (never overwriting one already
+/// there), `index.csv` (UTF-8 with BOM, so spreadsheet programs show Chinese) row by row as
+/// they come, and `index.html` on [`flush`](ReportWriter::flush) and
+/// [`finish`](ReportWriter::finish).
 #[derive(Debug)]
 pub struct ReportWriter {
     dir: PathBuf,
     csv: BufWriter<File>,
     html_rows: String,
     count: u64,
+    seq: u64,
 }
 
 const CSV_HEADER: &str = "post_id,line,detected,deadline,published,board,title,user_id,identity_ref,verified,ip,port,categories,basis,rules,matched,action,measures,ruleset_hash,file,text";
 
 impl ReportWriter {
-    /// Creates the directory if needed and starts the index.
+    /// Creates the directory if needed and starts a new index (one scan's reports).
     pub fn create(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let mut csv = BufWriter::new(File::create(dir.join("index.csv"))?);
         csv.write_all("\u{feff}".as_bytes())?;
         writeln!(csv, "{CSV_HEADER}")?;
+        csv.flush()?;
         Ok(ReportWriter {
             dir,
             csv,
             html_rows: String::new(),
             count: 0,
+            seq: 0,
         })
     }
 
-    /// Writes one report; returns the path of its JSON file.
+    /// Opens a directory to add reports to, keeping those already there (a long-running
+    /// moderator, restarted): `index.csv` is appended to, numbering continues after the
+    /// highest report there, and `index.html` lists the old reports and the new.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let index = dir.join("index.csv");
+        let fresh = std::fs::metadata(&index).map_or(true, |m| m.len() == 0);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&index)?;
+        let mut csv = BufWriter::new(file);
+        if fresh {
+            csv.write_all("\u{feff}".as_bytes())?;
+            writeln!(csv, "{CSV_HEADER}")?;
+            csv.flush()?;
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("report-") && n.ends_with(".json"))
+            .collect();
+        names.sort();
+        let (mut html_rows, mut count, mut seq) = (String::new(), 0, 0);
+        for name in &names {
+            let number = name["report-".len()..]
+                .split('-')
+                .next()
+                .unwrap_or_default();
+            seq = seq.max(number.parse().unwrap_or(0));
+            count += 1;
+            let report = std::fs::read(dir.join(name))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Report>(&b).ok());
+            match report {
+                Some(r) => html_rows.push_str(&html_row(&r, name)),
+                None => {
+                    let _ = writeln!(
+                        html_rows,
+                        "<tr><td colspan=\"9\">{} (unreadable)</td></tr>",
+                        esc(name)
+                    );
+                }
+            }
+        }
+        Ok(ReportWriter {
+            dir,
+            csv,
+            html_rows,
+            count,
+            seq,
+        })
+    }
+
+    /// Writes one report and its index row; returns the path of its JSON file.
     pub fn write(&mut self, report: &Report) -> io::Result<PathBuf> {
-        self.count += 1;
-        let name = report.file_name(self.count);
-        let path = self.dir.join(&name);
+        self.seq += 1;
+        let base = report.file_name(self.seq);
+        let (mut name, mut k) = (base.clone(), 1);
         let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
-        std::fs::write(&path, json)?;
+        let path = loop {
+            let path = self.dir.join(&name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(&json)?;
+                    break path;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    k += 1;
+                    name = format!("{}-{k}.json", base.trim_end_matches(".json"));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.count += 1;
         let p = report.poster.clone().unwrap_or_default();
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
         let fields: Vec<String> = vec![
@@ -232,16 +309,23 @@ impl ReportWriter {
         ];
         let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         writeln!(self.csv, "{}", row.join(","))?;
+        // Row by row: a process killed later loses no index row of a written report.
+        self.csv.flush()?;
         self.html_rows.push_str(&html_row(report, &name));
         Ok(path)
     }
 
-    /// Finishes the CSV and writes `index.html`; returns the number of reports.
-    pub fn finish(mut self) -> io::Result<u64> {
+    /// Flushes the CSV and writes `index.html`; returns the number of reports listed.
+    pub fn flush(&mut self) -> io::Result<u64> {
         self.csv.flush()?;
         let page = html_page(&self.html_rows, self.count);
         std::fs::write(self.dir.join("index.html"), page)?;
         Ok(self.count)
+    }
+
+    /// Flushes and closes; returns the number of reports listed.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.flush()
     }
 }
 

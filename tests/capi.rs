@@ -57,7 +57,14 @@ fn static_lib() -> &'static Path {
 
 /// Compiles `tests/c/NAME.c` against the static library and runs it with `args`.
 fn run_c(name: &str, args: &[&str]) -> (i32, String, String) {
+    run_c_file(&format!("tests/c/{name}.c"), args, None)
+}
+
+/// Compiles the C file `source` (relative to the crate) against the static library and
+/// runs it with `args`, feeding it `stdin`.
+fn run_c_file(source: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
+    let name = Path::new(source).file_stem().unwrap();
     let exe = dir.path().join(name);
     let out = Command::new("cc")
         .arg("-std=c11")
@@ -65,7 +72,7 @@ fn run_c(name: &str, args: &[&str]) -> (i32, String, String) {
         .arg("-Werror")
         .arg("-I")
         .arg(manifest().join("include"))
-        .arg(manifest().join(format!("tests/c/{name}.c")))
+        .arg(manifest().join(source))
         .arg(static_lib())
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
@@ -76,11 +83,22 @@ fn run_c(name: &str, args: &[&str]) -> (i32, String, String) {
         "cc failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = Command::new(&exe)
+    let mut child = Command::new(&exe)
         .args(args)
         .current_dir(manifest())
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+    }
+    let run = child.wait_with_output().unwrap();
     (
         run.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&run.stdout).into_owned(),
@@ -140,4 +158,75 @@ fn the_python_wrapper_works() {
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The sample posts' texts, one per line (newlines inside a text become spaces), plus a
+/// line that is not UTF-8.
+fn sample_texts(dir: &Path) -> PathBuf {
+    let mut out = Vec::new();
+    for line in include_str!("../examples/posts.jsonl").lines() {
+        let post = shenhe::Post::from_json(line).unwrap();
+        out.extend_from_slice(post.text.replace(['\n', '\r'], " ").as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"\xff\xfe broken\n");
+    let path = dir.join("texts.txt");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn the_batch_call_equals_one_call_per_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = sample_texts(dir.path());
+    let (code, stdout, stderr) = run_c("batch", &[texts.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("301 texts") && stdout.contains("1 failed alike, 0 mismatches"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_submit_hook_example_publishes_holds_rejects_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let posts = [
+        r#"{"id":"t1","text":"今天天气不错"}"#,
+        r#"{"id":"t2","text":"你这个傻逼","poster":{"user_id":"u1"}}"#,
+        r#"{"id":"t3","text":"出售冰毒，有意私聊","poster":{"user_id":"u2","ip":"203.0.113.7","port":51234,"identity_ref":"RN-1"}}"#,
+        r#"{"id":"t4""#,
+        "#reload",
+    ]
+    .join("\n");
+    let (code, stdout, stderr) = run_c_file(
+        "examples/c/submit_hook.c",
+        &["-", reports.to_str().unwrap()],
+        Some(&posts),
+    );
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "post 1: publish",
+            "post 2: publish masked",
+            "post 3: reject, reported",
+            "post 4: reject (unreadable)",
+        ],
+        "stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("reload failed"), "{stderr}");
+    let written: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("report-"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let index = std::fs::read_to_string(reports.join("index.csv")).unwrap();
+    assert!(
+        index.contains("203.0.113.7") && index.contains("51234"),
+        "{index}"
+    );
+    assert!(reports.join("index.html").exists());
 }

@@ -157,3 +157,43 @@ fn repeat_offences_escalate_in_input_order_on_several_threads() {
     assert_eq!(measures[5], r#"["restrict"]"#);
     assert_eq!(measures[8], r#"["suspend"]"#);
 }
+
+/// A long-running embedder restarts: the `Moderator` reopens its reports directory and
+/// adds to it, never overwriting a report or losing an index row.
+#[test]
+fn a_restarted_moderator_adds_to_its_reports_directory() {
+    use shenhe::{Engine, Moderator, Post, ReportWriter};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let post = |id: &str| {
+        Post::from_json(&format!(
+            r#"{{"text":"出售冰毒","poster":{{"user_id":"u-{id}","ip":"203.0.113.5","port":443}}}}"#
+        ))
+        .unwrap()
+    };
+    for (run, id) in ["a", "b"].iter().enumerate() {
+        let m = Moderator::new(Arc::new(Engine::bundled()))
+            .with_reports(ReportWriter::open(dir.path()).unwrap(), 24);
+        let d = m.moderate(&post(id));
+        assert!(d.report && d.warnings.is_empty(), "{:?}", d.warnings);
+        assert_eq!(m.flush_reports().unwrap(), Some(run as u64 + 1));
+    }
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("report-"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["report-00000001-noid.json", "report-00000002-noid.json"]
+    );
+    let csv = std::fs::read_to_string(dir.path().join("index.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "one header, two rows:\n{csv}");
+    assert!(csv.contains("u-a") && csv.contains("u-b"), "{csv}");
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(
+        html.contains("u-a") && html.contains("u-b"),
+        "both runs listed"
+    );
+}

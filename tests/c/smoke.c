@@ -53,10 +53,38 @@ int main(void) {
   bool report = false;
   size_t hits = 0;
   const char *text = "賭*博和出售冰毒";
-  CHECK(shenhe_scan_text(engine, (const uint8_t *)text, strlen(text), &action, &report, &hits) == SHENHE_OK);
+  shenhe_hits *list = NULL;
+  CHECK(shenhe_scan_text(engine, (const uint8_t *)text, strlen(text), &action, &report, &hits, &list) == SHENHE_OK);
   printf("scan_text: action %d, report %d, %zu hits\n", (int)action, (int)report, hits);
-  CHECK(shenhe_scan_text(engine, NULL, 0, &action, &report, &hits) == SHENHE_OK && hits == 0);
+  CHECK(shenhe_hits_texts(list) == 1 && shenhe_hits_count(list, 0) == hits);
+  for (size_t i = 0; i < hits; i++) {
+    shenhe_hit h;
+    CHECK(shenhe_hits_get(list, 0, i, &h) == SHENHE_OK);
+    printf("  hit %zu: %s, category %u, severity %d, bytes %zu..%zu = \"%.*s\", chars %zu..%zu, steps 0x%x\n", i, h.rule,
+           (unsigned)h.category, (int)h.severity, h.start, h.end, (int)(h.end - h.start), text + h.start,
+           h.char_start, h.char_end, (unsigned)h.steps);
+  }
+  shenhe_hit h;
+  CHECK(shenhe_hits_get(list, 0, hits, &h) == SHENHE_INVALID_ARGUMENT);
+  CHECK(shenhe_hits_get(list, 1, 0, &h) == SHENHE_INVALID_ARGUMENT);
+  last_error("hit out of range");
+  CHECK(shenhe_hits_get(NULL, 0, 0, &h) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_hits_count(NULL, 0) == 0 && shenhe_hits_texts(NULL) == 0);
+  shenhe_hits_free(list);
+  CHECK(shenhe_scan_text(engine, NULL, 0, &action, &report, &hits, NULL) == SHENHE_OK && hits == 0);
   printf("scan_text of an empty text: %zu hits\n", hits);
+  CHECK(shenhe_scan_text(engine, (const uint8_t *)"\xff", 1, &action, &report, &hits, NULL) == SHENHE_INVALID_UTF8);
+  CHECK(shenhe_scan_text(engine, (const uint8_t *)text, strlen(text), NULL, &report, &hits, NULL) == SHENHE_NULL_ARGUMENT);
+
+  /* The decision JSON into the caller's own buffer. */
+  char decision_buf[4096];
+  size_t decision_len = 0;
+  CHECK(shenhe_scan_json_into(engine, (const uint8_t *)post, strlen(post), decision_buf, sizeof decision_buf, &decision_len) == SHENHE_OK);
+  CHECK(decision_len == strlen(decision_buf) && strstr(decision_buf, "\"action\":\"delete\"") != NULL);
+  size_t needed = 0;
+  CHECK(shenhe_scan_json_into(engine, (const uint8_t *)post, strlen(post), small, sizeof small, &needed) == SHENHE_BUFFER_TOO_SMALL);
+  CHECK(needed == decision_len + 1);
+  printf("scan_json_into: fits in %zu bytes; a 10-byte buffer is told so\n", needed);
 
   /* A batch laid out like an Arrow string column. */
   const char data[] = "出售冰毒" "今天天气不错" "\xff\xfe";
@@ -64,11 +92,15 @@ int main(void) {
   shenhe_action actions[3] = {9, 9, 9};
   bool reports[3] = {0, 0, 0};
   shenhe_status statuses[3];
-  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, offsets, 3, actions, reports, statuses) == SHENHE_OK);
-  printf("batch: statuses %d %d %d, actions %d %d %d\n", statuses[0], statuses[1], statuses[2],
-         (int)actions[0], (int)actions[1], (int)actions[2]);
+  shenhe_hits *batch_hits = NULL;
+  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, offsets, 3, actions, reports, statuses, &batch_hits) == SHENHE_OK);
+  printf("batch: statuses %d %d %d, actions %d %d %d, hits %zu %zu %zu\n", statuses[0], statuses[1], statuses[2],
+         (int)actions[0], (int)actions[1], (int)actions[2], shenhe_hits_count(batch_hits, 0),
+         shenhe_hits_count(batch_hits, 1), shenhe_hits_count(batch_hits, 2));
+  CHECK(shenhe_hits_texts(batch_hits) == 3);
+  shenhe_hits_free(batch_hits);
   size_t backwards[] = {0, 12, 6, 32};
-  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, backwards, 3, NULL, NULL, statuses) == SHENHE_OK);
+  CHECK(shenhe_scan_batch(engine, (const uint8_t *)data, backwards, 3, NULL, NULL, statuses, NULL) == SHENHE_OK);
   printf("batch with offsets going backwards: statuses %d %d %d\n", statuses[0], statuses[1], statuses[2]);
 
   shenhe_engine *other = (shenhe_engine *)0x1;
@@ -78,11 +110,38 @@ int main(void) {
   const char *broken = "[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"high\"\nterms = [\"  \"]\n";
   CHECK(shenhe_engine_new_from_bytes((const uint8_t *)broken, strlen(broken), NULL, &other) == SHENHE_RULES_ERROR);
   last_error("broken rule bytes");
-  const char *rules = "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"笨蛋\"]\n";
+  const char *rules = "[policy]\nescalation = { count = 3, window_hours = 24, by = [\"user\"] }\n"
+                      "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"笨蛋\"]\n";
   CHECK(shenhe_engine_new_from_bytes((const uint8_t *)rules, strlen(rules), NULL, &other) == SHENHE_OK);
   const char *insult = "你这个笨 蛋";
-  CHECK(shenhe_scan_text(other, (const uint8_t *)insult, strlen(insult), &action, &report, &hits) == SHENHE_OK);
+  CHECK(shenhe_scan_text(other, (const uint8_t *)insult, strlen(insult), &action, &report, &hits, NULL) == SHENHE_OK);
   printf("rules from bytes: action %d, %zu hits\n", (int)action, hits);
+
+  /* The whole pipeline: escalation on the third offence of one account within the window. */
+  shenhe_moderator *moderator = NULL;
+  CHECK(shenhe_moderator_new(other, NULL, &moderator) == SHENHE_OK);
+  const char *offences[] = {
+    "{\"id\":1,\"text\":\"笨蛋\",\"time\":\"2026-11-20T10:00:00+08:00\",\"poster\":{\"user_id\":\"u7\"}}",
+    "{\"id\":2,\"text\":\"笨蛋\",\"time\":\"2026-11-20T11:00:00+08:00\",\"poster\":{\"user_id\":\"u7\"}}",
+    "{\"id\":3,\"text\":\"笨蛋\",\"time\":\"2026-11-20T12:00:00+08:00\",\"poster\":{\"user_id\":\"u7\"}}",
+  };
+  for (int i = 0; i < 3; i++) {
+    char *d = NULL;
+    CHECK(shenhe_moderate_json(moderator, (const uint8_t *)offences[i], strlen(offences[i]), &d) == SHENHE_OK);
+    const char *a = strstr(d, "\"action\":");
+    printf("moderate post %d: %.16s measures %s\n", i + 1, a, strstr(d, "\"warn\"") ? "[warn]" : "[]");
+    shenhe_string_free(d);
+  }
+  CHECK(shenhe_moderate_json(NULL, (const uint8_t *)offences[0], strlen(offences[0]), &decision) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_moderate_json(moderator, (const uint8_t *)bad, strlen(bad), &decision) == SHENHE_INVALID_POST);
+  CHECK(shenhe_moderator_new(NULL, NULL, &moderator) == SHENHE_NULL_ARGUMENT);
+  shenhe_moderator *unwritable = (shenhe_moderator *)0x1;
+  CHECK(shenhe_moderator_new(other, "/proc/shenhe-reports", &unwritable) == SHENHE_IO_ERROR);
+  CHECK(unwritable == (shenhe_moderator *)0x1);
+  last_error("reports directory not writable");
+  CHECK(shenhe_moderator_free(moderator) == SHENHE_OK);
+  CHECK(shenhe_moderator_free(NULL) == SHENHE_OK);
+  shenhe_hits_free(NULL);
   shenhe_engine_free(other);
 
   shenhe_engine_free(NULL);
