@@ -227,6 +227,15 @@ shenhe_status shenhe_engine_new_bundled(shenhe_engine **out);
 shenhe_status shenhe_engine_new_from_path(const char *path, shenhe_engine **out);
 
 /*
+ An engine from the bytes of one rule file (UTF-8 TOML). A rule set using `terms_file`
+ needs `shenhe_engine_new_from_bytes_with_base`.
+
+ # Safety
+ `toml` must be valid for `len` bytes; `out` NULL or valid for a write.
+ */
+shenhe_status shenhe_engine_new_from_bytes(const uint8_t *toml, size_t len, shenhe_engine **out);
+
+/*
  An engine from the bytes of one rule file. `base_dir` (NUL-terminated, may be NULL) is
  where its `terms_file`s are; without it a rule set using `terms_file` fails to load.
 
@@ -234,10 +243,10 @@ shenhe_status shenhe_engine_new_from_path(const char *path, shenhe_engine **out)
  `toml` must be valid for `len` bytes; `base_dir` NULL or NUL-terminated; `out` NULL or
  valid for a write.
  */
-shenhe_status shenhe_engine_new_from_bytes(const uint8_t *toml,
-                                           size_t len,
-                                           const char *base_dir,
-                                           shenhe_engine **out);
+shenhe_status shenhe_engine_new_from_bytes_with_base(const uint8_t *toml,
+                                                     size_t len,
+                                                     const char *base_dir,
+                                                     shenhe_engine **out);
 
 /*
  Replaces the engine's rules with those at `path`, atomically: scans in flight finish

@@ -230,6 +230,21 @@ pub unsafe extern "C" fn shenhe_engine_new_from_path(
     })
 }
 
+/// An engine from the bytes of one rule file (UTF-8 TOML). A rule set using `terms_file`
+/// needs `shenhe_engine_new_from_bytes_with_base`.
+///
+/// # Safety
+/// `toml` must be valid for `len` bytes; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_new_from_bytes(
+    toml: *const u8,
+    len: usize,
+    out: *mut *mut shenhe_engine,
+) -> shenhe_status {
+    // SAFETY: forwarded caller contract; a NULL base directory is allowed.
+    unsafe { shenhe_engine_new_from_bytes_with_base(toml, len, std::ptr::null(), out) }
+}
+
 /// An engine from the bytes of one rule file. `base_dir` (NUL-terminated, may be NULL) is
 /// where its `terms_file`s are; without it a rule set using `terms_file` fails to load.
 ///
@@ -237,7 +252,7 @@ pub unsafe extern "C" fn shenhe_engine_new_from_path(
 /// `toml` must be valid for `len` bytes; `base_dir` NULL or NUL-terminated; `out` NULL or
 /// valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn shenhe_engine_new_from_bytes(
+pub unsafe extern "C" fn shenhe_engine_new_from_bytes_with_base(
     toml: *const u8,
     len: usize,
     base_dir: *const c_char,

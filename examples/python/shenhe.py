@@ -55,7 +55,7 @@ def _load(path):
     p_engine = ctypes.c_void_p
     lib.shenhe_engine_new_bundled.argtypes = [ctypes.POINTER(p_engine)]
     lib.shenhe_engine_new_from_path.argtypes = [ctypes.c_char_p, ctypes.POINTER(p_engine)]
-    lib.shenhe_engine_new_from_bytes.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(p_engine)]
+    lib.shenhe_engine_new_from_bytes_with_base.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(p_engine)]
     lib.shenhe_engine_reload_from_path.argtypes = [p_engine, ctypes.c_char_p]
     lib.shenhe_engine_free.argtypes = [p_engine]
     lib.shenhe_engine_free.restype = None
@@ -79,7 +79,7 @@ def _load(path):
                                          ctypes.POINTER(ctypes.c_void_p)]
     lib.shenhe_moderator_free.argtypes = [ctypes.c_void_p]
     lib.shenhe_last_error.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
-    for name in ["shenhe_engine_new_bundled", "shenhe_engine_new_from_path", "shenhe_engine_new_from_bytes",
+    for name in ["shenhe_engine_new_bundled", "shenhe_engine_new_from_path", "shenhe_engine_new_from_bytes_with_base",
                  "shenhe_engine_reload_from_path", "shenhe_engine_ruleset_hash", "shenhe_scan_json",
                  "shenhe_scan_text", "shenhe_scan_batch", "shenhe_hits_get", "shenhe_moderator_new",
                  "shenhe_moderate_json", "shenhe_moderator_free", "shenhe_last_error"]:
@@ -109,7 +109,7 @@ class Engine:
         lib = _load(library)
         data = toml.encode()
         base = base_dir.encode() if base_dir else None
-        return cls(lib, cls._new(lib, lambda out: lib.shenhe_engine_new_from_bytes(data, len(data), base, out)))
+        return cls(lib, cls._new(lib, lambda out: lib.shenhe_engine_new_from_bytes_with_base(data, len(data), base, out)))
 
     @staticmethod
     def _new(lib, call):

@@ -108,11 +108,11 @@ int main(void) {
   CHECK(other == (shenhe_engine *)0x1);
   last_error("missing rules");
   const char *broken = "[[rule]]\nid = \"x\"\ncategory = 7\nseverity = \"high\"\nterms = [\"  \"]\n";
-  CHECK(shenhe_engine_new_from_bytes((const uint8_t *)broken, strlen(broken), NULL, &other) == SHENHE_RULES_ERROR);
+  CHECK(shenhe_engine_new_from_bytes((const uint8_t *)broken, strlen(broken), &other) == SHENHE_RULES_ERROR);
   last_error("broken rule bytes");
   const char *rules = "[policy]\nescalation = { count = 3, window_hours = 24, by = [\"user\"] }\n"
                       "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"笨蛋\"]\n";
-  CHECK(shenhe_engine_new_from_bytes((const uint8_t *)rules, strlen(rules), NULL, &other) == SHENHE_OK);
+  CHECK(shenhe_engine_new_from_bytes_with_base((const uint8_t *)rules, strlen(rules), NULL, &other) == SHENHE_OK);
   const char *insult = "你这个笨 蛋";
   CHECK(shenhe_scan_text(other, (const uint8_t *)insult, strlen(insult), &action, &report, &hits, NULL) == SHENHE_OK);
   printf("rules from bytes: action %d, %zu hits\n", (int)action, hits);
