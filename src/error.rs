@@ -33,6 +33,10 @@ pub enum ErrorKind {
     InvalidPost,
     /// The automaton could not be built (too many or too long patterns).
     Build,
+    /// The audit store could not be opened, read or written.
+    Audit,
+    /// The audit key is missing, malformed, or not the store's key.
+    AuditKey,
 }
 
 /// A place in a source file, 1-based.

@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod category;
 mod engine;
 mod error;

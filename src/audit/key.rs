@@ -1,0 +1,160 @@
+//! The operator's key for the personal fields of audit records (XChaCha20-Poly1305, from
+//! the RustCrypto `chacha20poly1305` crate: random 192-bit nonces, so no nonce bookkeeping).
+
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::XChaCha20Poly1305;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The environment variable holding the key (64 hex digits) when no key file is given.
+pub const KEY_ENV: &str = "SHENHE_AUDIT_KEY";
+
+/// Associated data of every ciphertext: binds it to this use.
+const AAD: &[u8] = b"shenhe-audit-personal-v1";
+/// Prefix of an encrypted field as stored.
+const PREFIX: &str = "enc:v1:";
+
+/// A 256-bit key. Its bytes are not printed by `Debug`.
+#[derive(Clone)]
+pub struct AuditKey([u8; 32]);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
+
+impl AuditKey {
+    /// A key from 64 hex digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<AuditKey> {
+        let bytes = hex::decode(text.trim()).map_err(|e| {
+            Error::new(
+                ErrorKind::AuditKey,
+                format!("the audit key must be 64 hex digits: {e}"),
+            )
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            Error::new(
+                ErrorKind::AuditKey,
+                format!(
+                    "the audit key must be 32 bytes (64 hex digits), not {}",
+                    b.len()
+                ),
+            )
+        })?;
+        Ok(AuditKey(key))
+    }
+
+    /// A key from a file: 64 hex digits, or exactly 32 raw bytes.
+    pub fn from_file(path: &std::path::Path) -> Result<AuditKey> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::AuditKey,
+                format!("cannot read the audit key file {}: {e}", path.display()),
+            )
+        })?;
+        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(AuditKey(key));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::new(
+                ErrorKind::AuditKey,
+                format!("{}: neither 32 raw bytes nor 64 hex digits", path.display()),
+            )
+        })?;
+        AuditKey::from_hex(&text)
+            .map_err(|e| Error::new(ErrorKind::AuditKey, format!("{}: {e}", path.display())))
+    }
+
+    /// The key named by `SHENHE_AUDIT_KEY`, if set.
+    pub fn from_env() -> Result<Option<AuditKey>> {
+        match std::env::var(KEY_ENV) {
+            Ok(v) if !v.trim().is_empty() => AuditKey::from_hex(&v)
+                .map(Some)
+                .map_err(|e| Error::new(ErrorKind::AuditKey, format!("{KEY_ENV}: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// A fresh random key (for `shenhe audit keygen` and tests).
+    pub fn generate() -> AuditKey {
+        AuditKey(XChaCha20Poly1305::generate_key(&mut OsRng).into())
+    }
+
+    /// The key as 64 hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// A value stored with the records that tells whether a key is the store's key,
+    /// without revealing it.
+    pub(crate) fn check_value(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"shenhe-audit-key-check-v1");
+        h.update(self.0);
+        hex::encode(h.finalize())
+    }
+
+    /// `plain` encrypted, as stored: `enc:v1:` + hex(nonce ‖ ciphertext).
+    pub(crate) fn seal(&self, plain: &str) -> String {
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ct = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: AAD,
+                },
+            )
+            .expect("encryption of a bounded message does not fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        format!("{PREFIX}{}", hex::encode(out))
+    }
+
+    /// The plaintext of a sealed value; `None` when it is not one this key sealed.
+    pub(crate) fn open(&self, sealed: &str) -> Option<String> {
+        let bytes = hex::decode(sealed.strip_prefix(PREFIX)?).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let plain = cipher
+            .decrypt(nonce.into(), Payload { msg: ct, aad: AAD })
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// Whether a stored value is sealed.
+pub(crate) fn is_sealed(value: &str) -> bool {
+    value.starts_with(PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key() {
+        let k = AuditKey::generate();
+        let s = k.seal(r#"{"ip":"203.0.113.1"}"#);
+        assert!(is_sealed(&s) && !s.contains("203.0.113.1"));
+        assert_eq!(k.open(&s).as_deref(), Some(r#"{"ip":"203.0.113.1"}"#));
+        assert_eq!(AuditKey::generate().open(&s), None);
+        assert_ne!(k.seal("x"), k.seal("x"), "fresh nonce each time");
+    }
+
+    #[test]
+    fn keys_parse_from_hex_and_say_what_is_wrong() {
+        let k = AuditKey::generate();
+        assert_eq!(AuditKey::from_hex(&k.to_hex()).unwrap().0, k.0);
+        let e = AuditKey::from_hex("abcd").unwrap_err();
+        assert!(e.to_string().contains("32 bytes"), "{e}");
+        let e = AuditKey::from_hex("zz").unwrap_err();
+        assert!(e.to_string().contains("64 hex digits"), "{e}");
+    }
+}

@@ -1,0 +1,1013 @@
+//! The audit log: every decision recorded in an append-only, tamper-evident SQLite store
+//! kept at least six months.
+//!
+//! * **Store**: SQLite (bundled, no system library), WAL journal, `synchronous=FULL`; any
+//!   SQLite tool opens it. One store holds many runs (`scan --audit`, embedders).
+//! * **Chain**: each record's hash is SHA-256 over the previous record's hash and a
+//!   canonical encoding of the record as stored (its sequence number included), so editing,
+//!   deleting, inserting or reordering a row breaks the chain. Records are grouped by
+//!   calendar day (UTC+08:00 by default); the `manifest` keeps each day's count and final
+//!   hash and is never pruned, so a pruned day still links the chain. The head (last hash)
+//!   kept elsewhere by the operator also catches a truncated tail.
+//! * **Retention**: whole days older than the maximum (default 190 days) are pruned; never
+//!   a day younger than 184 (six calendar months can be 184 days). Held accounts and posts
+//!   stay.
+//! * **Personal data**: IP, port, real-name reference and display name are sealed with the
+//!   operator's key ([`AuditKey`]); without the key records still verify and show those
+//!   fields as withheld.
+
+mod key;
+
+pub use key::{AuditKey, KEY_ENV};
+
+use std::path::Path;
+
+use jiff::tz::Offset;
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::post::{Decision, Post, PostId};
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Days a record is kept at least: six calendar months can be 184 days.
+pub const RETENTION_FLOOR_DAYS: u32 = 184;
+/// Days after which a day's records are pruned by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 190;
+/// Hours east of UTC of the calendar days records are grouped by, by default (China).
+pub const DEFAULT_UTC_OFFSET_HOURS: i8 = 8;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY,
+    started TEXT NOT NULL,
+    finished TEXT,
+    input TEXT,
+    output TEXT,
+    ruleset TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    day TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    line INTEGER,
+    post_id TEXT,
+    post_time TEXT,
+    scan_time TEXT NOT NULL,
+    user_id TEXT,
+    personal TEXT NOT NULL,
+    content TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    action TEXT NOT NULL,
+    report INTEGER NOT NULL,
+    measures TEXT NOT NULL,
+    hits TEXT NOT NULL,
+    ruleset TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_day ON records (day);
+CREATE INDEX IF NOT EXISTS records_user ON records (user_id);
+CREATE INDEX IF NOT EXISTS records_run_line ON records (run, line);
+CREATE TABLE IF NOT EXISTS manifest (
+    day TEXT PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    final_hash TEXT NOT NULL,
+    pruned_at TEXT,
+    pruned_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS holds (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+";
+
+/// The personal fields of a record, sealed together when the store has a key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Personal {
+    /// IP address as the forum gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Source port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Reference to the real-name record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_ref: Option<String>,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the account is real-name verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// What a post said, as recorded.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    /// Board or forum section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// Title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The post text.
+    pub text: String,
+}
+
+/// One audit record as read back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the store (1-based, in the order recorded).
+    pub seq: i64,
+    /// Calendar day of the scan (the retention unit), `YYYY-MM-DD`.
+    pub day: String,
+    /// The run that recorded it.
+    pub run: i64,
+    /// Input line (scans of a file).
+    pub line: Option<i64>,
+    /// The post id, as JSON text (`"p1"` or `17`).
+    pub post_id: Option<String>,
+    /// The post's own time, as given.
+    pub post_time: Option<String>,
+    /// When it was decided (RFC 3339, UTC).
+    pub scan_time: String,
+    /// Account id.
+    pub user_id: Option<String>,
+    /// Personal fields; `None` when sealed and no key was given (withheld).
+    pub personal: Option<Personal>,
+    /// What the post said.
+    pub content: Content,
+    /// Categories hit.
+    pub categories: Vec<u16>,
+    /// The action decided.
+    pub action: String,
+    /// Whether it was reported.
+    pub report: bool,
+    /// Account measures from escalation.
+    pub measures: Vec<String>,
+    /// The hits, as in the decision.
+    pub hits: serde_json::Value,
+    /// SHA-256 of the rule set that decided.
+    pub ruleset: String,
+    /// This record's chain hash.
+    pub hash: String,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Records checked.
+    pub records: u64,
+    /// Days in the manifest.
+    pub days: u64,
+    /// Days pruned (their records gone but for held ones).
+    pub pruned_days: u64,
+    /// The head: the last record's hash (the genesis hash for an empty store).
+    pub head: String,
+    /// The first problem found, naming the record or day; `None` when everything verifies.
+    pub problem: Option<String>,
+}
+
+/// What `prune` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Days pruned now.
+    pub days: Vec<String>,
+    /// Records deleted.
+    pub records: u64,
+    /// Records kept because of holds.
+    pub held: u64,
+}
+
+/// Filters of `query` and `export`; all given ones must match.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// IP address or CIDR network (needs the key when the store seals personal fields).
+    pub ip: Option<ipnet::IpNet>,
+    /// Account id.
+    pub user: Option<String>,
+    /// Category hit.
+    pub category: Option<u16>,
+    /// Action decided.
+    pub action: Option<String>,
+    /// Recorded at or after (scan time).
+    pub since: Option<Timestamp>,
+    /// Recorded before (scan time).
+    pub until: Option<Timestamp>,
+}
+
+/// A day of the manifest.
+struct DayEntry {
+    day: String,
+    first: i64,
+    last: i64,
+    count: i64,
+    final_hash: String,
+    pruned_at: Option<String>,
+    pruned_count: i64,
+}
+
+/// The tail of the chain, kept between appends.
+#[derive(Clone, Debug)]
+struct Tail {
+    seq: i64,
+    hash: String,
+    day: String,
+}
+
+/// An audit store: a SQLite file. Not `Sync`: give each thread its own, or put it behind a
+/// mutex (the [`Moderator`](crate::Moderator) does).
+#[derive(Debug)]
+pub struct AuditStore {
+    conn: Connection,
+    key: Option<AuditKey>,
+    sealed: bool,
+    offset: Offset,
+    tail: Tail,
+}
+
+fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::new(ErrorKind::Audit, format!("{what}: {e}"))
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("audit values serialise")
+}
+
+/// The hash of a record: SHA-256 over the previous hash and the canonical encoding.
+fn chain_hash(prev: &str, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"shenhe-audit-v1\n");
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The stored columns of a record, in the order they are hashed.
+#[derive(Clone, Debug, Serialize)]
+struct Row {
+    seq: i64,
+    day: String,
+    run: i64,
+    line: Option<i64>,
+    post_id: Option<String>,
+    post_time: Option<String>,
+    scan_time: String,
+    user_id: Option<String>,
+    personal: String,
+    content: String,
+    categories: String,
+    action: String,
+    report: bool,
+    measures: String,
+    hits: String,
+    ruleset: String,
+}
+
+impl Row {
+    /// The canonical encoding: a JSON array of the columns in a fixed order.
+    fn canonical(&self) -> String {
+        to_json(&(
+            self.seq,
+            &self.day,
+            self.run,
+            self.line,
+            &self.post_id,
+            &self.post_time,
+            &self.scan_time,
+            &self.user_id,
+            &self.personal,
+            &self.content,
+            &self.categories,
+            &self.action,
+            self.report,
+            &self.measures,
+            &self.hits,
+            &self.ruleset,
+        ))
+    }
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, String, String)> {
+        Ok((
+            Row {
+                seq: r.get(0)?,
+                day: r.get(1)?,
+                run: r.get(2)?,
+                line: r.get(3)?,
+                post_id: r.get(4)?,
+                post_time: r.get(5)?,
+                scan_time: r.get(6)?,
+                user_id: r.get(7)?,
+                personal: r.get(8)?,
+                content: r.get(9)?,
+                categories: r.get(10)?,
+                action: r.get(11)?,
+                report: r.get(12)?,
+                measures: r.get(13)?,
+                hits: r.get(14)?,
+                ruleset: r.get(15)?,
+            },
+            r.get(16)?,
+            r.get(17)?,
+        ))
+    }
+}
+
+const ROW_COLUMNS: &str = "seq, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, prev, hash";
+
+/// The calendar day of `t` at `offset`, `YYYY-MM-DD`.
+fn day_of(t: Timestamp, offset: Offset) -> String {
+    t.to_zoned(offset.to_time_zone()).date().to_string()
+}
+
+impl AuditStore {
+    /// Opens the store at `path`, creating it when missing. With `key`, personal fields of
+    /// new records are sealed; a store created with a key refuses to record without it (or
+    /// with another), and one created without a key refuses a key.
+    pub fn open(path: impl AsRef<Path>, key: Option<AuditKey>) -> Result<AuditStore> {
+        let path = path.as_ref();
+        let what = format!("audit store {}", path.display());
+        let conn = Connection::open(path).map_err(db_err(&what))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err(&what))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err(&what))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db_err(&what))?;
+        conn.execute_batch(SCHEMA).map_err(db_err(&what))?;
+        let meta = |k: &str| -> Result<Option<String>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()
+                .map_err(db_err(&what))
+        };
+        let check = match meta("key_check")? {
+            Some(c) => c,
+            None => {
+                let c = key
+                    .as_ref()
+                    .map_or("none".to_owned(), AuditKey::check_value);
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_check', ?1), ('schema', '1'), ('utc_offset_hours', ?2)",
+                    params![c, DEFAULT_UTC_OFFSET_HOURS.to_string()],
+                )
+                .map_err(db_err(&what))?;
+                c
+            }
+        };
+        let sealed = check != "none";
+        if let Some(k) = &key {
+            if !sealed {
+                return Err(Error::new(
+                    ErrorKind::AuditKey,
+                    format!("{what} was created without a key: its personal fields are not sealed; use it without a key"),
+                ));
+            }
+            if k.check_value() != check {
+                return Err(Error::new(
+                    ErrorKind::AuditKey,
+                    format!("{what}: the key given is not the store's key"),
+                ));
+            }
+        }
+        let hours: i8 = meta("utc_offset_hours")?
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(DEFAULT_UTC_OFFSET_HOURS);
+        let offset = Offset::from_hours(hours).unwrap_or(Offset::UTC);
+        let tail = conn
+            .query_row(
+                "SELECT seq, hash, day FROM records ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(Tail {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        day: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err(&what))?;
+        // With the last days pruned, the chain continues from the manifest.
+        let tail = match tail {
+            Some(t) => t,
+            None => conn
+                .query_row(
+                    "SELECT last_seq, final_hash, day FROM manifest ORDER BY day DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok(Tail {
+                            seq: r.get(0)?,
+                            hash: r.get(1)?,
+                            day: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(db_err(&what))?
+                .unwrap_or(Tail {
+                    seq: 0,
+                    hash: GENESIS.to_owned(),
+                    day: String::new(),
+                }),
+        };
+        Ok(AuditStore {
+            conn,
+            key,
+            sealed,
+            offset,
+            tail,
+        })
+    }
+
+    /// Whether personal fields are sealed in this store.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Sets the UTC offset (hours east) of the calendar days records are grouped by.
+    /// Allowed only while the store is empty.
+    pub fn set_utc_offset_hours(&mut self, hours: i8) -> Result<()> {
+        if self.tail.seq != 0 {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                "the day boundary can be changed only before the first record",
+            ));
+        }
+        self.offset = Offset::from_hours(hours)
+            .map_err(|e| Error::new(ErrorKind::Audit, format!("UTC offset {hours}: {e}")))?;
+        self.conn
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'utc_offset_hours'",
+                [hours.to_string()],
+            )
+            .map_err(db_err("setting the UTC offset"))?;
+        Ok(())
+    }
+
+    /// Starts a run: what `scan` or an embedder records under. Returns its number.
+    pub fn begin_run(
+        &mut self,
+        input: Option<&str>,
+        output: Option<&str>,
+        ruleset: &str,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (started, input, output, ruleset) VALUES (?1, ?2, ?3, ?4)",
+                params![Timestamp::now().to_string(), input, output, ruleset],
+            )
+            .map_err(db_err("starting a run"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks a run finished.
+    pub fn finish_run(&mut self, run: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished = ?1 WHERE run = ?2",
+                params![Timestamp::now().to_string(), run],
+            )
+            .map_err(db_err("finishing a run"))?;
+        Ok(())
+    }
+
+    /// The last unfinished run over `input`, and the last input line it recorded (0 when
+    /// none), for `scan --resume`.
+    pub fn unfinished_run(&self, input: &str) -> Result<Option<(i64, u64)>> {
+        let run: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT run FROM runs WHERE input = ?1 AND finished IS NULL ORDER BY run DESC LIMIT 1",
+                [input],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err("finding the run to resume"))?;
+        let Some(run) = run else { return Ok(None) };
+        let line: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(line) FROM records WHERE run = ?1", [run], |r| {
+                r.get(0)
+            })
+            .map_err(db_err("finding the last recorded line"))?;
+        Ok(Some((run, line.unwrap_or(0).max(0) as u64)))
+    }
+
+    /// Records decisions of `run` in one transaction, in order; `line` is each post's
+    /// input line when there is one. Either all are recorded or none.
+    pub fn append<'a>(
+        &mut self,
+        run: i64,
+        entries: impl IntoIterator<Item = (Option<u64>, &'a Post, &'a Decision)>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let scan_time = now.to_string();
+        // Days never go backwards, even when the clock does.
+        let today = day_of(now, self.offset);
+        let day = if today < self.tail.day {
+            self.tail.day.clone()
+        } else {
+            today
+        };
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(db_err("starting a transaction"))?;
+        let mut tail = self.tail.clone();
+        let mut first_of_day: Option<i64> = None;
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO records ({ROW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                ))
+                .map_err(db_err("preparing the insert"))?;
+            for (line, post, d) in entries {
+                let seq = tail.seq + 1;
+                if tail.day != day {
+                    first_of_day = Some(seq);
+                }
+                let poster = post.poster.clone().unwrap_or_default();
+                let personal = to_json(&Personal {
+                    ip: poster.ip,
+                    port: poster.port,
+                    identity_ref: poster.identity_ref,
+                    name: poster.name,
+                    verified: poster.verified,
+                });
+                let personal = match (&self.key, self.sealed) {
+                    (Some(k), true) => k.seal(&personal),
+                    (None, true) => {
+                        return Err(Error::new(
+                            ErrorKind::AuditKey,
+                            format!("the store seals personal fields: give its key (--audit-key-file, or {KEY_ENV})"),
+                        ))
+                    }
+                    _ => personal,
+                };
+                let row = Row {
+                    seq,
+                    day: day.clone(),
+                    run,
+                    line: line.map(|l| l as i64),
+                    post_id: d.id.as_ref().map(to_json),
+                    post_time: post.time.clone(),
+                    scan_time: scan_time.clone(),
+                    user_id: poster.user_id,
+                    personal,
+                    content: to_json(&Content {
+                        board: post.board.clone(),
+                        title: post.title.clone(),
+                        text: post.text.clone(),
+                    }),
+                    categories: to_json(&d.categories),
+                    action: d.action.as_str().to_owned(),
+                    report: d.report,
+                    measures: to_json(&d.measures),
+                    hits: to_json(&d.hits),
+                    ruleset: d.ruleset.hash.clone(),
+                };
+                let hash = chain_hash(&tail.hash, &row.canonical());
+                insert
+                    .execute(params![
+                        row.seq,
+                        row.day,
+                        row.run,
+                        row.line,
+                        row.post_id,
+                        row.post_time,
+                        row.scan_time,
+                        row.user_id,
+                        row.personal,
+                        row.content,
+                        row.categories,
+                        row.action,
+                        row.report,
+                        row.measures,
+                        row.hits,
+                        row.ruleset,
+                        tail.hash,
+                        hash,
+                    ])
+                    .map_err(db_err("recording a decision"))?;
+                tail = Tail {
+                    seq,
+                    hash,
+                    day: day.clone(),
+                };
+            }
+        }
+        if tail.seq != self.tail.seq {
+            match first_of_day {
+                Some(first) => tx.execute(
+                    "INSERT INTO manifest (day, first_seq, last_seq, count, final_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![day, first, tail.seq, tail.seq - first + 1, tail.hash],
+                ),
+                None => tx.execute(
+                    "UPDATE manifest SET last_seq = ?2, count = count + ?3, final_hash = ?4 WHERE day = ?1",
+                    params![day, tail.seq, tail.seq - self.tail.seq, tail.hash],
+                ),
+            }
+            .map_err(db_err("updating the manifest"))?;
+        }
+        tx.commit().map_err(db_err("committing"))?;
+        self.tail = tail;
+        Ok(())
+    }
+
+    /// The head: the last record's hash and the number of records ever recorded.
+    pub fn head(&self) -> (i64, String) {
+        (self.tail.seq, self.tail.hash.clone())
+    }
+
+    /// Checks every record and the manifest; names the first problem found. With
+    /// `expect_head` (from `head`, kept elsewhere), a store whose head differs (a truncated
+    /// tail, or a rewritten chain) fails too.
+    pub fn verify(&self, expect_head: Option<&str>) -> Result<Verification> {
+        let mut v = Verification {
+            head: GENESIS.to_owned(),
+            ..Verification::default()
+        };
+        let days: Vec<DayEntry> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT day, first_seq, last_seq, count, final_hash, pruned_at, pruned_count FROM manifest ORDER BY day")
+                .map_err(db_err("reading the manifest"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(DayEntry {
+                        day: r.get(0)?,
+                        first: r.get(1)?,
+                        last: r.get(2)?,
+                        count: r.get(3)?,
+                        final_hash: r.get(4)?,
+                        pruned_at: r.get(5)?,
+                        pruned_count: r.get(6)?,
+                    })
+                })
+                .map_err(db_err("reading the manifest"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(db_err("reading the manifest"))?
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ROW_COLUMNS} FROM records ORDER BY seq"))
+            .map_err(db_err("reading the records"))?;
+        let mut rows = stmt
+            .query_map([], Row::read)
+            .map_err(db_err("reading the records"))?
+            .peekable();
+        let mut prev_final = GENESIS.to_owned();
+        let mut next_seq = 1;
+        for DayEntry {
+            day,
+            first,
+            last,
+            count,
+            final_hash,
+            pruned_at,
+            pruned_count,
+        } in &days
+        {
+            v.days += 1;
+            if *first != next_seq {
+                v.problem = Some(format!("day {day}: the manifest starts at record {first}, expected {next_seq} (a day's entry was removed or altered)"));
+                return Ok(v);
+            }
+            let mut found = 0;
+            let mut prev = prev_final.clone();
+            let mut expected_seq = *first;
+            while let Some(r) = rows.peek() {
+                let (row, stored_prev, hash) = match r {
+                    Ok(x) => x.clone(),
+                    Err(e) => {
+                        return Err(Error::new(
+                            ErrorKind::Audit,
+                            format!("reading the records: {e}"),
+                        ))
+                    }
+                };
+                if row.day != *day {
+                    if row.day < *day || row.seq <= *last {
+                        v.problem = Some(format!("record {} (post {}): its day {} is out of order (a record was inserted or moved)", row.seq, row.post_id.as_deref().unwrap_or("-"), row.day));
+                        return Ok(v);
+                    }
+                    break;
+                }
+                rows.next();
+                v.records += 1;
+                found += 1;
+                let post = row.post_id.as_deref().unwrap_or("-").to_owned();
+                if chain_hash(&stored_prev, &row.canonical()) != hash {
+                    v.problem = Some(format!("record {} (post {post}, day {day}): its content does not match its hash (the record was edited)", row.seq));
+                    return Ok(v);
+                }
+                if pruned_at.is_none() {
+                    if row.seq != expected_seq || stored_prev != prev {
+                        v.problem = Some(format!("record {} (post {post}, day {day}): the chain is broken before it (a record was deleted, inserted or reordered)", row.seq));
+                        return Ok(v);
+                    }
+                    expected_seq += 1;
+                    prev = hash.clone();
+                } else if row.seq < *first || row.seq > *last {
+                    v.problem = Some(format!(
+                        "record {} (post {post}): outside its pruned day {day}",
+                        row.seq
+                    ));
+                    return Ok(v);
+                }
+            }
+            match pruned_at {
+                None => {
+                    if found != *count {
+                        v.problem = Some(format!("day {day}: the manifest lists {count} records, the store has {found} (records were deleted or inserted)"));
+                        return Ok(v);
+                    }
+                    if prev != *final_hash {
+                        v.problem = Some(format!("day {day}: its last record does not end in the manifest's final hash (the day's tail was altered)"));
+                        return Ok(v);
+                    }
+                }
+                Some(_) => {
+                    v.pruned_days += 1;
+                    if found + pruned_count != *count {
+                        v.problem = Some(format!("day {day} (pruned): {found} held records and {pruned_count} pruned do not make the manifest's {count}"));
+                        return Ok(v);
+                    }
+                }
+            }
+            prev_final = final_hash.clone();
+            next_seq = last + 1;
+        }
+        if let Some(r) = rows.next() {
+            let seq = r.map(|r| r.0.seq).unwrap_or(-1);
+            v.problem = Some(format!(
+                "record {seq}: not in any day of the manifest (inserted)"
+            ));
+            return Ok(v);
+        }
+        v.head = prev_final;
+        if let Some(expect) = expect_head {
+            if expect.trim() != v.head {
+                let problem = format!("the head is {}, expected {} (records at the end were removed, or the chain was rewritten)", v.head, expect.trim());
+                v.problem = Some(problem);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Deletes the records of every day older than `max_days` calendar days at `now`
+    /// (whole days; held accounts and posts stay). `max_days` below
+    /// [`RETENTION_FLOOR_DAYS`] is refused.
+    pub fn prune(&mut self, now: Timestamp, max_days: u32) -> Result<Pruned> {
+        if max_days < RETENTION_FLOOR_DAYS {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                format!("records are kept at least {RETENTION_FLOOR_DAYS} days (six calendar months); {max_days} is too few"),
+            ));
+        }
+        let today = now.to_zoned(self.offset.to_time_zone()).date();
+        let cutoff = today
+            .checked_sub(jiff::Span::new().days(i64::from(max_days)))
+            .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
+            .to_string();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(db_err("starting a transaction"))?;
+        let days: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT day FROM manifest WHERE pruned_at IS NULL AND day < ?1 ORDER BY day",
+                )
+                .map_err(db_err("reading the manifest"))?;
+            let rows = stmt
+                .query_map([&cutoff], |r| r.get(0))
+                .map_err(db_err("reading the manifest"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(db_err("reading the manifest"))?
+        };
+        let mut out = Pruned::default();
+        let held = "(user_id IN (SELECT value FROM holds WHERE kind = 'user') OR post_id IN (SELECT value FROM holds WHERE kind = 'post'))";
+        for day in &days {
+            let deleted = tx
+                .execute(
+                    &format!("DELETE FROM records WHERE day = ?1 AND NOT {held}"),
+                    [day],
+                )
+                .map_err(db_err("pruning"))? as u64;
+            let kept: i64 = tx
+                .query_row("SELECT COUNT(*) FROM records WHERE day = ?1", [day], |r| {
+                    r.get(0)
+                })
+                .map_err(db_err("pruning"))?;
+            tx.execute(
+                "UPDATE manifest SET pruned_at = ?2, pruned_count = pruned_count + ?3 WHERE day = ?1",
+                params![day, now.to_string(), deleted as i64],
+            )
+            .map_err(db_err("pruning"))?;
+            out.records += deleted;
+            out.held += kept as u64;
+        }
+        tx.commit().map_err(db_err("committing the prune"))?;
+        out.days = days;
+        Ok(out)
+    }
+
+    /// Keeps the records of an account (`kind` "user") or a post (`kind` "post", the id as
+    /// in the decision: `"p1"` or `17`) past retention.
+    pub fn hold(&mut self, kind: HoldKind, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO holds (kind, value, created) VALUES (?1, ?2, ?3)",
+                params![
+                    kind.as_str(),
+                    kind.stored(value),
+                    Timestamp::now().to_string()
+                ],
+            )
+            .map_err(db_err("adding a hold"))?;
+        Ok(())
+    }
+
+    /// Removes a hold; returns whether there was one.
+    pub fn unhold(&mut self, kind: HoldKind, value: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM holds WHERE kind = ?1 AND value = ?2",
+                params![kind.as_str(), kind.stored(value)],
+            )
+            .map_err(db_err("removing a hold"))?;
+        Ok(n > 0)
+    }
+
+    /// Calls `each` with every record matching `filter`, in the order recorded. Personal
+    /// fields are opened with the key; without it they are withheld (`personal: None`),
+    /// and an IP filter on a sealed store is refused.
+    pub fn query(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(AuditRecord) -> Result<()>,
+    ) -> Result<u64> {
+        if filter.ip.is_some() && self.sealed && self.key.is_none() {
+            return Err(Error::new(
+                ErrorKind::AuditKey,
+                format!("IP addresses are sealed in this store: give its key to search by IP (--key-file, or {KEY_ENV})"),
+            ));
+        }
+        let mut sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(u) = &filter.user {
+            args.push(u.clone());
+            sql.push_str(&format!(" AND user_id = ?{}", args.len()));
+        }
+        if let Some(a) = &filter.action {
+            args.push(a.clone());
+            sql.push_str(&format!(" AND action = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY seq");
+        let mut stmt = self.conn.prepare(&sql).map_err(db_err("querying"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), Row::read)
+            .map_err(db_err("querying"))?;
+        let mut n = 0;
+        for r in rows {
+            let (row, _, hash) = r.map_err(db_err("querying"))?;
+            let record = self.record(row, hash);
+            if !matches(filter, &record) {
+                continue;
+            }
+            n += 1;
+            each(record)?;
+        }
+        Ok(n)
+    }
+
+    fn record(&self, row: Row, hash: String) -> AuditRecord {
+        let personal = if key::is_sealed(&row.personal) {
+            self.key.as_ref().and_then(|k| k.open(&row.personal))
+        } else {
+            Some(row.personal)
+        };
+        AuditRecord {
+            seq: row.seq,
+            day: row.day,
+            run: row.run,
+            line: row.line,
+            post_id: row.post_id,
+            post_time: row.post_time,
+            scan_time: row.scan_time,
+            user_id: row.user_id,
+            personal: personal.and_then(|p| serde_json::from_str(&p).ok()),
+            content: serde_json::from_str(&row.content).unwrap_or_default(),
+            categories: serde_json::from_str(&row.categories).unwrap_or_default(),
+            action: row.action,
+            report: row.report,
+            measures: serde_json::from_str(&row.measures).unwrap_or_default(),
+            hits: serde_json::from_str(&row.hits).unwrap_or_default(),
+            ruleset: row.ruleset,
+            hash,
+        }
+    }
+
+    /// The flagged records of the store, oldest first, as (account, IP, post time or scan
+    /// time, post id): what rebuilds the escalation counters of a CLI run.
+    pub fn offences(
+        &self,
+        mut each: impl FnMut(Option<&str>, Option<&str>, &str, Option<&str>),
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user_id, personal, COALESCE(post_time, scan_time), post_id FROM records WHERE action != 'allow' ORDER BY seq")
+            .map_err(db_err("reading offences"))?;
+        let mut rows = stmt.query([]).map_err(db_err("reading offences"))?;
+        while let Some(r) = rows.next().map_err(db_err("reading offences"))? {
+            let user: Option<String> = r.get(0).map_err(db_err("reading offences"))?;
+            let personal: String = r.get(1).map_err(db_err("reading offences"))?;
+            let time: String = r.get(2).map_err(db_err("reading offences"))?;
+            let post: Option<String> = r.get(3).map_err(db_err("reading offences"))?;
+            let personal = if key::is_sealed(&personal) {
+                self.key.as_ref().and_then(|k| k.open(&personal))
+            } else {
+                Some(personal)
+            };
+            let ip = personal
+                .and_then(|p| serde_json::from_str::<Personal>(&p).ok())
+                .and_then(|p| p.ip);
+            each(user.as_deref(), ip.as_deref(), &time, post.as_deref());
+        }
+        Ok(())
+    }
+}
+
+fn matches(f: &Filter, r: &AuditRecord) -> bool {
+    if let Some(c) = f.category {
+        if !r.categories.contains(&c) {
+            return false;
+        }
+    }
+    let at = r.scan_time.parse::<Timestamp>().ok();
+    if let (Some(since), Some(at)) = (f.since, at) {
+        if at < since {
+            return false;
+        }
+    }
+    if let (Some(until), Some(at)) = (f.until, at) {
+        if at >= until {
+            return false;
+        }
+    }
+    if let Some(net) = &f.ip {
+        let ip = r
+            .personal
+            .as_ref()
+            .and_then(|p| p.ip.as_deref())
+            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+        if !ip.is_some_and(|ip| net.contains(&ip)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// What a hold keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldKind {
+    /// Every record of an account.
+    User,
+    /// The records of one post.
+    Post,
+}
+
+impl HoldKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::User => "user",
+            HoldKind::Post => "post",
+        }
+    }
+
+    /// The value as the records store it: post ids are stored as JSON (`"p1"`, `17`).
+    fn stored(self, value: &str) -> String {
+        match self {
+            HoldKind::User => value.to_owned(),
+            HoldKind::Post => match value.parse::<i64>() {
+                Ok(i) => to_json(&PostId::Int(i)),
+                Err(_) => to_json(&PostId::Str(value.to_owned())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+use super::*;
+use crate::{Engine, Post};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn post(id: &str, user: &str, text: &str) -> Post {
+    Post::from_json(&format!(
+        r#"{{"id":"{id}","text":"{text}","poster":{{"user_id":"{user}","ip":"203.0.113.{n}","port":40000,"identity_ref":"RN-{user}"}}}}"#,
+        n = id.len()
+    ))
+    .unwrap()
+}
+
+/// A store in a temporary directory with `days` days of three records each, the first
+/// on `start`.
+fn store_with_days(
+    key: Option<AuditKey>,
+    start: &str,
+    days: i64,
+) -> (tempfile::TempDir, AuditStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AuditStore::open(dir.path().join("audit.db"), key).unwrap();
+    let engine = Engine::bundled();
+    let run = s.begin_run(Some("posts.jsonl"), None, "hash").unwrap();
+    let t0 = ts(start);
+    let mut line = 0;
+    for d in 0..days {
+        let now = t0 + jiff::SignedDuration::from_hours(24 * d);
+        let posts: Vec<Post> = (0..3)
+            .map(|i| {
+                post(
+                    &format!("p{d}-{i}"),
+                    &format!("u{i}"),
+                    ["出售冰毒", "今天天气不错", "你这个傻逼"][i],
+                )
+            })
+            .collect();
+        let decisions: Vec<Decision> = posts.iter().map(|p| engine.scan(p)).collect();
+        let entries: Vec<(Option<u64>, &Post, &Decision)> = posts
+            .iter()
+            .zip(&decisions)
+            .map(|(p, d)| {
+                line += 1;
+                (Some(line), p, d)
+            })
+            .collect();
+        s.append(run, entries, now).unwrap();
+    }
+    (dir, s)
+}
+
+fn raw(dir: &tempfile::TempDir) -> Connection {
+    Connection::open(dir.path().join("audit.db")).unwrap()
+}
+
+fn problem(s: &AuditStore) -> String {
+    s.verify(None).unwrap().problem.unwrap_or_default()
+}
+
+#[test]
+fn an_untouched_store_verifies_and_its_head_is_the_last_hash() {
+    let (_dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    let v = s.verify(None).unwrap();
+    assert_eq!(v.problem, None);
+    assert_eq!((v.records, v.days), (9, 3));
+    let (count, head) = s.head();
+    assert_eq!((count, head.clone()), (9, v.head.clone()));
+    assert_eq!(s.verify(Some(&head)).unwrap().problem, None);
+}
+
+#[test]
+fn an_edited_record_is_named() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    raw(&dir)
+        .execute("UPDATE records SET action = 'allow' WHERE seq = 4", [])
+        .unwrap();
+    let p = problem(&s);
+    assert!(p.starts_with("record 4 (post \"p1-0\""), "{p}");
+    assert!(p.contains("edited"), "{p}");
+}
+
+#[test]
+fn a_deleted_record_breaks_the_chain() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    raw(&dir)
+        .execute("DELETE FROM records WHERE seq = 5", [])
+        .unwrap();
+    let p = problem(&s);
+    assert!(
+        p.starts_with("record 6") && p.contains("chain is broken"),
+        "{p}"
+    );
+}
+
+#[test]
+fn an_inserted_record_is_caught() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    // A forged record at the end, correctly chained to the last one, manifest untouched.
+    let c = raw(&dir);
+    let (prev, day): (String, String) = c
+        .query_row("SELECT hash, day FROM records WHERE seq = 6", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    c.execute(
+        &format!("INSERT INTO records ({ROW_COLUMNS}) SELECT 7, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, ?1, hash FROM records WHERE seq = 6"),
+        [&prev],
+    )
+    .unwrap();
+    assert_eq!(day, "2026-01-02");
+    let p = problem(&s);
+    assert!(p.contains("record 7"), "{p}");
+}
+
+#[test]
+fn reordered_records_are_caught() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    let c = raw(&dir);
+    c.execute_batch(
+        "UPDATE records SET seq = 100 WHERE seq = 2;
+         UPDATE records SET seq = 2 WHERE seq = 3;
+         UPDATE records SET seq = 3 WHERE seq = 100;",
+    )
+    .unwrap();
+    let p = problem(&s);
+    assert!(
+        p.starts_with("record 2") || p.starts_with("record 3"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_truncated_tail_is_caught_by_the_kept_head() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    let (_, head) = s.head();
+    // Remove the last record and make the manifest agree: only the head can tell.
+    let c = raw(&dir);
+    let prev: String = c
+        .query_row("SELECT prev FROM records WHERE seq = 6", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM records WHERE seq = 6", []).unwrap();
+    c.execute(
+        "UPDATE manifest SET last_seq = 5, count = 2, final_hash = ?1 WHERE day = '2026-01-02'",
+        [&prev],
+    )
+    .unwrap();
+    let s = AuditStore::open(dir.path().join("audit.db"), None).unwrap();
+    assert_eq!(problem(&s), "");
+    let p = s.verify(Some(&head)).unwrap().problem.unwrap();
+    assert!(p.contains("expected"), "{p}");
+    // Without the manifest edit, the manifest's count catches it.
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    raw(&dir)
+        .execute("DELETE FROM records WHERE seq = 6", [])
+        .unwrap();
+    assert!(problem(&s).contains("lists 3 records"), "{}", problem(&s));
+}
+
+#[test]
+fn pruning_deletes_whole_old_days_never_younger_than_the_floor() {
+    // One day of records every day for 200 days, from 2026-01-01 (UTC+08:00 days).
+    let (dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 200);
+    // Move the clock: nothing is old enough on the last day.
+    let last_day = ts("2026-07-19T12:00:00Z");
+    let pruned = s.prune(last_day, 190).unwrap();
+    assert!(pruned.days.len() <= 10, "{:?}", pruned.days);
+    // Far in the future, with the minimum retention: everything older than 184 days goes.
+    let now = ts("2026-07-20T04:00:00Z"); // 2026-07-20 12:00 in UTC+08:00
+    let pruned = s.prune(now, 184).unwrap();
+    let kept_days: Vec<String> = {
+        let c = raw(&dir);
+        let mut st = c
+            .prepare("SELECT DISTINCT day FROM records ORDER BY day")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|d| d.unwrap())
+            .collect()
+    };
+    // 2026-07-20 minus 184 days is 2026-01-17: that day and younger are kept.
+    assert_eq!(kept_days.first().map(String::as_str), Some("2026-01-17"));
+    assert!(pruned.days.iter().all(|d| d.as_str() < "2026-01-17"));
+    assert!(s.prune(now, 183).is_err(), "the floor holds");
+    let v = s.verify(None).unwrap();
+    assert_eq!(v.problem, None, "a pruned store still verifies");
+    assert_eq!(v.pruned_days, 16);
+}
+
+#[test]
+fn held_accounts_outlive_retention_and_still_verify() {
+    let (dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    s.hold(HoldKind::User, "u2").unwrap();
+    s.hold(HoldKind::Post, "p0-0").unwrap();
+    let pruned = s.prune(ts("2027-01-01T00:00:00Z"), 190).unwrap();
+    assert_eq!(pruned.days.len(), 3);
+    assert_eq!((pruned.records, pruned.held), (5, 4));
+    let users: Vec<Option<String>> = {
+        let c = raw(&dir);
+        let mut st = c
+            .prepare("SELECT user_id FROM records ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|d| d.unwrap())
+            .collect()
+    };
+    assert_eq!(users.len(), 4);
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    // An edited held record is still caught.
+    raw(&dir)
+        .execute(
+            "UPDATE records SET content = '{\"text\":\"x\"}' WHERE user_id = 'u2' AND day = '2026-01-02'",
+            [],
+        )
+        .unwrap();
+    assert!(problem(&s).contains("edited"), "{}", problem(&s));
+    assert!(s.unhold(HoldKind::User, "u2").unwrap());
+}
+
+#[test]
+fn personal_fields_are_sealed_and_withheld_without_the_key() {
+    let key = AuditKey::generate();
+    let (dir, s) = store_with_days(Some(key.clone()), "2026-01-01T02:00:00Z", 1);
+    let stored: String = raw(&dir)
+        .query_row("SELECT personal FROM records WHERE seq = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        stored.starts_with("enc:v1:") && !stored.contains("RN-u0"),
+        "{stored}"
+    );
+    let mut seen = Vec::new();
+    s.query(&Filter::default(), |r| {
+        seen.push(r.personal);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        seen[0].as_ref().unwrap().identity_ref.as_deref(),
+        Some("RN-u0")
+    );
+    drop(s);
+    let path = dir.path().join("audit.db");
+    let without = AuditStore::open(&path, None).unwrap();
+    assert_eq!(without.verify(None).unwrap().problem, None);
+    let mut withheld = 0;
+    without
+        .query(&Filter::default(), |r| {
+            withheld += usize::from(r.personal.is_none());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(withheld, 3);
+    let ip = Filter {
+        ip: Some("203.0.113.0/24".parse().unwrap()),
+        ..Filter::default()
+    };
+    let e = without.query(&ip, |_| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("give its key"), "{e}");
+    let e = AuditStore::open(&path, Some(AuditKey::generate())).unwrap_err();
+    assert!(e.to_string().contains("not the store's key"), "{e}");
+}
+
+#[test]
+fn queries_filter_by_ip_network_user_category_action_and_time() {
+    let (_dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    let count = |f: Filter| s.query(&f, |_| Ok(())).unwrap();
+    assert_eq!(count(Filter::default()), 6);
+    assert_eq!(
+        count(Filter {
+            user: Some("u0".into()),
+            ..Filter::default()
+        }),
+        2
+    );
+    assert_eq!(
+        count(Filter {
+            action: Some("allow".into()),
+            ..Filter::default()
+        }),
+        2
+    );
+    assert_eq!(
+        count(Filter {
+            since: Some(ts("2026-01-02T00:00:00Z")),
+            ..Filter::default()
+        }),
+        3
+    );
+    // Post ids "p0-0" and "p1-0" have 4 chars: 203.0.113.4.
+    assert_eq!(
+        count(Filter {
+            ip: Some("203.0.113.4/32".parse().unwrap()),
+            ..Filter::default()
+        }),
+        6
+    );
+    assert_eq!(
+        count(Filter {
+            ip: Some("198.51.100.0/24".parse().unwrap()),
+            ..Filter::default()
+        }),
+        0
+    );
+}
