@@ -145,6 +145,13 @@ impl std::error::Error for Error {}
 /// Shorthand for results carrying [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<std::io::Error> for Error {
+    /// An I/O failure (reading, writing), as [`ErrorKind::Io`].
+    fn from(e: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,68 @@ impl OffenceLedger {
     /// Records `post`'s decision and escalates it when the post repeats an offence.
     /// `now` stands in for the post's time when it has none (or an unreadable one).
     pub fn apply(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp) {
+        self.escalate(post, decision, now, true);
+    }
+
+    /// Escalates `post`'s decision as [`apply`](OffenceLedger::apply) does, without
+    /// counting the post again: it was counted before (replayed from an audit store by
+    /// [`record_offence`](OffenceLedger::record_offence), e.g. by an earlier run).
+    pub fn apply_counted(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp) {
+        self.escalate(post, decision, now, false);
+    }
+
+    /// Counts an offence from history (an audit record of a flagged post): its account,
+    /// IP address and time (RFC 3339; an unreadable time is ignored).
+    pub fn record_offence(&mut self, user: Option<&str>, ip: Option<&str>, time: &str) {
+        let Ok(at) = time.parse::<jiff::Timestamp>() else {
+            return;
+        };
+        let keys = self.keys(user.map(str::to_owned), ip);
+        self.tally(&keys, at.as_second(), true);
+    }
+
+    fn keys(&self, user: Option<String>, ip: Option<&str>) -> Vec<(EscalateBy, String)> {
+        let mut keys = Vec::new();
+        for &by in &self.escalation.by {
+            let key = match by {
+                EscalateBy::User => user.clone(),
+                EscalateBy::Ip => ip
+                    .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+                    .map(|ip| ip.to_string()),
+            };
+            if let Some(key) = key {
+                keys.push((by, key));
+            }
+        }
+        keys
+    }
+
+    /// Counts an offence at `at` (when `add`) and returns the most offences of any of
+    /// `keys` within the window ending at `at`.
+    fn tally(&mut self, keys: &[(EscalateBy, String)], at: i64, add: bool) -> usize {
+        let window = i64::from(self.escalation.window_hours) * 3600;
+        self.latest = self.latest.max(at);
+        // Offences at or before this can fall in no window any more (for posts in time
+        // order; a post older than the newest by more than a window loses that history).
+        let horizon = self.latest.saturating_sub(window);
+        let mut most = 0;
+        for key in keys {
+            let times = self.offences.entry(key.clone()).or_default();
+            times.retain(|&t| t > horizon);
+            if add {
+                times.push(at);
+            }
+            let n = times
+                .iter()
+                .filter(|&&t| at - window < t && t <= at)
+                .count();
+            most = most.max(n);
+        }
+        self.prune(horizon);
+        most
+    }
+
+    fn escalate(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp, add: bool) {
         let e = &self.escalation;
         if !decision.is_flagged() || e.count == 0 || e.by.is_empty() {
             return;
@@ -73,32 +135,12 @@ impl OffenceLedger {
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
             .unwrap_or(now)
             .as_second();
-        let window = i64::from(e.window_hours) * 3600;
-        self.latest = self.latest.max(at);
-        // Offences at or before this can fall in no window any more (for posts in time
-        // order; a post older than the newest by more than a window loses that history).
-        let horizon = self.latest.saturating_sub(window);
         let poster = post.poster.as_ref();
-        let mut most = 0;
-        for by in e.by.clone() {
-            let key = match by {
-                EscalateBy::User => poster.and_then(|p| p.user_id.clone()),
-                EscalateBy::Ip => poster
-                    .and_then(|p| p.ip.as_deref())
-                    .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-                    .map(|ip| ip.to_string()),
-            };
-            let Some(key) = key else { continue };
-            let times = self.offences.entry((by, key)).or_default();
-            times.retain(|&t| t > horizon);
-            times.push(at);
-            let n = times
-                .iter()
-                .filter(|&&t| at - window < t && t <= at)
-                .count();
-            most = most.max(n);
-        }
-        self.prune(horizon);
+        let keys = self.keys(
+            poster.and_then(|p| p.user_id.clone()),
+            poster.and_then(|p| p.ip.as_deref()),
+        );
+        let most = self.tally(&keys, at, add);
         let count = self.escalation.count as usize;
         if most >= count {
             decision.action = raise(decision.action);

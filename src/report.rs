@@ -259,6 +259,12 @@ impl ReportWriter {
                     f.write_all(&json)?;
                     break path;
                 }
+                // A scan's report is named by its input line: a resumed scan that decides
+                // the line again writes the same report again, in place.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && report.line.is_some() => {
+                    std::fs::write(&path, &json)?;
+                    break path;
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     k += 1;
                     name = format!("{}-{k}.json", base.trim_end_matches(".json"));

@@ -134,8 +134,8 @@ pub struct AuditRecord {
     pub run: i64,
     /// Input line (scans of a file).
     pub line: Option<i64>,
-    /// The post id, as JSON text (`"p1"` or `17`).
-    pub post_id: Option<String>,
+    /// The post id.
+    pub post_id: Option<PostId>,
     /// The post's own time, as given.
     pub post_time: Option<String>,
     /// When it was decided (RFC 3339, UTC).
@@ -707,6 +707,10 @@ impl AuditStore {
                 v.records += 1;
                 found += 1;
                 let post = row.post_id.as_deref().unwrap_or("-").to_owned();
+                if row.seq < *first || row.seq > *last {
+                    v.problem = Some(format!("record {} (post {post}): outside the records {first}..{last} the manifest lists for day {day} (inserted)", row.seq));
+                    return Ok(v);
+                }
                 if chain_hash(&stored_prev, &row.canonical()) != hash {
                     v.problem = Some(format!("record {} (post {post}, day {day}): its content does not match its hash (the record was edited)", row.seq));
                     return Ok(v);
@@ -718,12 +722,6 @@ impl AuditStore {
                     }
                     expected_seq += 1;
                     prev = hash.clone();
-                } else if row.seq < *first || row.seq > *last {
-                    v.problem = Some(format!(
-                        "record {} (post {post}): outside its pruned day {day}",
-                        row.seq
-                    ));
-                    return Ok(v);
                 }
             }
             match pruned_at {
@@ -904,7 +902,10 @@ impl AuditStore {
             day: row.day,
             run: row.run,
             line: row.line,
-            post_id: row.post_id,
+            post_id: row
+                .post_id
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
             post_time: row.post_time,
             scan_time: row.scan_time,
             user_id: row.user_id,

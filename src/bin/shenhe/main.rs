@@ -1,5 +1,6 @@
 //! The `shenhe` command line: glue over the library, no logic of its own.
 
+mod audit;
 mod check;
 mod scan;
 mod test_examples;
@@ -26,6 +27,8 @@ enum Command {
     Check(check::Args),
     /// Run every rule's examples (examples.match / examples.no_match).
     Test(test_examples::Args),
+    /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
+    Audit(audit::Args),
 }
 
 /// Where the rules come from: `--rules PATH` (repeatable) or the bundled rule sets.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Check(args) => check::run(args),
         Command::Test(args) => test_examples::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(code) => code,

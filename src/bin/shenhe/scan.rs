@@ -3,6 +3,12 @@
 //! A reader thread cuts the input into chunks of whole lines, the rayon pool decides each
 //! chunk's lines in parallel, and a writer thread writes the decisions in input order.
 //! Channels between them are bounded, so memory stays flat however large the input.
+//!
+//! Crash safety: the writer writes a chunk's decisions to the output first and then
+//! records the chunk in the audit store (one transaction) and the checkpoint, so after a
+//! crash the output holds at least every recorded line. `--resume` cuts the output back
+//! to the last recorded line and continues the input after it: no decision lost, none
+//! written or recorded twice.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -15,6 +21,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use shenhe::audit::{AuditKey, AuditStore};
 use shenhe::{Action, Decision, Engine, OffenceLedger, Post, Report, ReportWriter};
 
 use crate::RulesArg;
@@ -42,9 +49,39 @@ pub struct Args {
     /// Hours after detection by which a report is due.
     #[arg(long, value_name = "HOURS", default_value_t = shenhe::report::DEFAULT_DEADLINE_HOURS)]
     report_deadline_hours: u32,
+    /// Record every decision in this audit store (SQLite; created when missing; one
+    /// store holds many runs). Escalation counts the offences already recorded there.
+    #[arg(long, value_name = "DB")]
+    audit: Option<PathBuf>,
+    /// The key that seals personal fields in the audit store (64 hex digits or 32 bytes);
+    /// default: the SHENHE_AUDIT_KEY environment variable.
+    #[arg(long, value_name = "FILE", requires = "audit")]
+    audit_key_file: Option<PathBuf>,
+    /// Continue an interrupted scan of the same input: after the last line recorded in the
+    /// audit store (or written to the checkpoint), appending to the output file.
+    #[arg(long)]
+    resume: bool,
+    /// After each chunk, write the last decided input line to FILE (for --resume without
+    /// an audit store).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// What the writer thread gets per chunk: the output bytes, then the decided posts to
+/// record, and the chunk's last input line.
+struct Batch {
+    bytes: Vec<u8>,
+    records: Vec<(u64, Post, Decision)>,
+    last_line: u64,
+}
+
+/// The audit store of a scan and the run it records under.
+struct Audit {
+    store: AuditStore,
+    run: i64,
 }
 
 /// Lines per chunk, and bytes per chunk: whichever is reached first ends the chunk.
@@ -96,6 +133,61 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         b.build().context("starting the worker threads")?
     };
 
+    if args.resume && (args.input == "-" || args.output == "-") {
+        bail!("--resume needs an input file (-i) and an output file (-o)");
+    }
+    if args.resume && args.audit.is_none() && args.checkpoint.is_none() {
+        bail!("--resume needs --audit DB or --checkpoint FILE to know where the scan stopped");
+    }
+    let input_name = if args.input == "-" {
+        "-".to_owned()
+    } else {
+        std::fs::canonicalize(&args.input)
+            .with_context(|| format!("cannot read {}", args.input))?
+            .display()
+            .to_string()
+    };
+    let mut ledger = OffenceLedger::new(engine.rules().policy().escalation.clone());
+    // Post ids whose offences the store already holds: escalation does not count them again.
+    let mut counted: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut resume_after = 0u64;
+    let audit = match &args.audit {
+        None => None,
+        Some(db) => {
+            let key = match &args.audit_key_file {
+                Some(f) => Some(AuditKey::from_file(f)?),
+                None => AuditKey::from_env()?,
+            };
+            let mut store = AuditStore::open(db, key)?;
+            let previous = if args.resume {
+                store.unfinished_run(&input_name)?
+            } else {
+                None
+            };
+            let run = match previous {
+                Some((run, line)) => {
+                    resume_after = line;
+                    run
+                }
+                None => {
+                    store.begin_run(Some(&input_name), Some(&args.output), engine.rules().hash())?
+                }
+            };
+            store.offences(|user, ip, time, post| {
+                ledger.record_offence(user, ip, time);
+                if let Some(p) = post {
+                    counted.insert(p.to_owned());
+                }
+            })?;
+            Some(Audit { store, run })
+        }
+    };
+    if args.resume && args.audit.is_none() {
+        if let Some(cp) = &args.checkpoint {
+            resume_after = read_checkpoint(cp)?;
+        }
+    }
+
     let (input, input_len): (Box<dyn Read + Send>, Option<u64>) = if args.input == "-" {
         (Box::new(io::stdin()), None)
     } else {
@@ -108,6 +200,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let output: Box<dyn Write + Send> = if args.output == "-" {
         Box::new(io::stdout())
+    } else if args.resume {
+        Box::new(cut_after_lines(&args.output, resume_after)?)
     } else {
         let path = PathBuf::from(&args.output);
         Box::new(File::create(&path).with_context(|| format!("cannot write {}", path.display()))?)
@@ -132,23 +226,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut reports = match &args.reports {
         Some(dir) => Some(
-            ReportWriter::create(dir)
-                .with_context(|| format!("cannot write reports to {}", dir.display()))?,
+            if args.resume {
+                ReportWriter::open(dir)
+            } else {
+                ReportWriter::create(dir)
+            }
+            .with_context(|| format!("cannot write reports to {}", dir.display()))?,
         ),
         None => None,
     };
-    let mut ledger = OffenceLedger::new(engine.rules().policy().escalation.clone());
     let started = Instant::now();
     let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(2);
-    let (out_tx, out_rx) = sync_channel::<Vec<u8>>(2);
+    let (out_tx, out_rx) = sync_channel::<Batch>(2);
 
-    let reader_thread = std::thread::spawn(move || read_chunks(reader, chunk_tx));
-    let writer_thread = std::thread::spawn(move || -> io::Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 20, output);
-        for buf in out_rx {
-            w.write_all(&buf)?;
-        }
-        w.flush()
+    let reader_thread = std::thread::spawn(move || read_chunks(reader, resume_after, chunk_tx));
+    let checkpoint = args.checkpoint.clone();
+    let writer_thread = std::thread::spawn(move || -> anyhow::Result<()> {
+        write_batches(out_rx, output, audit, checkpoint.as_deref())
     });
 
     let mut stats = Stats::default();
@@ -181,7 +275,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             };
             let (post, decision) = &mut **pd;
-            ledger.apply(post, decision, now);
+            let known = !counted.is_empty()
+                && decision
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| counted.contains(&serde_json::to_string(id).expect("JSON")));
+            if known {
+                ledger.apply_counted(post, decision, now);
+            } else {
+                ledger.apply(post, decision, now);
+            }
             if let (Some(w), true) = (reports.as_mut(), decision.report) {
                 let report = Report::new(
                     post,
@@ -212,7 +315,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bar.inc(chunk.data.len() as u64);
             bar.set_message(format!("{} posts, {} flagged", stats.posts, stats.flagged));
         }
-        if out_tx.send(buf).is_err() {
+        let records = if args.audit.is_some() {
+            outcomes
+                .into_iter()
+                .filter_map(|o| match o {
+                    LineOutcome::Decided(pd) => {
+                        let (post, decision) = *pd;
+                        Some((decision.line.unwrap_or_default(), post, decision))
+                    }
+                    LineOutcome::Failed(_) => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let batch = Batch {
+            bytes: buf,
+            records,
+            last_line: chunk.first_line + chunk.ends.len() as u64 - 1,
+        };
+        if out_tx.send(batch).is_err() {
             write_failed = true;
             break;
         }
@@ -226,7 +348,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
     }
     if let Err(e) = write_result {
-        if e.kind() == io::ErrorKind::BrokenPipe {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
             return Ok(ExitCode::SUCCESS);
         }
         return Err(e).context(format!("writing {}", args.output));
@@ -242,15 +366,119 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if !args.quiet {
+        if resume_after > 0 {
+            eprintln!("shenhe scan: resumed after input line {resume_after}");
+        }
         eprint!(
             "{}",
             stats.summary(&engine, started.elapsed().as_secs_f64())
         );
+        if let Some(db) = &args.audit {
+            eprintln!(
+                "  audit: {} decisions recorded in {}",
+                stats.posts - stats.errors,
+                db.display()
+            );
+        }
         if let (Some(n), Some(dir)) = (reported, &args.reports) {
             eprintln!("  reports: {n} written to {}", dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The writer thread: each batch's decisions go to the output and are flushed, then the
+/// batch is recorded in the audit store and the checkpoint moves on. In that order, the
+/// output always holds every recorded line (see the module's note on crash safety).
+fn write_batches(
+    rx: std::sync::mpsc::Receiver<Batch>,
+    output: Box<dyn Write + Send>,
+    mut audit: Option<Audit>,
+    checkpoint: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, output);
+    for batch in rx {
+        w.write_all(&batch.bytes)?;
+        if audit.is_some() || checkpoint.is_some() {
+            w.flush()?;
+        }
+        if let Some(a) = audit.as_mut() {
+            let entries = batch.records.iter().map(|(line, p, d)| (Some(*line), p, d));
+            a.store.append(a.run, entries, jiff::Timestamp::now())?;
+        }
+        if let Some(cp) = checkpoint {
+            write_checkpoint(cp, batch.last_line)?;
+        }
+    }
+    w.flush()?;
+    if let Some(a) = audit.as_mut() {
+        a.store.finish_run(a.run)?;
+    }
+    Ok(())
+}
+
+/// Replaces the checkpoint file atomically with the last decided line.
+fn write_checkpoint(path: &std::path::Path, line: u64) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{line}\n"))
+        .with_context(|| format!("writing the checkpoint {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("writing the checkpoint {}", path.display()))?;
+    Ok(())
+}
+
+/// The last decided line in a checkpoint file; 0 when there is none yet.
+fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<u64> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().with_context(|| {
+            format!(
+                "{}: not a checkpoint (expected a line number)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("cannot read the checkpoint {}", path.display())),
+    }
+}
+
+/// Opens the output for a resumed scan: keeps its first `lines` lines (the decisions of the
+/// input lines already done), cuts what follows, and appends from there.
+fn cut_after_lines(path: &str, lines: u64) -> anyhow::Result<File> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot write {path}"))?;
+    let mut keep = 0u64;
+    let mut seen = 0u64;
+    if lines > 0 {
+        let mut r = BufReader::with_capacity(1 << 20, &mut f);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = r
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("reading {path}"))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            keep += n as u64;
+            seen += 1;
+            if seen == lines {
+                break;
+            }
+        }
+    }
+    if seen < lines {
+        bail!("{path} holds {seen} complete decisions, but {lines} input lines were done: it is not this scan's output");
+    }
+    f.set_len(keep).with_context(|| format!("cutting {path}"))?;
+    use std::io::Seek;
+    f.seek(io::SeekFrom::End(0))
+        .with_context(|| format!("seeking {path}"))?;
+    Ok(f)
 }
 
 /// Refuses encodings the scan cannot read line by line (UTF-16, UTF-32).
@@ -267,9 +495,29 @@ fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn read_chunks<R: BufRead>(mut reader: R, tx: std::sync::mpsc::SyncSender<io::Result<Chunk>>) {
+/// Sends the input in chunks of whole lines, after skipping its first `skip` lines.
+fn read_chunks<R: BufRead>(
+    mut reader: R,
+    skip: u64,
+    tx: std::sync::mpsc::SyncSender<io::Result<Chunk>>,
+) {
     let mut next_line = 1u64;
     let mut first = true;
+    let mut discard = Vec::new();
+    while next_line <= skip {
+        discard.clear();
+        match reader.read_until(b'\n', &mut discard) {
+            Ok(0) => return,
+            Ok(_) => {
+                next_line += 1;
+                first = false;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
     loop {
         let mut chunk = Chunk {
             first_line: next_line,

@@ -1,0 +1,438 @@
+//! The audit log through the real binary: `scan --audit`, tampering with the sqlite3 tool,
+//! retention under a moved clock, sealed personal fields, and scans killed with SIGKILL
+//! and resumed until done.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// An archive of `n` posts made from the sample posts, each with its own id.
+fn archive(dir: &Path, n: usize) -> std::path::PathBuf {
+    let sample: Vec<serde_json::Value> = include_str!("../examples/posts.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut out = String::new();
+    for i in 0..n {
+        let mut p = sample[i % sample.len()].clone();
+        p["id"] = serde_json::json!(format!("a{i}"));
+        out.push_str(&p.to_string());
+        out.push('\n');
+        // Some lines that are not posts: they get an error line and no record.
+        if i % 997 == 5 {
+            out.push_str("{\"id\":\"broken\"\n");
+        }
+    }
+    let path = dir.join("archive.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs SQL on the store with the sqlite3 tool (as an intruder would), or with rusqlite
+/// where the tool is not installed.
+fn sqlite(db: &Path, sql: &str) {
+    match Command::new("sqlite3").arg(db).arg(sql).output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "sqlite3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+    }
+}
+
+fn verify(db: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["audit", "verify", "--db", s(db)];
+    args.extend_from_slice(extra);
+    let out = run(&args, b"");
+    (code(&out), stdout(&out) + &stderr(&out))
+}
+
+/// A scanned store: (dir, db path).
+fn scanned(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), n);
+    let db = dir.path().join("audit.db");
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            s(&dir.path().join("d.jsonl")),
+            "--audit",
+            s(&db),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    (dir, db)
+}
+
+#[test]
+fn every_kind_of_tampering_is_caught_and_named() {
+    let cases = [
+        (
+            "UPDATE records SET action = CASE action WHEN 'allow' THEN 'delete' ELSE 'allow' END WHERE seq = 40;",
+            "record 40",
+            "edited",
+        ),
+        ("DELETE FROM records WHERE seq = 40;", "record 41", "chain is broken"),
+        (
+            "INSERT INTO records SELECT seq + 1000, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, prev, hash FROM records WHERE seq = 40;",
+            "record 1040",
+            "inserted",
+        ),
+        (
+            "UPDATE records SET seq = -1 WHERE seq = 40; UPDATE records SET seq = 40 WHERE seq = 41; UPDATE records SET seq = 41 WHERE seq = -1;",
+            "record 40",
+            "",
+        ),
+        (
+            "UPDATE manifest SET count = count - 1;",
+            "lists",
+            "records",
+        ),
+    ];
+    for (sql, names, says) in cases {
+        let (_dir, db) = scanned(200);
+        let (code_before, text) = verify(&db, &[]);
+        assert_eq!(code_before, 0, "{text}");
+        assert!(text.starts_with("ok: 200 records in 1 days"), "{text}");
+        sqlite(&db, sql);
+        let (code, text) = verify(&db, &[]);
+        assert_eq!(code, 1, "{sql}: {text}");
+        assert!(
+            text.starts_with("TAMPERED: ") && text.contains(names) && text.contains(says),
+            "{sql}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_tail_is_caught_with_the_head_kept_elsewhere() {
+    let (_dir, db) = scanned(100);
+    let head = stdout(&run(&["audit", "head", "--db", s(&db)], b""));
+    let head = head.split_whitespace().nth(1).unwrap().to_owned();
+    // Remove the last record and make the manifest agree.
+    sqlite(
+        &db,
+        "UPDATE manifest SET count = count - 1, last_seq = last_seq - 1, final_hash = (SELECT prev FROM records WHERE seq = 100); DELETE FROM records WHERE seq = 100;",
+    );
+    assert_eq!(verify(&db, &[]).0, 0, "the store alone cannot tell");
+    let (code, text) = verify(&db, &["--expect-head", &head]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("expected"), "{text}");
+}
+
+#[test]
+fn retention_never_prunes_younger_than_184_days_and_holds_keep_records() {
+    let (_dir, db) = scanned(50);
+    let now = jiff::Timestamp::now();
+    let at = |days: i64| (now + jiff::SignedDuration::from_hours(24 * days)).to_string();
+    let prune = |max: &str, when: &str| {
+        let out = run(
+            &[
+                "audit",
+                "prune",
+                "--db",
+                s(&db),
+                "--max-days",
+                max,
+                "--now",
+                when,
+            ],
+            b"",
+        );
+        (code(&out), stdout(&out) + &stderr(&out))
+    };
+    // 183 days later nothing is old enough, even at the minimum retention.
+    let (c, text) = prune("184", &at(183));
+    assert_eq!((c, text.starts_with("pruned 0 days")), (0, true), "{text}");
+    let (c, text) = prune("183", &at(400));
+    assert_eq!(c, 2, "below the floor is refused: {text}");
+    assert!(text.contains("at least 184 days"), "{text}");
+    // Hold one account's records, then prune long after.
+    let held = run(&["audit", "hold", "--db", s(&db), "--user", "u31"], b"");
+    assert_eq!(code(&held), 0, "{}", stderr(&held));
+    let (c, text) = prune("190", &at(192));
+    assert_eq!(c, 0, "{text}");
+    assert!(text.starts_with("pruned 1 days"), "{text}");
+    let q = run(&["audit", "query", "--db", s(&db), "--json"], b"");
+    let left = json_lines(&q);
+    assert!(
+        !left.is_empty() && left.iter().all(|r| r["user_id"] == "u31"),
+        "{left:?}"
+    );
+    let (c, text) = verify(&db, &[]);
+    assert_eq!(c, 0, "a pruned store verifies: {text}");
+    assert!(text.contains("(1 pruned)"), "{text}");
+}
+
+#[test]
+fn personal_fields_are_sealed_with_the_operators_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 30);
+    let db = dir.path().join("sealed.db");
+    let key = stdout(&run(&["audit", "keygen"], b""));
+    let key_file = dir.path().join("key.hex");
+    std::fs::write(&key_file, &key).unwrap();
+    let out = shenhe()
+        .args([
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            "/dev/null",
+            "--audit",
+            s(&db),
+        ])
+        .env("SHENHE_AUDIT_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read(&db).unwrap();
+    assert!(
+        !raw.windows(10).any(|w| w == b"kyc-000031"),
+        "real-name references are not stored in clear"
+    );
+    assert_eq!(verify(&db, &[]).0, 0, "verifies without the key");
+    let q = run(&["audit", "query", "--db", s(&db), "--json"], b"");
+    assert!(
+        json_lines(&q).iter().all(|r| r["personal"].is_null()),
+        "withheld"
+    );
+    let q = run(
+        &["audit", "query", "--db", s(&db), "--ip", "203.0.113.0/24"],
+        b"",
+    );
+    assert_eq!(code(&q), 2);
+    assert!(stderr(&q).contains("give its key"), "{}", stderr(&q));
+    let q = run(
+        &[
+            "audit",
+            "query",
+            "--db",
+            s(&db),
+            "--json",
+            "--key-file",
+            s(&key_file),
+            "--ip",
+            "203.0.113.0/24",
+        ],
+        b"",
+    );
+    let records = json_lines(&q);
+    assert!(!records.is_empty());
+    assert!(records[0]["personal"]["identity_ref"]
+        .as_str()
+        .unwrap()
+        .starts_with("kyc-"));
+    // Recording without the key is refused rather than leaving fields in clear.
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            "/dev/null",
+            "--audit",
+            s(&db),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("give its key"), "{}", stderr(&out));
+}
+
+/// Scans `input` with `extra` flags, killing the process with SIGKILL after each delay in
+/// turn and resuming, until a run finishes. Returns the number of kills that landed.
+fn scan_killed_and_resumed(
+    input: &Path,
+    output: &Path,
+    extra: &[&str],
+    delays_ms: &[u64],
+) -> usize {
+    let mut kills = 0;
+    let mut resume = false;
+    let mut delays = delays_ms.iter();
+    loop {
+        let mut cmd = shenhe();
+        cmd.args([
+            "scan",
+            "-q",
+            "--threads",
+            "2",
+            "-i",
+            s(input),
+            "-o",
+            s(output),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        if resume {
+            cmd.arg("--resume");
+        }
+        let mut child = cmd.spawn().unwrap();
+        match delays.next() {
+            Some(&ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                if child.try_wait().unwrap().is_none() {
+                    child.kill().unwrap();
+                    kills += 1;
+                }
+                let status = child.wait().unwrap();
+                if status.success() {
+                    return kills;
+                }
+            }
+            None => {
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return kills;
+            }
+        }
+        resume = true;
+    }
+}
+
+/// Deterministic delays: xorshift over a fixed seed.
+fn delays(n: usize, max_ms: u64) -> Vec<u64> {
+    let mut x = 0x9e3779b97f4a7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            20 + x % max_ms
+        })
+        .collect()
+}
+
+#[test]
+fn a_scan_killed_at_random_points_and_resumed_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 60_000;
+    let input = archive(dir.path(), n);
+    let lines = std::fs::read_to_string(&input).unwrap().lines().count();
+    // The reference: one uninterrupted run.
+    let reference = dir.path().join("reference.jsonl");
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            s(&reference),
+            "--audit",
+            s(&dir.path().join("ref.db")),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let db = dir.path().join("audit.db");
+    let output = dir.path().join("decisions.jsonl");
+    let kills = scan_killed_and_resumed(&input, &output, &["--audit", s(&db)], &delays(12, 400));
+    assert!(
+        kills >= 3,
+        "only {kills} kills landed: the scan was too quick to interrupt"
+    );
+
+    let got = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(got.lines().count(), lines, "one decision per input line");
+    assert!(
+        got == std::fs::read_to_string(&reference).unwrap(),
+        "the resumed output equals an uninterrupted run's, escalation included"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (records, distinct): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT line) FROM records",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (records, distinct),
+        (n as i64, n as i64),
+        "one record per post"
+    );
+    let (c, text) = verify(&db, &[]);
+    assert_eq!(c, 0, "{text}");
+}
+
+#[test]
+fn a_checkpoint_resumes_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 40_000);
+    let reference = dir.path().join("reference.jsonl");
+    let out = run(&["scan", "-q", "-i", s(&input), "-o", s(&reference)], b"");
+    assert_eq!(code(&out), 0);
+    let output = dir.path().join("decisions.jsonl");
+    let cp = dir.path().join("scan.checkpoint");
+    scan_killed_and_resumed(&input, &output, &["--checkpoint", s(&cp)], &delays(6, 300));
+    let got = std::fs::read_to_string(&output).unwrap();
+    let want = std::fs::read_to_string(&reference).unwrap();
+    assert_eq!(got.lines().count(), want.lines().count());
+    // Escalation restarts at the resume point without a store; the lines and ids match.
+    for (g, w) in got.lines().zip(want.lines()) {
+        let g: serde_json::Value = serde_json::from_str(g).unwrap();
+        let w: serde_json::Value = serde_json::from_str(w).unwrap();
+        assert_eq!((&g["line"], &g["id"]), (&w["line"], &w["id"]));
+    }
+}
+
+#[test]
+fn resume_needs_files_and_a_place_to_resume_from() {
+    let out = run(&["scan", "--resume", "-o", "x.jsonl"], b"");
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--resume needs an input file"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 10);
+    let out = run(
+        &[
+            "scan",
+            "--resume",
+            "-i",
+            s(&input),
+            "-o",
+            s(&dir.path().join("o.jsonl")),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--audit DB or --checkpoint FILE"),
+        "{}",
+        stderr(&out)
+    );
+}
