@@ -18,31 +18,11 @@
 #include <stdint.h>
 
 /*
- The smallest number a custom category may have.
- */
-#define FIRST_CUSTOM 100
-
-/*
- The character that replaces each masked grapheme.
- */
-#define MASK_CHAR U'\U0000FF0A'
-
-/*
- The default limit on hits reported per post.
- */
-#define DEFAULT_MAX_HITS 1000
-
-/*
  Bit of `shenhe_hit.steps` for a match through a pinyin spelling. Bits 0–6 are the
  normalisation steps in the documented order: invisible, width, case, variants, t2s,
  noise, repeat.
  */
 #define SHENHE_STEP_PINYIN (1 << 7)
-
-/*
- The default time to act on a report: 24 hours after detection.
- */
-#define DEFAULT_DEADLINE_HOURS 24
 
 /*
  The result of every fallible call. `SHENHE_OK` is 0.
