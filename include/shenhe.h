@@ -64,6 +64,10 @@ typedef enum {
    A file or directory could not be written (reports).
    */
   SHENHE_IO_ERROR = 8,
+  /*
+   The audit store could not be opened or written, or its key is missing or wrong.
+   */
+  SHENHE_AUDIT_ERROR = 9,
 } shenhe_status;
 
 /*
@@ -130,7 +134,7 @@ typedef struct shenhe_hits shenhe_hits;
 
 /*
  The whole pipeline for embedders: an engine's current rules, an offence ledger for
- repeat-offence escalation, and optionally a reports directory. Thread-safe: share one
+ repeat-offence escalation, and optionally a reports directory and an audit store. Thread-safe: share one
  per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
  the engine's rules alive on its own (the engine handle may be freed first), and sees
  every reload of the engine it was made from.
@@ -378,21 +382,26 @@ shenhe_status shenhe_scan_json_into(const shenhe_engine *engine,
  decision that must be reported is written there as a report file and a row of
  `index.csv` as it is made (reports already in the directory are kept and numbering
  continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
- 24 hours after detection.
+ 24 hours after detection. With `audit_db` (NUL-terminated, may be NULL), every decision
+ is recorded in that audit store (created when missing), one transaction per post, and
+ escalation counts the offences already recorded there; when the environment variable
+ `SHENHE_AUDIT_KEY` holds a key (64 hex digits), personal fields are sealed with it.
 
  # Safety
- `engine` NULL or live; `reports_dir` NULL or NUL-terminated; `out` NULL or valid for a
- write.
+ `engine` NULL or live; `reports_dir` and `audit_db` NULL or NUL-terminated; `out` NULL
+ or valid for a write.
  */
 shenhe_status shenhe_moderator_new(const shenhe_engine *engine,
                                    const char *reports_dir,
+                                   const char *audit_db,
                                    shenhe_moderator **out);
 
 /*
  Moderates one post given as JSON: scans it, applies escalation (the post's account and
  IP offences so far), writes its report when one is due, and writes the decision JSON
  (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
- could not be written is named in the decision's `warnings`.
+ could not be written, or a record that could not be stored, is named in the decision's
+ `warnings`.
 
  # Safety
  `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or

@@ -27,6 +27,6 @@ grep -q "decisions with a mixed or wrong rule set: 0" "$work/reload.out"
 "$work/batch" "$work/texts.txt" > "$work/batch.out"
 grep -q "0 mismatches" "$work/batch.out"
 printf '{"id":1,"text":"出售冰毒","poster":{"ip":"203.0.113.1","port":5}}\n{"text":1}\n' |
-  "$work/submit_hook" - "$work/reports" > "$work/hook.out" 2>/dev/null
+  "$work/submit_hook" - "$work/reports" "$work/audit.db" > "$work/hook.out" 2>/dev/null
 grep -q "post 1: reject, reported" "$work/hook.out"
 echo "sanitizers: the C API is clean under ASan+UBSan (200 reloads under load, batch = one by one)"

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rayon::prelude::*;
 
+use crate::audit::{AuditKey, AuditStore};
 use crate::{Action, Decision, Engine, Hit, Moderator, ReportWriter, RuleSet, Severity, Step};
 
 /// The result of every fallible call. `SHENHE_OK` is 0.
@@ -41,6 +42,8 @@ pub enum shenhe_status {
     SHENHE_PANIC = 7,
     /// A file or directory could not be written (reports).
     SHENHE_IO_ERROR = 8,
+    /// The audit store could not be opened or written, or its key is missing or wrong.
+    SHENHE_AUDIT_ERROR = 9,
 }
 
 /// The action a decision asks for, weakest first.
@@ -778,7 +781,7 @@ unsafe fn give_json(decision: &Decision, out: *mut *mut c_char) {
 }
 
 /// The whole pipeline for embedders: an engine's current rules, an offence ledger for
-/// repeat-offence escalation, and optionally a reports directory. Thread-safe: share one
+/// repeat-offence escalation, and optionally a reports directory and an audit store. Thread-safe: share one
 /// per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
 /// the engine's rules alive on its own (the engine handle may be freed first), and sees
 /// every reload of the engine it was made from.
@@ -790,15 +793,19 @@ pub struct shenhe_moderator {
 /// decision that must be reported is written there as a report file and a row of
 /// `index.csv` as it is made (reports already in the directory are kept and numbering
 /// continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
-/// 24 hours after detection.
+/// 24 hours after detection. With `audit_db` (NUL-terminated, may be NULL), every decision
+/// is recorded in that audit store (created when missing), one transaction per post, and
+/// escalation counts the offences already recorded there; when the environment variable
+/// `SHENHE_AUDIT_KEY` holds a key (64 hex digits), personal fields are sealed with it.
 ///
 /// # Safety
-/// `engine` NULL or live; `reports_dir` NULL or NUL-terminated; `out` NULL or valid for a
-/// write.
+/// `engine` NULL or live; `reports_dir` and `audit_db` NULL or NUL-terminated; `out` NULL
+/// or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn shenhe_moderator_new(
     engine: *const shenhe_engine,
     reports_dir: *const c_char,
+    audit_db: *const c_char,
     out: *mut *mut shenhe_moderator,
 ) -> shenhe_status {
     guard_args(|| {
@@ -815,6 +822,17 @@ pub unsafe extern "C" fn shenhe_moderator_new(
             })?;
             inner = inner.with_reports(writer, crate::report::DEFAULT_DEADLINE_HOURS);
         }
+        if !audit_db.is_null() {
+            // SAFETY: forwarded caller contract.
+            let db = unsafe { path(audit_db) }?;
+            let audit_error = |e: crate::Error| {
+                set_error(e.to_string());
+                shenhe_status::SHENHE_AUDIT_ERROR
+            };
+            let key = AuditKey::from_env().map_err(audit_error)?;
+            let store = AuditStore::open(db, key).map_err(audit_error)?;
+            inner = inner.with_audit(store).map_err(audit_error)?;
+        }
         // SAFETY: `out` is non-NULL and valid for a write.
         unsafe { *out = Box::into_raw(Box::new(shenhe_moderator { inner })) };
         Ok(())
@@ -824,7 +842,8 @@ pub unsafe extern "C" fn shenhe_moderator_new(
 /// Moderates one post given as JSON: scans it, applies escalation (the post's account and
 /// IP offences so far), writes its report when one is due, and writes the decision JSON
 /// (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
-/// could not be written is named in the decision's `warnings`.
+/// could not be written, or a record that could not be stored, is named in the decision's
+/// `warnings`.
 ///
 /// # Safety
 /// `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or

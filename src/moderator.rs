@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use arc_swap::ArcSwap;
 
+use crate::audit::AuditStore;
 use crate::engine::Engine;
 use crate::post::RulesetInfo;
 use crate::post::{Decision, Post};
@@ -202,6 +203,7 @@ pub struct Moderator {
     ledger: Mutex<Ledger>,
     reports: Option<Mutex<ReportWriter>>,
     deadline_hours: u32,
+    audit: Option<Mutex<(AuditStore, i64)>>,
 }
 
 /// The ledger and the rule set whose escalation settings it applies.
@@ -231,7 +233,25 @@ impl Moderator {
             ledger: Mutex::new(ledger),
             reports: None,
             deadline_hours: crate::report::DEFAULT_DEADLINE_HOURS,
+            audit: None,
         }
+    }
+
+    /// Records every decision in `store` (under a new run), one transaction per post
+    /// (per batch for [`moderate_batch`](Moderator::moderate_batch)), and counts the
+    /// offences already recorded there for escalation. A decision that cannot be recorded
+    /// says so in its `warnings`.
+    pub fn with_audit(self, mut store: AuditStore) -> crate::Result<Moderator> {
+        let engine = self.engine.load_full();
+        let run = store.begin_run(None, None, engine.rules().hash())?;
+        {
+            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            store.offences(|user, ip, time, _| ledger.offences.record_offence(user, ip, time))?;
+        }
+        Ok(Moderator {
+            audit: Some(Mutex::new((store, run))),
+            ..self
+        })
     }
 
     /// Writes a report for every decision with `report` set into `writer`, due
@@ -257,7 +277,9 @@ impl Moderator {
     pub fn moderate(&self, post: &Post) -> Decision {
         let engine = self.engine.load_full();
         let mut d = engine.scan(post);
-        self.record(&engine, post, &mut d, jiff::Timestamp::now());
+        let now = jiff::Timestamp::now();
+        self.record(&engine, post, &mut d, now);
+        self.audit(std::iter::once((post, &mut d)), now);
         d
     }
 
@@ -277,7 +299,27 @@ impl Moderator {
         for (p, d) in posts.iter().zip(&mut decisions) {
             self.record(&engine, p, d, now);
         }
+        self.audit(posts.iter().zip(decisions.iter_mut()), now);
         decisions
+    }
+
+    /// Records decisions in the audit store, if there is one, in one transaction.
+    fn audit<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a Post, &'a mut Decision)>,
+        now: jiff::Timestamp,
+    ) {
+        let Some(audit) = &self.audit else { return };
+        let mut entries: Vec<(&Post, &mut Decision)> = entries.collect();
+        let mut guard = audit.lock().unwrap_or_else(|e| e.into_inner());
+        let (store, run) = &mut *guard;
+        let result = store.append(*run, entries.iter().map(|(p, d)| (None, *p, &**d)), now);
+        if let Err(e) = result {
+            for (_, d) in &mut entries {
+                d.warnings
+                    .push(format!("not recorded in the audit store: {e}"));
+            }
+        }
     }
 
     /// Flushes the reports index (`index.csv`, `index.html`); returns the number of

@@ -199,9 +199,10 @@ fn the_submit_hook_example_publishes_holds_rejects_and_reports() {
         "#reload",
     ]
     .join("\n");
+    let audit = dir.path().join("audit.db");
     let (code, stdout, stderr) = run_c_file(
         "examples/c/submit_hook.c",
-        &["-", reports.to_str().unwrap()],
+        &["-", reports.to_str().unwrap(), audit.to_str().unwrap()],
         Some(&posts),
     );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
@@ -229,4 +230,16 @@ fn the_submit_hook_example_publishes_holds_rejects_and_reports() {
         "{index}"
     );
     assert!(reports.join("index.html").exists());
+    // Every readable post is in the audit store, and the store verifies.
+    let conn = rusqlite::Connection::open(&audit).unwrap();
+    let ids: Vec<String> = conn
+        .prepare("SELECT post_id FROM records ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(ids, ["\"t1\"", "\"t2\"", "\"t3\""]);
+    let store = shenhe::audit::AuditStore::open(&audit, None).unwrap();
+    assert_eq!(store.verify(None).unwrap().problem, None);
 }

@@ -3,12 +3,14 @@
  * One engine and one moderator are made at start-up and shared by every request thread.
  * Each submitted post (the JSON of the design: text, id, board, time, poster with IP, port,
  * account and real-name reference) goes through shenhe_moderate_json, which scans it,
- * applies repeat-offence escalation and files a report when one is due. The hook then
+ * applies repeat-offence escalation, records the decision in the audit store (kept six
+ * months, tamper-evident) and files a report when one is due. The hook then
  * publishes, publishes masked, holds, or rejects the post. Rules are reloaded without a
  * restart on SIGHUP in a real server; here, on a line "#reload".
  *
  * Build: cc -Iinclude examples/c/submit_hook.c target/release/libshenhe.a -lpthread -ldl -lm
- * Run:   ./a.out [RULES_PATH] [REPORTS_DIR] < posts.jsonl
+ * Run:   ./a.out [RULES_PATH|-] [REPORTS_DIR] [AUDIT_DB] < posts.jsonl
+ *        (SHENHE_AUDIT_KEY in the environment seals personal fields in the audit store)
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +54,7 @@ static verdict on_submit(shenhe_moderator *m, const char *post_json, int *report
 int main(int argc, char **argv) {
   const char *rules = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
   const char *reports = argc > 2 ? argv[2] : NULL;
+  const char *audit = argc > 3 ? argv[3] : NULL;
   shenhe_engine *engine = NULL;
   shenhe_status s = rules ? shenhe_engine_new_from_path(rules, &engine) : shenhe_engine_new_bundled(&engine);
   if (s != SHENHE_OK) {
@@ -59,7 +62,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   shenhe_moderator *moderator = NULL;
-  if (shenhe_moderator_new(engine, reports, &moderator) != SHENHE_OK) {
+  if (shenhe_moderator_new(engine, reports, audit, &moderator) != SHENHE_OK) {
     log_error("cannot start the moderator");
     shenhe_engine_free(engine);
     return 1;

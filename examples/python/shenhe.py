@@ -20,6 +20,7 @@ STATUS_NAMES = {
     6: "SHENHE_INVALID_ARGUMENT",
     7: "SHENHE_PANIC",
     8: "SHENHE_IO_ERROR",
+    9: "SHENHE_AUDIT_ERROR",
 }
 ACTIONS = ["allow", "mask", "review", "block", "delete"]
 
@@ -74,7 +75,7 @@ def _load(path):
     lib.shenhe_hits_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(Hit)]
     lib.shenhe_hits_free.argtypes = [ctypes.c_void_p]
     lib.shenhe_hits_free.restype = None
-    lib.shenhe_moderator_new.argtypes = [p_engine, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.shenhe_moderator_new.argtypes = [p_engine, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.shenhe_moderate_json.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
                                          ctypes.POINTER(ctypes.c_void_p)]
     lib.shenhe_moderator_free.argtypes = [ctypes.c_void_p]
@@ -158,9 +159,9 @@ class Engine:
         return [(ACTIONS[actions[i]], reports[i]) if statuses[i] == OK
                 else ShenheError(statuses[i], "text %d" % i) for i in range(n)]
 
-    def moderator(self, reports_dir=None):
-        """The whole pipeline over this engine: escalation and reports (see Moderator)."""
-        return Moderator(self, reports_dir)
+    def moderator(self, reports_dir=None, audit_db=None):
+        """The whole pipeline over this engine: escalation, reports, audit (see Moderator)."""
+        return Moderator(self, reports_dir, audit_db)
 
     def reload(self, path):
         """Swaps in the rules at `path` atomically; on error the old rules stay."""
@@ -182,13 +183,15 @@ class Engine:
 
 
 class Moderator:
-    """Engine + offence ledger + optional reports directory; sees the engine's reloads."""
+    """Engine + offence ledger + optional reports directory and audit store; sees the
+    engine's reloads."""
 
-    def __init__(self, engine, reports_dir=None):
+    def __init__(self, engine, reports_dir=None, audit_db=None):
         self._lib = engine._lib
         self._handle = ctypes.c_void_p()
         _check(self._lib, self._lib.shenhe_moderator_new(engine._handle,
                                                          reports_dir.encode() if reports_dir else None,
+                                                         audit_db.encode() if audit_db else None,
                                                          ctypes.byref(self._handle)))
 
     def moderate(self, post):

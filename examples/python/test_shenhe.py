@@ -27,10 +27,13 @@ assert isinstance(batch[2], ShenheError) and batch[2].status == "SHENHE_INVALID_
 assert batch[3][0] == engine.scan_text("賭博")[0], "the batch call agrees with one call per text"
 
 with tempfile.TemporaryDirectory() as tmp:
-    m = engine.moderator(os.path.join(tmp, "reports"))
+    m = engine.moderator(os.path.join(tmp, "reports"), os.path.join(tmp, "audit.db"))
     d = m.moderate({"id": "r1", "text": "出售冰毒", "poster": {"user_id": "u1", "ip": "203.0.113.9"}})
-    assert d["action"] == "delete" and d["report"], d
+    assert d["action"] == "delete" and d["report"] and not d.get("warnings"), d
     m.close()
+    import sqlite3
+    rows = sqlite3.connect(os.path.join(tmp, "audit.db")).execute("SELECT post_id, action FROM records").fetchall()
+    assert rows == [('"r1"', "delete")], rows
     assert len(glob.glob(os.path.join(tmp, "reports", "report-*.json"))) == 1
     assert os.path.exists(os.path.join(tmp, "reports", "index.html"))
 

@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   int n = argc > 3 ? atoi(argv[3]) : 1000;
   if (!hash_of(argv[1], hash_a) || !hash_of(argv[2], hash_b)) return 3;
   if (shenhe_engine_new_from_path(argv[1], &engine) != SHENHE_OK) return 3;
-  if (shenhe_moderator_new(engine, NULL, &moderator) != SHENHE_OK) return 3;
+  if (shenhe_moderator_new(engine, NULL, NULL, &moderator) != SHENHE_OK) return 3;
   pthread_t threads[4];
   for (int i = 0; i < 4; i++) pthread_create(&threads[i], NULL, scanner, i == 3 ? (void *)1 : NULL);
   for (int i = 0; i < n; i++) {

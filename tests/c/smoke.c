@@ -119,7 +119,7 @@ int main(void) {
 
   /* The whole pipeline: escalation on the third offence of one account within the window. */
   shenhe_moderator *moderator = NULL;
-  CHECK(shenhe_moderator_new(other, NULL, &moderator) == SHENHE_OK);
+  CHECK(shenhe_moderator_new(other, NULL, NULL, &moderator) == SHENHE_OK);
   const char *offences[] = {
     "{\"id\":1,\"text\":\"笨蛋\",\"time\":\"2026-11-20T10:00:00+08:00\",\"poster\":{\"user_id\":\"u7\"}}",
     "{\"id\":2,\"text\":\"笨蛋\",\"time\":\"2026-11-20T11:00:00+08:00\",\"poster\":{\"user_id\":\"u7\"}}",
@@ -134,9 +134,9 @@ int main(void) {
   }
   CHECK(shenhe_moderate_json(NULL, (const uint8_t *)offences[0], strlen(offences[0]), &decision) == SHENHE_NULL_ARGUMENT);
   CHECK(shenhe_moderate_json(moderator, (const uint8_t *)bad, strlen(bad), &decision) == SHENHE_INVALID_POST);
-  CHECK(shenhe_moderator_new(NULL, NULL, &moderator) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_moderator_new(NULL, NULL, NULL, &moderator) == SHENHE_NULL_ARGUMENT);
   shenhe_moderator *unwritable = (shenhe_moderator *)0x1;
-  CHECK(shenhe_moderator_new(other, "/proc/shenhe-reports", &unwritable) == SHENHE_IO_ERROR);
+  CHECK(shenhe_moderator_new(other, "/proc/shenhe-reports", NULL, &unwritable) == SHENHE_IO_ERROR);
   CHECK(unwritable == (shenhe_moderator *)0x1);
   last_error("reports directory not writable");
   CHECK(shenhe_moderator_free(moderator) == SHENHE_OK);
