@@ -70,9 +70,6 @@ CREATE TABLE IF NOT EXISTS records (
     prev TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_day ON records (day);
-CREATE INDEX IF NOT EXISTS records_user ON records (user_id);
-CREATE INDEX IF NOT EXISTS records_run_line ON records (run, line);
 CREATE TABLE IF NOT EXISTS manifest (
     day TEXT PRIMARY KEY,
     first_seq INTEGER NOT NULL,
@@ -162,6 +159,67 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// A decision ready to be recorded: see [`AuditStore::prepare`].
+#[derive(Debug)]
+pub struct PendingRecord(Row, [u8; 32]);
+
+/// Prepares records for a store on any thread: what recording a decision takes that does
+/// not depend on the records before it (serialising, sealing the personal fields). A scan
+/// prepares a chunk's records in parallel, then appends them in order.
+#[derive(Clone, Debug)]
+pub struct Preparer {
+    key: Option<AuditKey>,
+    sealed: bool,
+}
+
+impl Preparer {
+    /// Prepares one decision for [`AuditStore::append_prepared`].
+    pub fn prepare(&self, line: Option<u64>, post: &Post, d: &Decision) -> Result<PendingRecord> {
+        let poster = post.poster.clone().unwrap_or_default();
+        let personal = to_json(&Personal {
+            ip: poster.ip,
+            port: poster.port,
+            identity_ref: poster.identity_ref,
+            name: poster.name,
+            verified: poster.verified,
+        });
+        let personal = match (&self.key, self.sealed) {
+            (Some(k), true) => k.seal(&personal),
+            (None, true) => {
+                return Err(Error::new(
+                    ErrorKind::AuditKey,
+                    format!("the store seals personal fields: give its key (--audit-key-file, or {KEY_ENV})"),
+                ))
+            }
+            _ => personal,
+        };
+        let row = Row {
+            seq: 0,
+            day: String::new(),
+            run: 0,
+            line: line.map(|l| l as i64),
+            post_id: d.id.as_ref().map(to_json),
+            post_time: post.time.clone(),
+            scan_time: String::new(),
+            user_id: poster.user_id,
+            personal,
+            content: to_json(&Content {
+                board: post.board.clone(),
+                title: post.title.clone(),
+                text: post.text.clone(),
+            }),
+            categories: to_json(&d.categories),
+            action: d.action.as_str().to_owned(),
+            report: d.report,
+            measures: to_json(&d.measures),
+            hits: to_json(&d.hits),
+            ruleset: d.ruleset.hash.clone(),
+        };
+        let body = row.body_digest();
+        Ok(PendingRecord(row, body))
+    }
+}
+
 /// What `verify` found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verification {
@@ -243,16 +301,6 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("audit values serialise")
 }
 
-/// The hash of a record: SHA-256 over the previous hash and the canonical encoding.
-fn chain_hash(prev: &str, canonical: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"shenhe-audit-v1\n");
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(canonical.as_bytes());
-    hex::encode(h.finalize())
-}
-
 /// The stored columns of a record, in the order they are hashed.
 #[derive(Clone, Debug, Serialize)]
 struct Row {
@@ -275,26 +323,58 @@ struct Row {
 }
 
 impl Row {
-    /// The canonical encoding: a JSON array of the columns in a fixed order.
-    fn canonical(&self) -> String {
-        to_json(&(
-            self.seq,
-            &self.day,
-            self.run,
-            self.line,
-            &self.post_id,
-            &self.post_time,
-            &self.scan_time,
-            &self.user_id,
+    /// The digest of the record's content: SHA-256 over every column that does not
+    /// depend on its place in the store, in a fixed order, each as its length (8 bytes,
+    /// little-endian; all ones for NULL) and its bytes (numbers in decimal), so no two
+    /// different records encode alike. Computed where records are prepared, in parallel.
+    fn body_digest(&self) -> [u8; 32] {
+        fn put(h: &mut Sha256, v: Option<&[u8]>) {
+            match v {
+                Some(b) => {
+                    h.update((b.len() as u64).to_le_bytes());
+                    h.update(b);
+                }
+                None => h.update(u64::MAX.to_le_bytes()),
+            }
+        }
+        let mut h = Sha256::new();
+        put(
+            &mut h,
+            self.line
+                .map(|n| n.to_string())
+                .as_deref()
+                .map(str::as_bytes),
+        );
+        for v in [&self.post_id, &self.post_time, &self.user_id] {
+            put(&mut h, v.as_deref().map(str::as_bytes));
+        }
+        for v in [
             &self.personal,
             &self.content,
             &self.categories,
             &self.action,
-            self.report,
-            &self.measures,
-            &self.hits,
-            &self.ruleset,
-        ))
+        ] {
+            put(&mut h, Some(v.as_bytes()));
+        }
+        put(&mut h, Some(if self.report { b"1" } else { b"0" }));
+        for v in [&self.measures, &self.hits, &self.ruleset] {
+            put(&mut h, Some(v.as_bytes()));
+        }
+        h.finalize().into()
+    }
+
+    /// The chain hash: SHA-256 over the previous record's hash, this record's place
+    /// (sequence number, day, run, scan time) and the digest of its content.
+    fn hash_after(&self, prev: &str, body: &[u8; 32]) -> String {
+        let mut h = Sha256::new();
+        h.update(b"shenhe-audit-v1\n");
+        h.update(prev.as_bytes());
+        h.update(format!(
+            "\n{}\n{}\n{}\n{}\n",
+            self.seq, self.day, self.run, self.scan_time
+        ));
+        h.update(body);
+        hex::encode(h.finalize())
     }
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, String, String)> {
@@ -338,9 +418,18 @@ impl AuditStore {
         let path = path.as_ref();
         let what = format!("audit store {}", path.display());
         let conn = Connection::open(path).map_err(db_err(&what))?;
+        // Before the first table: larger pages suit rows of a few hundred bytes appended
+        // in order (no effect on an existing store).
+        conn.pragma_update(None, "page_size", 16384)
+            .map_err(db_err(&what))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err(&what))?;
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err(&what))?;
+        // Checkpoint the WAL into the store every 16 MiB rather than every 4 MiB.
+        conn.pragma_update(None, "wal_autocheckpoint", 1024)
+            .map_err(db_err(&what))?;
+        conn.pragma_update(None, "cache_size", -32768)
             .map_err(db_err(&what))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db_err(&what))?;
@@ -494,12 +583,18 @@ impl AuditStore {
             .optional()
             .map_err(db_err("finding the run to resume"))?;
         let Some(run) = run else { return Ok(None) };
+        // The run's last record holds its last line (lines only grow within a run); read
+        // from the end, where the latest run's records are, without an index.
         let line: Option<i64> = self
             .conn
-            .query_row("SELECT MAX(line) FROM records WHERE run = ?1", [run], |r| {
-                r.get(0)
-            })
-            .map_err(db_err("finding the last recorded line"))?;
+            .query_row(
+                "SELECT line FROM records WHERE run = ?1 ORDER BY seq DESC LIMIT 1",
+                [run],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err("finding the last recorded line"))?
+            .flatten();
         Ok(Some((run, line.unwrap_or(0).max(0) as u64)))
     }
 
@@ -511,6 +606,38 @@ impl AuditStore {
         entries: impl IntoIterator<Item = (Option<u64>, &'a Post, &'a Decision)>,
         now: Timestamp,
     ) -> Result<()> {
+        let pending = entries
+            .into_iter()
+            .map(|(line, post, d)| self.prepare(line, post, d))
+            .collect::<Result<Vec<_>>>()?;
+        self.append_prepared(run, pending, now)
+    }
+
+    /// The part of recording a decision that does not depend on the records before it
+    /// (serialising, sealing the personal fields); see [`Preparer`].
+    pub fn prepare(&self, line: Option<u64>, post: &Post, d: &Decision) -> Result<PendingRecord> {
+        self.preparer().prepare(line, post, d)
+    }
+
+    /// What prepares records for this store, to use on other threads.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            key: self.key.clone(),
+            sealed: self.sealed,
+        }
+    }
+
+    /// Records prepared decisions of `run` in one transaction, in order, chained after
+    /// the last record. Either all are recorded or none.
+    pub fn append_prepared(
+        &mut self,
+        run: i64,
+        pending: Vec<PendingRecord>,
+        now: Timestamp,
+    ) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
         let scan_time = now.to_string();
         // Days never go backwards, even when the clock does.
         let today = day_of(now, self.offset);
@@ -524,59 +651,19 @@ impl AuditStore {
             .transaction()
             .map_err(db_err("starting a transaction"))?;
         let mut tail = self.tail.clone();
-        let mut first_of_day: Option<i64> = None;
+        let first_of_day = (tail.day != day).then_some(tail.seq + 1);
         {
             let mut insert = tx
                 .prepare_cached(&format!(
                     "INSERT INTO records ({ROW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
                 ))
                 .map_err(db_err("preparing the insert"))?;
-            for (line, post, d) in entries {
-                let seq = tail.seq + 1;
-                if tail.day != day {
-                    first_of_day = Some(seq);
-                }
-                let poster = post.poster.clone().unwrap_or_default();
-                let personal = to_json(&Personal {
-                    ip: poster.ip,
-                    port: poster.port,
-                    identity_ref: poster.identity_ref,
-                    name: poster.name,
-                    verified: poster.verified,
-                });
-                let personal = match (&self.key, self.sealed) {
-                    (Some(k), true) => k.seal(&personal),
-                    (None, true) => {
-                        return Err(Error::new(
-                            ErrorKind::AuditKey,
-                            format!("the store seals personal fields: give its key (--audit-key-file, or {KEY_ENV})"),
-                        ))
-                    }
-                    _ => personal,
-                };
-                let row = Row {
-                    seq,
-                    day: day.clone(),
-                    run,
-                    line: line.map(|l| l as i64),
-                    post_id: d.id.as_ref().map(to_json),
-                    post_time: post.time.clone(),
-                    scan_time: scan_time.clone(),
-                    user_id: poster.user_id,
-                    personal,
-                    content: to_json(&Content {
-                        board: post.board.clone(),
-                        title: post.title.clone(),
-                        text: post.text.clone(),
-                    }),
-                    categories: to_json(&d.categories),
-                    action: d.action.as_str().to_owned(),
-                    report: d.report,
-                    measures: to_json(&d.measures),
-                    hits: to_json(&d.hits),
-                    ruleset: d.ruleset.hash.clone(),
-                };
-                let hash = chain_hash(&tail.hash, &row.canonical());
+            for PendingRecord(mut row, body) in pending {
+                row.seq = tail.seq + 1;
+                row.day.clone_from(&day);
+                row.run = run;
+                row.scan_time.clone_from(&scan_time);
+                let hash = row.hash_after(&tail.hash, &body);
                 insert
                     .execute(params![
                         row.seq,
@@ -600,25 +687,23 @@ impl AuditStore {
                     ])
                     .map_err(db_err("recording a decision"))?;
                 tail = Tail {
-                    seq,
+                    seq: row.seq,
                     hash,
                     day: day.clone(),
                 };
             }
         }
-        if tail.seq != self.tail.seq {
-            match first_of_day {
-                Some(first) => tx.execute(
-                    "INSERT INTO manifest (day, first_seq, last_seq, count, final_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![day, first, tail.seq, tail.seq - first + 1, tail.hash],
-                ),
-                None => tx.execute(
-                    "UPDATE manifest SET last_seq = ?2, count = count + ?3, final_hash = ?4 WHERE day = ?1",
-                    params![day, tail.seq, tail.seq - self.tail.seq, tail.hash],
-                ),
-            }
-            .map_err(db_err("updating the manifest"))?;
+        match first_of_day {
+            Some(first) => tx.execute(
+                "INSERT INTO manifest (day, first_seq, last_seq, count, final_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![day, first, tail.seq, tail.seq - first + 1, tail.hash],
+            ),
+            None => tx.execute(
+                "UPDATE manifest SET last_seq = ?2, count = count + ?3, final_hash = ?4 WHERE day = ?1",
+                params![day, tail.seq, tail.seq - self.tail.seq, tail.hash],
+            ),
         }
+        .map_err(db_err("updating the manifest"))?;
         tx.commit().map_err(db_err("committing"))?;
         self.tail = tail;
         Ok(())
@@ -711,7 +796,7 @@ impl AuditStore {
                     v.problem = Some(format!("record {} (post {post}): outside the records {first}..{last} the manifest lists for day {day} (inserted)", row.seq));
                     return Ok(v);
                 }
-                if chain_hash(&stored_prev, &row.canonical()) != hash {
+                if row.hash_after(&stored_prev, &row.body_digest()) != hash {
                     v.problem = Some(format!("record {} (post {post}, day {day}): its content does not match its hash (the record was edited)", row.seq));
                     return Ok(v);
                 }
@@ -782,31 +867,32 @@ impl AuditStore {
             .conn
             .transaction()
             .map_err(db_err("starting a transaction"))?;
-        let days: Vec<String> = {
+        // Each day's records are a range of `seq` (the primary key): no index needed.
+        let days: Vec<(String, i64, i64)> = {
             let mut stmt = tx
-                .prepare(
-                    "SELECT day FROM manifest WHERE pruned_at IS NULL AND day < ?1 ORDER BY day",
-                )
+                .prepare("SELECT day, first_seq, last_seq FROM manifest WHERE pruned_at IS NULL AND day < ?1 ORDER BY day")
                 .map_err(db_err("reading the manifest"))?;
             let rows = stmt
-                .query_map([&cutoff], |r| r.get(0))
+                .query_map([&cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(db_err("reading the manifest"))?;
             rows.collect::<rusqlite::Result<_>>()
                 .map_err(db_err("reading the manifest"))?
         };
         let mut out = Pruned::default();
         let held = "(user_id IN (SELECT value FROM holds WHERE kind = 'user') OR post_id IN (SELECT value FROM holds WHERE kind = 'post'))";
-        for day in &days {
+        for (day, first, last) in &days {
             let deleted = tx
                 .execute(
-                    &format!("DELETE FROM records WHERE day = ?1 AND NOT {held}"),
-                    [day],
+                    &format!("DELETE FROM records WHERE seq BETWEEN ?1 AND ?2 AND NOT {held}"),
+                    [first, last],
                 )
                 .map_err(db_err("pruning"))? as u64;
             let kept: i64 = tx
-                .query_row("SELECT COUNT(*) FROM records WHERE day = ?1", [day], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT COUNT(*) FROM records WHERE seq BETWEEN ?1 AND ?2",
+                    [first, last],
+                    |r| r.get(0),
+                )
                 .map_err(db_err("pruning"))?;
             tx.execute(
                 "UPDATE manifest SET pruned_at = ?2, pruned_count = pruned_count + ?3 WHERE day = ?1",
@@ -817,7 +903,7 @@ impl AuditStore {
             out.held += kept as u64;
         }
         tx.commit().map_err(db_err("committing the prune"))?;
-        out.days = days;
+        out.days = days.into_iter().map(|(d, _, _)| d).collect();
         Ok(out)
     }
 

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use shenhe::audit::{AuditKey, AuditStore};
+use shenhe::audit::{AuditKey, AuditStore, PendingRecord};
 use shenhe::{Action, Decision, Engine, OffenceLedger, Post, Report, ReportWriter};
 
 use crate::RulesArg;
@@ -74,7 +74,7 @@ pub struct Args {
 /// record, and the chunk's last input line.
 struct Batch {
     bytes: Vec<u8>,
-    records: Vec<(u64, Post, Decision)>,
+    records: Vec<PendingRecord>,
     last_line: u64,
 }
 
@@ -158,7 +158,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(f) => Some(AuditKey::from_file(f)?),
                 None => AuditKey::from_env()?,
             };
+            let has_key = key.is_some();
             let mut store = AuditStore::open(db, key)?;
+            if store.is_sealed() && !has_key {
+                bail!(
+                    "{}: the store seals personal fields: give its key (--audit-key-file, or {})",
+                    db.display(),
+                    shenhe::audit::KEY_ENV
+                );
+            }
             let previous = if args.resume {
                 store.unfinished_run(&input_name)?
             } else {
@@ -182,6 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(Audit { store, run })
         }
     };
+    let preparer = audit.as_ref().map(|a| a.store.preparer());
     if args.resume && args.audit.is_none() {
         if let Some(cp) = &args.checkpoint {
             resume_after = read_checkpoint(cp)?;
@@ -315,19 +324,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bar.inc(chunk.data.len() as u64);
             bar.set_message(format!("{} posts, {} flagged", stats.posts, stats.flagged));
         }
-        let records = if args.audit.is_some() {
-            outcomes
-                .into_iter()
-                .filter_map(|o| match o {
-                    LineOutcome::Decided(pd) => {
-                        let (post, decision) = *pd;
-                        Some((decision.line.unwrap_or_default(), post, decision))
-                    }
-                    LineOutcome::Failed(_) => None,
-                })
-                .collect()
-        } else {
-            Vec::new()
+        // The chunk's audit records, prepared in parallel; the writer chains them in order.
+        let records = match &preparer {
+            Some(p) => pool.install(|| {
+                outcomes
+                    .par_iter()
+                    .filter_map(|o| match o {
+                        LineOutcome::Decided(pd) => Some(p.prepare(pd.1.line, &pd.0, &pd.1)),
+                        LineOutcome::Failed(_) => None,
+                    })
+                    .collect::<shenhe::Result<Vec<PendingRecord>>>()
+            })?,
+            None => Vec::new(),
         };
         let batch = Batch {
             bytes: buf,
@@ -403,8 +411,8 @@ fn write_batches(
             w.flush()?;
         }
         if let Some(a) = audit.as_mut() {
-            let entries = batch.records.iter().map(|(line, p, d)| (Some(*line), p, d));
-            a.store.append(a.run, entries, jiff::Timestamp::now())?;
+            a.store
+                .append_prepared(a.run, batch.records, jiff::Timestamp::now())?;
         }
         if let Some(cp) = checkpoint {
             write_checkpoint(cp, batch.last_line)?;
