@@ -44,7 +44,8 @@
 //! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
 //! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`] |
 //! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde) |
-//! | [`Moderator`], [`OffenceLedger`] | decisions after repeat-offence escalation: the state the engine does not keep |
+//! | [`Moderator`], [`OffenceLedger`] | the whole pipeline: decisions after repeat-offence escalation, recorded and reported (the state the engine does not keep) |
+//! | [`audit`] | the audit log: an append-only, hash-chained SQLite store with six-month retention, verification and sealed personal fields |
 //! | [`Report`], [`ReportWriter`] | reports to the authorities: every field an officer needs, as JSON, CSV and HTML |
 //! | [`category`] | the nine categories of Article 15: official text and English gloss |
 //! | [`normalize`] | *expert*: the folding the engine applies (width, case, variants, traditional → simplified, noise, repeat), with the offset map back to the original |
