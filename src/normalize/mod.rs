@@ -4,9 +4,9 @@
 //! rule authors and tools can see what the matcher sees (`shenhe check` prints it) and so
 //! the offset invariants can be fuzzed from outside the crate.
 //!
-//! A [`Profile`] is a set of normalisation steps. For each profile a [`FoldTable`] is
+//! A `Profile` is a set of normalisation steps. For each profile a `FoldTable` is
 //! compiled once per process: every char maps to itself, to another char, to a short
-//! string, to nothing (invisible, noise) or to a hard break. [`FoldTable::fold_into`] applies
+//! string, to nothing (invisible, noise) or to a hard break. `FoldTable::fold_into` applies
 //! it in one pass, writing the folded text and a compact offset map (runs of bytes that
 //! map linearly, and atomic units for chars whose folded form has another length).
 //!
