@@ -204,3 +204,98 @@ fn several_rules_paths_combine() {
     let d = &json_lines(&out)[0];
     assert_eq!(d["categories"], serde_json::json!([7, 8]));
 }
+
+#[test]
+fn lint_reports_every_mistake_with_its_place_and_a_fix() {
+    let out = run(
+        &["lint", "--rules", "tests/data/authoring/broken.toml"],
+        b"",
+    );
+    assert_eq!(code(&out), 1, "errors found");
+    insta::assert_snapshot!(stdout(&out));
+    let out = run(&["lint", "--rules", "tests/data/authoring/clean.toml"], b"");
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, "0 errors, 0 warnings\n".into())
+    );
+    let out = run(&["lint"], b"");
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, "0 errors, 0 warnings\n".into()),
+        "the bundled rules lint clean"
+    );
+}
+
+#[test]
+fn lint_warnings_fail_only_when_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "r.toml",
+            "[[rule]]\nid = \"x\"\ncategory = 8\nseverity = \"low\"\nterms = [\"笨\"]\n",
+        )],
+    );
+    let rules = dir.path().join("r.toml");
+    let out = run(&["lint", "--rules", rules.to_str().unwrap()], b"");
+    assert_eq!(code(&out), 0);
+    let s = stdout(&out);
+    assert!(
+        s.contains("r.toml:5:10: warning: rule `x`: single-character Chinese term `笨`"),
+        "{s}"
+    );
+    assert!(
+        s.contains("r.toml:1:1: warning: rule `x`: no examples"),
+        "{s}"
+    );
+    assert!(s.ends_with("0 errors, 2 warnings\n"), "{s}");
+    let out = run(
+        &["lint", "--strict", "--rules", rules.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(code(&out), 1);
+}
+
+#[test]
+fn test_runs_the_test_files_beside_the_rules_and_says_what_happened() {
+    let out = run(&["test", "--rules", "tests/data/authoring/clean.toml"], b"");
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, "5 passed, 0 failed\n".into())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string("tests/data/authoring/clean.toml").unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("insults.toml", rules.as_str()),
+            (
+                "insults.test.toml",
+                "[[test]]\ntext = \"蠢 货\"\naction = \"delete\"\nmasked = \"蠢 货\"\n\n[[test]]\ntext = \"你好\"\nrules = [\"insult.sample\"]\n",
+            ),
+        ],
+    );
+    // A directory: its *.test.toml files run too.
+    let out = run(&["test", "--rules", dir.path().to_str().unwrap()], b"");
+    assert_eq!(code(&out), 1);
+    let s = stdout(&out);
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(
+        lines[0].ends_with(
+            "insults.test.toml:1:1: test \"蠢 货\": action mask, expected delete; masked \"＊＊＊\", expected \"蠢 货\""
+        ),
+        "{s}"
+    );
+    assert_eq!(
+        lines[1],
+        "     hit insult.sample \"蠢 货\" at chars 0..3 (bytes 0..7) by term \"蠢货\", noise"
+    );
+    assert!(
+        lines[2].ends_with(
+            "insults.test.toml:6:1: test \"你好\": rules [], expected [\"insult.sample\"]"
+        ),
+        "{s}"
+    );
+    assert_eq!(lines[3], "     no hits");
+    assert_eq!(lines[4], "2 passed, 2 failed");
+}

@@ -38,7 +38,9 @@ struct SourceFile {
     text: String,
 }
 
-pub(super) fn from_paths(paths: &[PathBuf]) -> Result<RuleSet> {
+/// The rule files of `paths` (files as given; every `*.toml` directly inside a directory,
+/// except `*.test.toml`), read and decoded.
+fn gather(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
     let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
@@ -73,6 +75,52 @@ pub(super) fn from_paths(paths: &[PathBuf]) -> Result<RuleSet> {
         let text = decode_utf8(&path, bytes)?;
         sources.push(SourceFile { path, text });
     }
+    Ok(sources)
+}
+
+/// The test files kept beside the rule sets of `paths`: every `*.test.toml` directly inside
+/// a directory, and `NAME.test.toml` beside a rule file `NAME.toml`; (path, text).
+pub(super) fn test_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(path).map_err(|e| io_error(path, &e))? {
+                let p = entry.map_err(|e| io_error(path, &e))?.path();
+                if p.to_str().is_some_and(|n| n.ends_with(".test.toml")) && p.is_file() {
+                    names.push(p);
+                }
+            }
+            names.sort();
+            found.extend(names);
+        } else if let Some(stem) = path.to_str().and_then(|p| p.strip_suffix(".toml")) {
+            let beside = PathBuf::from(format!("{stem}.test.toml"));
+            if beside.is_file() {
+                found.push(beside);
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).map_err(|e| io_error(&p, &e))?;
+            let text = decode_utf8(&p, bytes)?;
+            Ok((p, text))
+        })
+        .collect()
+}
+
+/// The bundled test files; (path, text).
+pub(super) fn bundled_test_files() -> Vec<(PathBuf, String)> {
+    BUNDLED
+        .iter()
+        .filter(|(name, _)| name.ends_with(".test.toml") && !name.contains('/'))
+        .map(|(name, text)| (Path::new(BUNDLED_PREFIX).join(name), (*text).to_owned()))
+        .collect()
+}
+
+pub(super) fn from_paths(paths: &[PathBuf]) -> Result<RuleSet> {
+    let sources = gather(paths)?;
     let default_name = paths
         .iter()
         .map(|p| p.display().to_string())
@@ -110,8 +158,8 @@ pub(super) fn from_str(toml: &str, base: Option<&Path>) -> Result<RuleSet> {
     }
 }
 
-pub(super) fn bundled() -> Result<RuleSet> {
-    let sources = BUNDLED
+fn bundled_sources() -> Vec<SourceFile> {
+    BUNDLED
         .iter()
         .filter(|(name, _)| name.ends_with(".toml") && !name.contains('/'))
         .filter(|(name, _)| !name.ends_with(".test.toml"))
@@ -119,17 +167,22 @@ pub(super) fn bundled() -> Result<RuleSet> {
             path: Path::new(BUNDLED_PREFIX).join(name),
             text: (*text).to_owned(),
         })
-        .collect();
-    let resolve = |p: &Path| {
-        let rel = p.strip_prefix(BUNDLED_PREFIX).unwrap_or(p);
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        BUNDLED
-            .iter()
-            .find(|(name, _)| *name == rel)
-            .map(|(_, text)| text.as_bytes().to_vec())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not among the bundled files"))
-    };
-    load(sources, &resolve, "bundled".into())
+        .collect()
+}
+
+/// Reads a bundled file named by its `<bundled>/…` path.
+fn bundled_file(p: &Path) -> io::Result<Vec<u8>> {
+    let rel = p.strip_prefix(BUNDLED_PREFIX).unwrap_or(p);
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    BUNDLED
+        .iter()
+        .find(|(name, _)| *name == rel)
+        .map(|(_, text)| text.as_bytes().to_vec())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not among the bundled files"))
+}
+
+pub(super) fn bundled() -> Result<RuleSet> {
+    load(bundled_sources(), &bundled_file, "bundled".into())
 }
 
 fn io_error(path: &Path, e: &io::Error) -> Error {
@@ -152,6 +205,9 @@ fn decode_utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
     }
     Ok(text)
 }
+
+#[path = "lint.rs"]
+pub(super) mod lint;
 
 // ---------------------------------------------------------------------------------------
 // The file format, as serde sees it.

@@ -5,6 +5,7 @@
 //! hashed. This module owns the model and the loading; it does not match text.
 
 mod load;
+mod testfile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,10 @@ use crate::category::{self, Category};
 use crate::error::{Location, Result};
 use crate::post::{Field, Post, RulesetInfo};
 
+pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
 pub use load::BUNDLED_PREFIX;
 pub(crate) use load::REGEX_SIZE_LIMIT;
+pub use testfile::{bundled_test_files, parse_tests, test_files, RuleTest};
 
 /// How bad a rule's content is. Ordered: `Low < Medium < High < Critical`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

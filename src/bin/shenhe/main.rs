@@ -2,6 +2,7 @@
 
 mod audit;
 mod check;
+mod lint;
 mod scan;
 mod test_examples;
 
@@ -33,6 +34,8 @@ enum Command {
     Check(check::Args),
     /// Run every rule's examples (examples.match / examples.no_match).
     Test(test_examples::Args),
+    /// Errors and warnings in rule files, each with file:line:column and a fix.
+    Lint(lint::Args),
     /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
     Audit(audit::Args),
 }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Check(args) => check::run(args),
         Command::Test(args) => test_examples::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Audit(args) => audit::run(args),
     };
     match result {

@@ -1,4 +1,5 @@
-//! `shenhe test`: run every rule's examples and say what failed and why.
+//! `shenhe test`: run every rule's examples and the test files kept beside the rule sets
+//! (`*.test.toml`), and say what failed and why.
 
 use std::process::ExitCode;
 
@@ -41,7 +42,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let failed = failures.len();
+    let mut failed = failures.len();
+    let mut checked = checked;
+    let files = if args.rules.rules.is_empty() {
+        shenhe::rules::bundled_test_files()
+    } else {
+        shenhe::rules::test_files(&args.rules.rules)?
+    };
+    for (path, text) in files {
+        for t in shenhe::rules::parse_tests(&path, &text)? {
+            checked += 1;
+            if let Err(what) = t.check(&engine) {
+                failed += 1;
+                println!("FAIL {}: test {:?}: {what}", t.location, t.post.text);
+            }
+        }
+    }
     println!("{} passed, {} failed", checked - failed, failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
