@@ -61,6 +61,7 @@
 
 pub mod audit;
 pub mod category;
+pub mod diff;
 mod engine;
 mod error;
 pub mod ffi;

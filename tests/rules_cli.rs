@@ -299,3 +299,72 @@ fn test_runs_the_test_files_beside_the_rules_and_says_what_happened() {
     assert_eq!(lines[3], "     no hits");
     assert_eq!(lines[4], "2 passed, 2 failed");
 }
+
+#[test]
+fn diff_shows_what_a_rule_change_does_to_an_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "[[rule]]\nid = \"insult\"\ncategory = 8\nseverity = \"low\"\naction = \"mask\"\nterms = [\"傻逼\", \"脑残\"]\n";
+    let new = "[[rule]]\nid = \"insult\"\ncategory = 8\nseverity = \"low\"\naction = \"review\"\nterms = [\"傻逼\"]\n\n[[rule]]\nid = \"weather\"\ncategory = 9\nseverity = \"low\"\naction = \"mask\"\nterms = [\"天气\"]\n";
+    let posts = "{\"id\":\"a\",\"text\":\"你这个傻逼\"}\n{\"id\":\"b\",\"text\":\"楼主脑残\"}\n{\"id\":\"c\",\"text\":\"今天天气不错\"}\n{\"id\":\"d\",\"text\":\"你好\"}\nnot json\n";
+    write_files(
+        dir.path(),
+        &[("old.toml", old), ("new.toml", new), ("posts.jsonl", posts)],
+    );
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let out = run(
+        &[
+            "diff",
+            "--old",
+            &p("old.toml"),
+            "--new",
+            &p("new.toml"),
+            "-i",
+            &p("posts.jsonl"),
+            "-o",
+            &p("changes.jsonl"),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = stdout(&out);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        lines[..8],
+        [
+            "shenhe diff: 4 posts, 3 changed; flagged 2 -> 2",
+            "  newly_flagged       1",
+            "  cleared             1",
+            "  action_changed      1",
+            "  categories_changed  0",
+            "  rules_changed       0",
+            "by rule (posts newly hit / no longer hit):",
+            "  insult                       +0 -1",
+        ]
+    );
+    assert!(s.contains("  weather                      +1 -0"), "{s}");
+    assert!(
+        s.contains("  line 3: allow [] -> mask [\"weather\"]  今天天气不错"),
+        "{s}"
+    );
+    assert!(
+        s.ends_with("1 lines were not posts and are not compared\n"),
+        "{s}"
+    );
+    let changes: Vec<serde_json::Value> = std::fs::read_to_string(p("changes.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a", "action_changed"),
+            ("b", "cleared"),
+            ("c", "newly_flagged")
+        ]
+    );
+}

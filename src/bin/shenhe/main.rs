@@ -2,6 +2,7 @@
 
 mod audit;
 mod check;
+mod diff;
 mod lint;
 mod scan;
 mod test_examples;
@@ -36,6 +37,8 @@ enum Command {
     Test(test_examples::Args),
     /// Errors and warnings in rule files, each with file:line:column and a fix.
     Lint(lint::Args),
+    /// What changing the rules would do to an archive: posts newly flagged, cleared, changed.
+    Diff(diff::Args),
     /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
     Audit(audit::Args),
 }
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Test(args) => test_examples::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Audit(args) => audit::run(args),
     };
     match result {

@@ -88,11 +88,19 @@ struct Audit {
 const CHUNK_LINES: usize = 8192;
 const CHUNK_BYTES: usize = 4 << 20;
 
-struct Chunk {
-    first_line: u64,
-    data: Vec<u8>,
+pub(crate) struct Chunk {
+    pub(crate) first_line: u64,
+    pub(crate) data: Vec<u8>,
     /// End offset of each line in `data` (newline excluded).
-    ends: Vec<usize>,
+    pub(crate) ends: Vec<usize>,
+}
+
+impl Chunk {
+    /// Line `i` of the chunk (without its newline).
+    pub(crate) fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.data[start..self.ends[i]]
+    }
 }
 
 #[derive(Default)]
@@ -268,11 +276,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut outcomes: Vec<LineOutcome> = pool.install(|| {
             (0..chunk.ends.len())
                 .into_par_iter()
-                .map(|i| {
-                    let start = if i == 0 { 0 } else { chunk.ends[i - 1] + 1 };
-                    let line = &chunk.data[start..chunk.ends[i]];
-                    decide_line(&engine, line, chunk.first_line + i as u64)
-                })
+                .map(|i| decide_line(&engine, chunk.line(i), chunk.first_line + i as u64))
                 .collect()
         });
         // Escalation and reports in input order.
@@ -490,7 +494,7 @@ fn cut_after_lines(path: &str, lines: u64) -> anyhow::Result<File> {
 }
 
 /// Refuses encodings the scan cannot read line by line (UTF-16, UTF-32).
-fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> {
+pub(crate) fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> {
     let head = reader
         .fill_buf()
         .with_context(|| format!("cannot read {name}"))?;
@@ -504,7 +508,7 @@ fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> 
 }
 
 /// Sends the input in chunks of whole lines, after skipping its first `skip` lines.
-fn read_chunks<R: BufRead>(
+pub(crate) fn read_chunks<R: BufRead>(
     mut reader: R,
     skip: u64,
     tx: std::sync::mpsc::SyncSender<io::Result<Chunk>>,
