@@ -368,3 +368,73 @@ fn diff_shows_what_a_rule_change_does_to_an_archive() {
         ]
     );
 }
+
+#[test]
+fn import_converts_a_gbk_word_list_into_a_rule_file_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    // "赌博\n賭博\n# 注释\n网络赌场\n！！\n" in GBK.
+    let gbk: &[u8] = b"\xb6\xc4\xb2\xa9\n\xd9\x80\xb2\xa9\n# \xd7\xa2\xca\xcd\n\xcd\xf8\xc2\xe7\xb6\xc4\xb3\xa1\n\xa3\xa1\xa3\xa1\n";
+    std::fs::write(dir.path().join("list.txt"), gbk).unwrap();
+    let list = dir.path().join("list.txt");
+    let rules = dir.path().join("imported.toml");
+    let out = run(
+        &[
+            "import",
+            list.to_str().unwrap(),
+            "--category",
+            "7",
+            "--id",
+            "gambling.imported",
+            "--severity",
+            "high",
+            "-o",
+            rules.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let e = stderr(&out);
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines[0].starts_with("imported 2 terms from "), "{e}");
+    assert!(
+        lines[0].ends_with(
+            "(GBK, converted to UTF-8); dropped 1 duplicates and 1 terms that normalise to nothing"
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[1].ends_with("list.txt:2: duplicate `賭博` (as line 1)"),
+        "{e}"
+    );
+    assert!(
+        lines[2].ends_with("list.txt:5: `！！` normalises to nothing"),
+        "{e}"
+    );
+    // The rule file loads and catches its terms.
+    let out = run(
+        &["check", "--rules", rules.to_str().unwrap(), "网络赌场"],
+        b"",
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let out = run(&["test", "--rules", rules.to_str().unwrap()], b"");
+    assert_eq!(stdout(&out), "1 passed, 0 failed\n");
+    // Bytes that are neither UTF-8 nor GBK are refused, naming the line.
+    std::fs::write(&list, b"ok\n\x80\xff\n").unwrap();
+    let out = run(
+        &[
+            "import",
+            list.to_str().unwrap(),
+            "--category",
+            "7",
+            "--id",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("list.txt: line 2: neither UTF-8 nor GBK"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -4,6 +4,7 @@
 //! validated completely — a rule set that fails to load is never half-loaded — and
 //! hashed. This module owns the model and the loading; it does not match text.
 
+mod import;
 mod load;
 mod testfile;
 
@@ -17,6 +18,7 @@ use crate::category::{self, Category};
 use crate::error::{Location, Result};
 use crate::post::{Field, Post, RulesetInfo};
 
+pub use import::{import_word_list, Imported};
 pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
 pub use load::BUNDLED_PREFIX;
 pub(crate) use load::REGEX_SIZE_LIMIT;

@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod diff;
+mod import;
 mod lint;
 mod scan;
 mod test_examples;
@@ -39,6 +40,8 @@ enum Command {
     Lint(lint::Args),
     /// What changing the rules would do to an archive: posts newly flagged, cleared, changed.
     Diff(diff::Args),
+    /// Write a rule file from a plain word list (UTF-8 or GBK).
+    Import(import::Args),
     /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
     Audit(audit::Args),
 }
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test_examples::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Import(args) => import::run(args),
         Command::Audit(args) => audit::run(args),
     };
     match result {
