@@ -120,8 +120,7 @@ fn decode(bytes: &[u8], name: &str) -> Result<(String, &'static str)> {
         return Ok((s.to_owned(), "UTF-8"));
     }
     let (text, _, errors) = encoding_rs::GB18030.decode(bytes);
-    let line_of =
-        |pred: &dyn Fn(&str) -> bool| text.lines().position(|l| pred(l)).map_or(1, |n| n + 1);
+    let line_of = |pred: &dyn Fn(&str) -> bool| text.lines().position(pred).map_or(1, |n| n + 1);
     if errors {
         let n = line_of(&|l: &str| l.contains('\u{fffd}'));
         return Err(Error::new(
