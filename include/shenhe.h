@@ -181,14 +181,6 @@ typedef struct {
   uint32_t steps;
 } shenhe_hit;
 
-
-
-
-
-
-
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

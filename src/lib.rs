@@ -71,9 +71,10 @@ pub mod normalize;
 mod post;
 pub mod report;
 pub mod rules;
+pub mod stats;
 
 pub use category::Category;
-pub use engine::{Engine, ExampleFailure, DEFAULT_MAX_HITS, MASK_CHAR};
+pub use engine::{Engine, ExampleFailure, KindTimes, DEFAULT_MAX_HITS, MASK_CHAR};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use moderator::{Measure, Moderator, OffenceLedger};
 pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};

@@ -438,3 +438,57 @@ fn import_converts_a_gbk_word_list_into_a_rule_file_that_loads() {
         stderr(&out)
     );
 }
+
+#[test]
+fn scan_stats_names_rules_that_never_fire_and_rules_that_flag_too_much() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[rule]]\nid = \"everywhere\"\ncategory = 9\nseverity = \"low\"\nboundary = \"none\"\nterms = [\"的\"]\n\n[[rule]]\nid = \"nowhere\"\ncategory = 7\nseverity = \"high\"\nterms = [\"这个词不会出现\"]\n\n[[rule]]\nid = \"drugs\"\ncategory = 7\nseverity = \"high\"\nregex = ['冰.毒']\n";
+    write_files(dir.path(), &[("r.toml", rules)]);
+    let stats = dir.path().join("stats.json");
+    let out = run(
+        &[
+            "scan",
+            "--rules",
+            dir.path().join("r.toml").to_str().unwrap(),
+            "-i",
+            "examples/posts.jsonl",
+            "-o",
+            "/dev/null",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "stats: 1 rules never fired, 1 suspect (hit more than 5.0% of posts): everywhere;"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(r["posts"], 300);
+    assert_eq!(r["never_fired"], serde_json::json!(["nowhere"]));
+    assert_eq!(r["suspect"], serde_json::json!(["everywhere"]));
+    let first = &r["rules"][0];
+    assert_eq!(first["rule"], "everywhere");
+    assert!(
+        first["share"].as_f64().unwrap() > 0.3 && first["hits"].as_u64() > first["posts"].as_u64()
+    );
+    for kind in [
+        "literal",
+        "regex",
+        "word_boundary",
+        "policy_and_decision",
+        "total",
+    ] {
+        assert!(
+            r["time_ms"][kind].as_f64().is_some(),
+            "{kind}: {}",
+            r["time_ms"]
+        );
+    }
+    assert!(r["time_ms"]["total"].as_f64().unwrap() > 0.0);
+}

@@ -15,6 +15,9 @@ use boundary::Segmenter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::KindTimes;
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -289,7 +292,10 @@ impl Matcher {
         scratch: &mut Folded,
         hits: &mut Vec<Candidate>,
         allows: &mut Vec<AllowSpan>,
+        timing: Option<&mut KindTimes>,
     ) {
+        let clock = timing.is_some().then(Instant::now);
+        let mut segmenting = Duration::ZERO;
         for g in &self.literal {
             // Without steps the text is its own fold: no copy, no offset map.
             let exact = g.profile == Profile::EXACT;
@@ -332,8 +338,15 @@ impl Matcher {
                             *mapped.insert((s, e, steps))
                         }
                     };
-                    if o.word && self.segments && Segmenter::get().straddles(text, start, end) {
-                        continue;
+                    if o.word && self.segments {
+                        let t = clock.map(|_| Instant::now());
+                        let straddles = Segmenter::get().straddles(text, start, end);
+                        if let Some(t) = t {
+                            segmenting += t.elapsed();
+                        }
+                        if straddles {
+                            continue;
+                        }
                     }
                     let source = match o.role {
                         Role::Term => Source::Term(o.index),
@@ -362,6 +375,7 @@ impl Matcher {
                 }
             }
         }
+        let literal_done = clock.map(|c| (c.elapsed(), Instant::now()));
         for g in &self.regex {
             g.table.fold_into(text, scratch);
             let folded = scratch.text();
@@ -387,6 +401,11 @@ impl Matcher {
                     });
                 }
             }
+        }
+        if let (Some(t), Some((literal, regex_start))) = (timing, literal_done) {
+            t.literal_ns += literal.as_nanos() as u64;
+            t.word_boundary_ns += segmenting.as_nanos() as u64;
+            t.regex_ns += regex_start.elapsed().as_nanos() as u64;
         }
     }
 }

@@ -22,7 +22,8 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use shenhe::audit::{AuditKey, AuditStore, PendingRecord};
-use shenhe::{Action, Decision, Engine, OffenceLedger, Post, Report, ReportWriter};
+use shenhe::stats::HitStats;
+use shenhe::{Action, Decision, Engine, KindTimes, OffenceLedger, Post, Report, ReportWriter};
 
 use crate::RulesArg;
 
@@ -65,6 +66,13 @@ pub struct Args {
     /// an audit store).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+    /// Write hit statistics (JSON) here: hits and posts per rule and category, rules that
+    /// never fired, suspect rules, scan time per kind of rule.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// With --stats: a rule that hits more than this share of posts is suspect.
+    #[arg(long, value_name = "SHARE", default_value_t = shenhe::stats::DEFAULT_SUSPECT_SHARE)]
+    suspect_share: f64,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
@@ -119,8 +127,8 @@ struct Stats {
 enum LineOutcome {
     /// Not a post: its error line, ready to write.
     Failed(Vec<u8>),
-    /// A post and its decision (escalation not applied yet).
-    Decided(Box<(Post, Decision)>),
+    /// A post, its decision (escalation not applied yet) and, with `--stats`, the times.
+    Decided(Box<(Post, Decision, KindTimes)>),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -252,6 +260,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let timed = args.stats.is_some();
+    let mut hit_stats = timed.then(|| HitStats::new(engine.rules()));
     let started = Instant::now();
     let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(2);
     let (out_tx, out_rx) = sync_channel::<Batch>(2);
@@ -276,7 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut outcomes: Vec<LineOutcome> = pool.install(|| {
             (0..chunk.ends.len())
                 .into_par_iter()
-                .map(|i| decide_line(&engine, chunk.line(i), chunk.first_line + i as u64))
+                .map(|i| decide_line(&engine, chunk.line(i), chunk.first_line + i as u64, timed))
                 .collect()
         });
         // Escalation and reports in input order.
@@ -287,7 +297,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 stats.posts += 1;
                 continue;
             };
-            let (post, decision) = &mut **pd;
+            let (post, decision, times) = &mut **pd;
             let known = !counted.is_empty()
                 && decision
                     .id
@@ -309,6 +319,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 w.write(&report).context("writing a report")?;
             }
             stats.add(post, decision);
+            if let Some(h) = hit_stats.as_mut() {
+                h.add(decision, *times);
+            }
         }
         let buf: Vec<u8> = pool.install(|| {
             outcomes
@@ -377,6 +390,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(w) => Some(w.finish().context("writing the report index")?),
         None => None,
     };
+    let stats_report = match (&args.stats, &hit_stats) {
+        (Some(path), Some(h)) => {
+            let report = h.report(args.suspect_share);
+            let json = serde_json::to_string_pretty(&report).expect("stats serialise");
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Some(report)
+        }
+        _ => None,
+    };
     if !args.quiet {
         if resume_after > 0 {
             eprintln!("shenhe scan: resumed after input line {resume_after}");
@@ -390,6 +413,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "  audit: {} decisions recorded in {}",
                 stats.posts - stats.errors,
                 db.display()
+            );
+        }
+        if let (Some(r), Some(path)) = (&stats_report, &args.stats) {
+            eprintln!(
+                "  stats: {} rules never fired, {} suspect (hit more than {:.1}% of posts){}; written to {}",
+                r.never_fired.len(),
+                r.suspect.len(),
+                r.suspect_share * 100.0,
+                if r.suspect.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.suspect.join(", "))
+                },
+                path.display()
             );
         }
         if let (Some(n), Some(dir)) = (reported, &args.reports) {
@@ -590,7 +627,7 @@ fn error_line(line: u64, id: Option<shenhe::PostId>, error: &str) -> Vec<u8> {
     v
 }
 
-fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineOutcome {
+fn decide_line(engine: &Engine, line: &[u8], line_no: u64, timed: bool) -> LineOutcome {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let fail = |id, msg: String| LineOutcome::Failed(error_line(line_no, id, &msg));
     let text = match std::str::from_utf8(line) {
@@ -600,15 +637,22 @@ fn decide_line(engine: &Engine, line: &[u8], line_no: u64) -> LineOutcome {
     if text.trim().is_empty() {
         return fail(None, "empty line: expected a JSON post".into());
     }
-    let (post, mut decision) = match engine.scan_json(text) {
-        Ok(pd) => pd,
+    let scanned = if timed {
+        engine.scan_json_timed(text)
+    } else {
+        engine
+            .scan_json(text)
+            .map(|(p, d)| (p, d, KindTimes::default()))
+    };
+    let (post, mut decision, times) = match scanned {
+        Ok(pdt) => pdt,
         Err(e) => {
             let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
             return fail(id, format!("not a valid post: {}", e.message()));
         }
     };
     decision.line = Some(line_no);
-    LineOutcome::Decided(Box::new((post, decision)))
+    LineOutcome::Decided(Box::new((post, decision, times)))
 }
 
 impl Stats {
