@@ -436,3 +436,42 @@ fn resume_needs_files_and_a_place_to_resume_from() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_day_boundary_is_utc_plus_8_unless_configured_when_the_store_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 5);
+    let db = dir.path().join("west.db");
+    let scan = |offset: &str| {
+        run(
+            &[
+                "scan",
+                "-q",
+                "-i",
+                s(&input),
+                "-o",
+                "/dev/null",
+                "--audit",
+                s(&db),
+                "--audit-utc-offset",
+                offset,
+            ],
+            b"",
+        )
+    };
+    let out = scan("-5");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let now = jiff::Timestamp::now();
+    let expected_day = now
+        .to_zoned(jiff::tz::Offset::constant(-5).to_time_zone())
+        .date()
+        .to_string();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let day: String = conn
+        .query_row("SELECT day FROM manifest", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(day, expected_day);
+    let out = scan("8");
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("days of UTC-5"), "{}", stderr(&out));
+}

@@ -523,13 +523,21 @@ impl AuditStore {
         self.sealed
     }
 
+    /// The UTC offset (hours east) of the calendar days records are grouped by.
+    pub fn utc_offset_hours(&self) -> i8 {
+        (self.offset.seconds() / 3600) as i8
+    }
+
     /// Sets the UTC offset (hours east) of the calendar days records are grouped by.
     /// Allowed only while the store is empty.
     pub fn set_utc_offset_hours(&mut self, hours: i8) -> Result<()> {
         if self.tail.seq != 0 {
             return Err(Error::new(
                 ErrorKind::Audit,
-                "the day boundary can be changed only before the first record",
+                format!(
+                    "this store groups records by days of UTC{:+}; that can be changed only before the first record",
+                    self.utc_offset_hours()
+                ),
             ));
         }
         self.offset = Offset::from_hours(hours)

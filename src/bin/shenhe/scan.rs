@@ -58,6 +58,15 @@ pub struct Args {
     /// default: the SHENHE_AUDIT_KEY environment variable.
     #[arg(long, value_name = "FILE", requires = "audit")]
     audit_key_file: Option<PathBuf>,
+    /// The UTC offset, in hours, of the calendar days audit records are grouped and kept by
+    /// (default +8, China); settable only when the store is created.
+    #[arg(
+        long,
+        value_name = "HOURS",
+        requires = "audit",
+        allow_hyphen_values = true
+    )]
+    audit_utc_offset: Option<i8>,
     /// Continue an interrupted scan of the same input: after the last line recorded in the
     /// audit store (or written to the checkpoint), appending to the output file.
     #[arg(long)]
@@ -176,6 +185,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let has_key = key.is_some();
             let mut store = AuditStore::open(db, key)?;
+            if let Some(h) = args.audit_utc_offset {
+                if store.utc_offset_hours() != h {
+                    store.set_utc_offset_hours(h)?;
+                }
+            }
             if store.is_sealed() && !has_key {
                 bail!(
                     "{}: the store seals personal fields: give its key (--audit-key-file, or {})",
