@@ -68,6 +68,10 @@ typedef enum {
    The audit store could not be opened or written, or its key is missing or wrong.
    */
   SHENHE_AUDIT_ERROR = 9,
+  /*
+   The post is larger than the engine's `max_post_bytes` (1 MiB by default).
+   */
+  SHENHE_TOO_LARGE = 10,
 } shenhe_status;
 
 /*

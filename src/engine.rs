@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use unicode_segmentation::GraphemeCursor;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::matcher::{AllowSpan, Candidate, Matcher, Source};
 use crate::normalize::{self, Folded};
 use crate::post::{Decision, Field, Hit, MaskedField, Post};
@@ -18,8 +18,34 @@ use crate::rules::{Action, RuleSet, Severity};
 /// The character that replaces each masked grapheme.
 pub const MASK_CHAR: char = '＊';
 
-/// The default limit on hits reported per post.
-pub const DEFAULT_MAX_HITS: usize = 1000;
+/// The default limit on hits reported per post (`max_hits`).
+pub const DEFAULT_MAX_HITS: usize = 10_000;
+/// The default limit on a post's size, its text fields together (`max_post_bytes`): 1 MiB.
+pub const DEFAULT_MAX_POST_BYTES: usize = 1 << 20;
+/// The most `max_post_bytes` can be raised to: 16 MiB.
+pub const MAX_POST_BYTES_CAP: usize = 16 << 20;
+
+/// Per-post limits of an engine. Rule-file limits (term and regex length, compiled regex
+/// size) are in [`rules`](crate::rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Hits listed per post; beyond it the decision says `truncated` and its action is at
+    /// least `review` (a person should look at a post that hits so much).
+    pub max_hits: usize,
+    /// Bytes of text (text, title, name and bio together) a post may have; a larger post is
+    /// refused by [`Engine::try_scan`] and [`Engine::scan_json`] (and so by the CLI and the
+    /// C API) with an error naming `max_post_bytes`. At most [`MAX_POST_BYTES_CAP`].
+    pub max_post_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_hits: DEFAULT_MAX_HITS,
+            max_post_bytes: DEFAULT_MAX_POST_BYTES,
+        }
+    }
+}
 
 /// A rule set compiled for scanning. Immutable and `Send + Sync`: share it with `Arc`.
 #[derive(Debug)]
@@ -31,6 +57,7 @@ pub struct Engine {
     /// The fields some rule reads, in `Field::ALL` order.
     fields: Vec<Field>,
     max_hits: usize,
+    max_post_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -94,12 +121,33 @@ pub struct ExampleFailure {
 impl Engine {
     /// Compiles a rule set.
     pub fn new(rules: &RuleSet) -> Result<Engine> {
-        Engine::with_max_hits(rules, DEFAULT_MAX_HITS)
+        Engine::with_limits(rules, Limits::default())
     }
 
     /// Compiles a rule set, reporting at most `max_hits` hits per post (the decision is
     /// still made on every hit; only the list is cut, and `truncated` is set).
     pub fn with_max_hits(rules: &RuleSet, max_hits: usize) -> Result<Engine> {
+        Engine::with_limits(
+            rules,
+            Limits {
+                max_hits,
+                ..Limits::default()
+            },
+        )
+    }
+
+    /// Compiles a rule set with these per-post limits.
+    pub fn with_limits(rules: &RuleSet, limits: Limits) -> Result<Engine> {
+        if limits.max_post_bytes > MAX_POST_BYTES_CAP {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "max_post_bytes {} is above the hard cap of {MAX_POST_BYTES_CAP} bytes (16 MiB)",
+                    limits.max_post_bytes
+                ),
+            ));
+        }
+        let max_hits = limits.max_hits;
         let matcher = Matcher::new(rules.rules())?;
         let fields = Field::ALL
             .into_iter()
@@ -120,6 +168,7 @@ impl Engine {
             names,
             fields,
             max_hits: max_hits.max(1),
+            max_post_bytes: limits.max_post_bytes.max(1),
         })
     }
 
@@ -158,6 +207,40 @@ impl Engine {
         self.decide(post, None)
     }
 
+    /// The engine's per-post limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_hits: self.max_hits,
+            max_post_bytes: self.max_post_bytes,
+        }
+    }
+
+    /// Scans `post` when its text fields together fit in `max_post_bytes`; otherwise an
+    /// error ([`ErrorKind::TooLarge`]) naming the limit. ([`scan`](Engine::scan) scans any
+    /// size: the caller chose the post.)
+    pub fn try_scan(&self, post: &Post) -> Result<Decision> {
+        self.check_size(post)?;
+        Ok(self.scan(post))
+    }
+
+    fn check_size(&self, post: &Post) -> Result<()> {
+        let size: usize = Field::ALL
+            .iter()
+            .filter_map(|&f| post.field(f))
+            .map(str::len)
+            .sum();
+        if size > self.max_post_bytes {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "the post is {size} bytes; the limit (max_post_bytes) is {}",
+                    self.max_post_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Scans many posts in parallel (rayon); the decisions are in input order.
     pub fn scan_batch(&self, posts: &[Post]) -> Vec<Decision> {
         posts.par_iter().map(|p| self.scan(p)).collect()
@@ -183,6 +266,7 @@ impl Engine {
         scan: impl FnOnce(&Post) -> (Decision, KindTimes),
     ) -> Result<(Post, Decision, KindTimes)> {
         let (post, warnings) = Post::from_json_lenient(json)?;
+        self.check_size(&post)?;
         let (mut decision, times) = scan(&post);
         decision.prepend_warnings(warnings);
         Ok((post, decision, times))
@@ -376,6 +460,10 @@ impl Engine {
             }
         }
 
+        if truncated {
+            // More hits than the list holds: a person should look at this post.
+            action = action.max(Action::Review);
+        }
         if action > Action::Allow {
             let unverified = post.poster.as_ref().and_then(|p| p.verified) == Some(false);
             if unverified {

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Audit,
     /// The audit key is missing, malformed, or not the store's key.
     AuditKey,
+    /// Input over a limit (a post larger than `max_post_bytes`, a term or regex too long).
+    TooLarge,
 }
 
 /// A place in a source file, 1-based.

@@ -44,6 +44,8 @@ pub enum shenhe_status {
     SHENHE_IO_ERROR = 8,
     /// The audit store could not be opened or written, or its key is missing or wrong.
     SHENHE_AUDIT_ERROR = 9,
+    /// The post is larger than the engine's `max_post_bytes` (1 MiB by default).
+    SHENHE_TOO_LARGE = 10,
 }
 
 /// The action a decision asks for, weakest first.
@@ -427,7 +429,11 @@ pub unsafe extern "C" fn shenhe_scan_text(
         non_null(hit_count, "hit_count")?;
         // SAFETY: forwarded caller contract.
         let t = unsafe { utf8(text, len, "the text") }?;
-        let d = engine.current.load().scan_text(t);
+        let current = engine.current.load();
+        let d = current.try_scan(&crate::Post::from_text(t)).map_err(|e| {
+            set_error(e.to_string());
+            shenhe_status::SHENHE_TOO_LARGE
+        })?;
         // SAFETY: the out-pointers are non-NULL (or, for `hits`, checked) and valid.
         unsafe {
             *action = d.action.into();
@@ -487,7 +493,9 @@ pub unsafe extern "C" fn shenhe_scan_batch(
                 }
                 let text = std::str::from_utf8(&data[s..e])
                     .map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
-                let d = current.scan_text(text);
+                let d = current
+                    .try_scan(&crate::Post::from_text(text))
+                    .map_err(|_| shenhe_status::SHENHE_TOO_LARGE)?;
                 Ok((
                     d.action,
                     d.report,
@@ -764,7 +772,10 @@ unsafe fn decide_json(
     let text = unsafe { utf8(ptr, len, "the post") }?;
     scan(text).map(|(_, d)| d).map_err(|e| {
         set_error(e.to_string());
-        shenhe_status::SHENHE_INVALID_POST
+        match e.kind() {
+            crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
+            _ => shenhe_status::SHENHE_INVALID_POST,
+        }
     })
 }
 

@@ -74,7 +74,10 @@ pub mod rules;
 pub mod stats;
 
 pub use category::Category;
-pub use engine::{Engine, ExampleFailure, KindTimes, DEFAULT_MAX_HITS, MASK_CHAR};
+pub use engine::{
+    Engine, ExampleFailure, KindTimes, Limits, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES, MASK_CHAR,
+    MAX_POST_BYTES_CAP,
+};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use moderator::{Measure, Moderator, OffenceLedger};
 pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};

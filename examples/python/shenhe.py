@@ -21,6 +21,7 @@ STATUS_NAMES = {
     7: "SHENHE_PANIC",
     8: "SHENHE_IO_ERROR",
     9: "SHENHE_AUDIT_ERROR",
+    10: "SHENHE_TOO_LARGE",
 }
 ACTIONS = ["allow", "mask", "review", "block", "delete"]
 

@@ -24,7 +24,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::{self, table_for, FoldTable, Folded, Profile, MAX_NOISE_GAP};
-use crate::rules::{Boundary, Pinyin, Rule, Step, REGEX_SIZE_LIMIT};
+use crate::rules::{Boundary, Pinyin, Rule, Step, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 /// What a pattern of an automaton stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,9 +246,18 @@ impl Matcher {
         let mut regex_groups = Vec::new();
         for (profile, sources, regexes) in regex {
             let set = RegexSetBuilder::new(&sources)
-                .size_limit(REGEX_SIZE_LIMIT.saturating_mul(sources.len()))
+                .size_limit(
+                    REGEX_SIZE_LIMIT
+                        .saturating_mul(sources.len())
+                        .min(REGEX_SET_SIZE_LIMIT),
+                )
                 .build()
-                .map_err(|e| Error::new(ErrorKind::InvalidRegex, e.to_string()))?;
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::TooLarge,
+                        format!("the rule set's regexes together exceed the compiled size limit (regex_set_size, {REGEX_SET_SIZE_LIMIT} bytes): {e}"),
+                    )
+                })?;
             regex_groups.push(RegexGroup {
                 profile,
                 table: table_for(profile),

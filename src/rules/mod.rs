@@ -21,7 +21,8 @@ use crate::post::{Field, Post, RulesetInfo};
 pub use import::{import_word_list, Imported};
 pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
 pub use load::BUNDLED_PREFIX;
-pub(crate) use load::REGEX_SIZE_LIMIT;
+pub use load::{MAX_REGEX_LEN, MAX_TERM_CHARS};
+pub(crate) use load::{REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 pub use testfile::{bundled_test_files, parse_tests, test_files, RuleTest};
 
 /// How bad a rule's content is. Ordered: `Low < Medium < High < Critical`.

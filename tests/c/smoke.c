@@ -1,5 +1,6 @@
 /* Drives the C API through every call and every error path; prints what a host sees. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "shenhe.h"
 
@@ -74,6 +75,15 @@ int main(void) {
   CHECK(shenhe_scan_text(engine, NULL, 0, &action, &report, &hits, NULL) == SHENHE_OK && hits == 0);
   printf("scan_text of an empty text: %zu hits\n", hits);
   CHECK(shenhe_scan_text(engine, (const uint8_t *)"\xff", 1, &action, &report, &hits, NULL) == SHENHE_INVALID_UTF8);
+  size_t huge_len = (1 << 20) + 1;
+  char *huge = malloc(huge_len);
+  CHECK(huge != NULL);
+  memset(huge, 'a', huge_len);
+  hits = 77;
+  CHECK(shenhe_scan_text(engine, (const uint8_t *)huge, huge_len, &action, &report, &hits, NULL) == SHENHE_TOO_LARGE);
+  CHECK(hits == 77);
+  free(huge);
+  last_error("text over max_post_bytes");
   CHECK(shenhe_scan_text(engine, (const uint8_t *)text, strlen(text), NULL, &report, &hits, NULL) == SHENHE_NULL_ARGUMENT);
 
   /* The decision JSON into the caller's own buffer. */

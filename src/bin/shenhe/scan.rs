@@ -43,6 +43,10 @@ pub struct Args {
     /// Most hits listed per post (the decision still counts them all).
     #[arg(long, value_name = "N", default_value_t = shenhe::DEFAULT_MAX_HITS)]
     max_hits: usize,
+    /// Largest post, its text fields together, in bytes (at most 16 MiB); a larger post gets
+    /// an error line naming the limit.
+    #[arg(long, value_name = "BYTES", default_value_t = shenhe::DEFAULT_MAX_POST_BYTES)]
+    max_post_bytes: usize,
     /// Write a report for each post that must be reported: one JSON file each, an index
     /// (index.csv, UTF-8 with BOM) and a page for the officer on duty (index.html).
     #[arg(long, value_name = "DIR")]
@@ -142,8 +146,12 @@ enum LineOutcome {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = args.rules.engine()?;
-    let engine = if args.max_hits != shenhe::DEFAULT_MAX_HITS {
-        Engine::with_max_hits(engine.rules(), args.max_hits)?
+    let limits = shenhe::Limits {
+        max_hits: args.max_hits,
+        max_post_bytes: args.max_post_bytes,
+    };
+    let engine = if limits != engine.limits() {
+        Engine::with_limits(engine.rules(), limits)?
     } else {
         engine
     };
@@ -662,7 +670,10 @@ fn decide_line(engine: &Engine, line: &[u8], line_no: u64, timed: bool) -> LineO
         Ok(pdt) => pdt,
         Err(e) => {
             let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
-            return fail(id, format!("not a valid post: {}", e.message()));
+            return match e.kind() {
+                shenhe::ErrorKind::TooLarge => fail(id, e.message().to_owned()),
+                _ => fail(id, format!("not a valid post: {}", e.message())),
+            };
         }
     };
     decision.line = Some(line_no);
