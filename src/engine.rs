@@ -76,6 +76,8 @@ struct Scratch {
     allows: Vec<AllowSpan>,
     spans: Vec<(usize, usize, Candidate)>,
     mask_spans: Vec<(usize, usize)>,
+    /// For `allows` sorted by rule and start: the furthest end of the rule's spans so far.
+    allow_max_end: Vec<usize>,
     /// Set by [`Engine::scan_timed`]: where the time goes.
     timing: Option<KindTimes>,
 }
@@ -364,6 +366,7 @@ impl Engine {
             allows,
             spans,
             mask_spans,
+            allow_max_end,
             timing,
         } = scratch;
         // Conditions are evaluated only for rules that hit, once per post.
@@ -383,9 +386,10 @@ impl Engine {
             if raw.is_empty() {
                 continue;
             }
+            index_allows(allows, allow_max_end);
             raw.retain(|h| {
                 let rule = &rules[h.rule as usize];
-                if !rule.fields.contains(&field) || is_allowed(h, allows) {
+                if !rule.fields.contains(&field) || is_allowed(h, allows, allow_max_end) {
                     return false;
                 }
                 match &rule.when {
@@ -529,10 +533,30 @@ fn post_with_field(field: Field, text: &str) -> Post {
 }
 
 /// A hit inside an occurrence of one of its own rule's allow phrases is not a hit.
-fn is_allowed(h: &Candidate, allows: &[AllowSpan]) -> bool {
-    allows
-        .iter()
-        .any(|a| a.rule == h.rule && a.start <= h.start && h.end <= a.end)
+/// Sorts `allows` by rule and start and writes, for each, the furthest end of its rule's
+/// allow spans up to it, so [`is_allowed`] answers in O(log n): a post with many hits and
+/// many allow phrases stays linear.
+fn index_allows(allows: &mut [AllowSpan], max_end: &mut Vec<usize>) {
+    allows.sort_unstable_by_key(|a| (a.rule, a.start));
+    max_end.clear();
+    let mut prev: Option<(u32, usize)> = None;
+    for a in allows.iter() {
+        let m = match prev {
+            Some((rule, m)) if rule == a.rule => m.max(a.end),
+            _ => a.end,
+        };
+        max_end.push(m);
+        prev = Some((a.rule, m));
+    }
+}
+
+/// Whether an allow phrase of the hit's rule covers the hit (`allows` indexed by
+/// [`index_allows`]).
+fn is_allowed(h: &Candidate, allows: &[AllowSpan], max_end: &[usize]) -> bool {
+    let lo = allows.partition_point(|a| a.rule < h.rule);
+    let hi =
+        allows.partition_point(|a| a.rule < h.rule || (a.rule == h.rule && a.start <= h.start));
+    hi > lo && max_end[hi - 1] >= h.end
 }
 
 /// Chars between which there is always a grapheme boundary (UAX #29): CJK ideographs,
@@ -609,11 +633,14 @@ impl<'a> CharCounter<'a> {
         }
     }
 
+    /// Moves to `byte` from the last offset asked for, either way: O(distance), so the
+    /// overlapping hits of a long post never recount from its start.
     fn at(&mut self, byte: usize) -> usize {
         if byte < self.byte {
-            return self.text[..byte].chars().count();
+            self.chars -= self.text[byte..self.byte].chars().count();
+        } else {
+            self.chars += self.text[self.byte..byte].chars().count();
         }
-        self.chars += self.text[self.byte..byte].chars().count();
         self.byte = byte;
         self.chars
     }
