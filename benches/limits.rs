@@ -24,6 +24,9 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Makes a post text of about the given number of bytes.
+type MakePost = Box<dyn Fn(usize) -> String>;
+
 /// `unit` repeated to `bytes` bytes (whole chars).
 fn fill(unit: &str, bytes: usize) -> String {
     let mut s = String::with_capacity(bytes + unit.len());
@@ -53,7 +56,7 @@ fn linearity() {
         .map(|l| Post::from_json(l).unwrap().text)
         .collect::<Vec<_>>()
         .join("\n");
-    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    let kinds: [(&str, MakePost); 4] = [
         ("benign (sample posts)", Box::new(|n| fill(&sample, n))),
         ("noise run (*#@ ~)", Box::new(|n| fill("*#@ ~", n))),
         ("one repeated char (赌)", Box::new(|n| fill("赌", n))),
