@@ -25,7 +25,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// Makes a post text of about the given number of bytes.
-type MakePost = Box<dyn Fn(usize) -> String>;
+type MakePost<'a> = Box<dyn Fn(usize) -> String + 'a>;
 
 /// `unit` repeated to `bytes` bytes (whole chars).
 fn fill(unit: &str, bytes: usize) -> String {
@@ -56,7 +56,7 @@ fn linearity() {
         .map(|l| Post::from_json(l).unwrap().text)
         .collect::<Vec<_>>()
         .join("\n");
-    let kinds: [(&str, MakePost); 4] = [
+    let kinds: [(&str, MakePost<'_>); 4] = [
         ("benign (sample posts)", Box::new(|n| fill(&sample, n))),
         ("noise run (*#@ ~)", Box::new(|n| fill("*#@ ~", n))),
         ("one repeated char (赌)", Box::new(|n| fill("赌", n))),
