@@ -192,3 +192,29 @@ fn rule_file_limits_are_named() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_line_longer_than_64_mib_is_skipped_without_being_held() {
+    let mut input = b"{\"id\":1,\"text\":\"before\"}\n{\"id\":2,\"text\":\"".to_vec();
+    input.resize(input.len() + (65 << 20), b'a');
+    input.extend_from_slice(
+        b"\"}\n{\"id\":3,\"text\":\"\xe5\x87\xba\xe5\x94\xae\xe5\x86\xb0\xe6\xaf\x92\"}\n",
+    );
+    let out = run(&["scan", "-q"], &input);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let d = lines_of(&out);
+    assert_eq!(d.len(), 3);
+    assert_eq!(d[0]["action"], "allow");
+    assert!(
+        d[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("(max_line_bytes); skipped"),
+        "{}",
+        d[1]
+    );
+    assert_eq!(
+        (d[1]["line"].clone(), d[2]["action"].clone()),
+        (2.into(), "delete".into())
+    );
+}

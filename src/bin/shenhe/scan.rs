@@ -114,6 +114,44 @@ pub(crate) struct Chunk {
     pub(crate) data: Vec<u8>,
     /// End offset of each line in `data` (newline excluded).
     pub(crate) ends: Vec<usize>,
+    /// Indices of lines longer than [`MAX_LINE_BYTES`]: not kept (empty in `data`).
+    pub(crate) too_long: Vec<usize>,
+}
+
+/// Longest input line read (`max_line_bytes`): 64 MiB, room for a post at the 16 MiB cap
+/// with every character escaped. A longer line is skipped without being held in memory
+/// and gets an error line.
+pub(crate) const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// Appends one line (with its newline, if any) to `buf`, keeping at most `cap` bytes of it
+/// and consuming the rest. Returns the bytes consumed and whether the line was cut.
+fn read_line_capped<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<(usize, bool)> {
+    let (mut consumed, mut kept, mut cut) = (0, 0, false);
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok((consumed, cut));
+        }
+        let (n, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let room = cap.saturating_sub(kept);
+        if n > room {
+            cut = true;
+        }
+        buf.extend_from_slice(&available[..n.min(room)]);
+        kept += n.min(room);
+        reader.consume(n);
+        consumed += n;
+        if done {
+            return Ok((consumed, cut));
+        }
+    }
 }
 
 impl Chunk {
@@ -308,7 +346,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut outcomes: Vec<LineOutcome> = pool.install(|| {
             (0..chunk.ends.len())
                 .into_par_iter()
-                .map(|i| decide_line(&engine, chunk.line(i), chunk.first_line + i as u64, timed))
+                .map(|i| {
+                    let line_no = chunk.first_line + i as u64;
+                    if chunk.too_long.contains(&i) {
+                        return LineOutcome::Failed(error_line(
+                            line_no,
+                            None,
+                            &format!("the line is longer than {MAX_LINE_BYTES} bytes (max_line_bytes); skipped"),
+                        ));
+                    }
+                    decide_line(&engine, chunk.line(i), line_no, timed)
+                })
                 .collect()
         });
         // Escalation and reports in input order.
@@ -594,11 +642,19 @@ pub(crate) fn read_chunks<R: BufRead>(
             first_line: next_line,
             data: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
             ends: Vec::with_capacity(CHUNK_LINES),
+            too_long: Vec::new(),
         };
         while chunk.ends.len() < CHUNK_LINES && chunk.data.len() < CHUNK_BYTES {
             let before = chunk.data.len();
-            match reader.read_until(b'\n', &mut chunk.data) {
-                Ok(0) => break,
+            match read_line_capped(&mut reader, &mut chunk.data, MAX_LINE_BYTES) {
+                Ok((0, _)) => break,
+                Ok((_, true)) => {
+                    first = false;
+                    chunk.data.truncate(before);
+                    chunk.too_long.push(chunk.ends.len());
+                    chunk.ends.push(chunk.data.len());
+                    chunk.data.push(b'\n');
+                }
                 Ok(_) => {
                     if chunk.data.last() == Some(&b'\n') {
                         chunk.data.pop();
