@@ -475,3 +475,70 @@ fn the_day_boundary_is_utc_plus_8_unless_configured_when_the_store_is_made() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("days of UTC-5"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_scan_resumes_only_with_the_rules_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 20);
+    let db = dir.path().join("a.db");
+    let out_file = dir.path().join("d.jsonl");
+    // An interrupted run: started, never finished (as after kill -9 before the first chunk).
+    {
+        let mut store = shenhe::audit::AuditStore::open(&db, None).unwrap();
+        let input_name = std::fs::canonicalize(&input).unwrap();
+        store
+            .begin_run(
+                Some(&input_name.display().to_string()),
+                Some(s(&out_file)),
+                "0123",
+            )
+            .unwrap();
+    }
+    let out = run(
+        &[
+            "scan",
+            "-i",
+            s(&input),
+            "-o",
+            s(&out_file),
+            "--audit",
+            s(&db),
+            "--resume",
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("used rule set 0123")
+            && stderr(&out).contains("resume with the same rules"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing interrupted over another input: --resume starts from the start, saying so.
+    let other = dir.path().join("other.jsonl");
+    std::fs::copy(&input, &other).unwrap();
+    let out = run(
+        &[
+            "scan",
+            "-i",
+            s(&other),
+            "-o",
+            s(&out_file),
+            "--audit",
+            s(&db),
+            "--resume",
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no interrupted scan of"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap().lines().count(),
+        21,
+        "20 posts and 1 bad line"
+    );
+}

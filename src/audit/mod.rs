@@ -567,6 +567,15 @@ impl AuditStore {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// The hash of the rule set a run was started with.
+    pub fn run_ruleset(&self, run: i64) -> Result<String> {
+        self.conn
+            .query_row("SELECT ruleset FROM runs WHERE run = ?1", [run], |r| {
+                r.get(0)
+            })
+            .map_err(db_err("reading a run"))
+    }
+
     /// Marks a run finished.
     pub fn finish_run(&mut self, run: i64) -> Result<()> {
         self.conn

@@ -250,10 +250,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let run = match previous {
                 Some((run, line)) => {
+                    let used = store.run_ruleset(run)?;
+                    if used != engine.rules().hash() {
+                        bail!(
+                            "the interrupted scan of {} used rule set {used}; these rules are {}: resume with the same rules, or scan again without --resume",
+                            args.input,
+                            engine.rules().hash()
+                        );
+                    }
                     resume_after = line;
                     run
                 }
                 None => {
+                    if args.resume && !args.quiet {
+                        eprintln!(
+                            "shenhe scan: no interrupted scan of {} in {}: scanning from the start",
+                            args.input,
+                            db.display()
+                        );
+                    }
                     store.begin_run(Some(&input_name), Some(&args.output), engine.rules().hash())?
                 }
             };
