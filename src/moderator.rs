@@ -242,6 +242,7 @@ impl Moderator {
     /// offences already recorded there for escalation. A decision that cannot be recorded
     /// says so in its `warnings`.
     pub fn with_audit(self, mut store: AuditStore) -> crate::Result<Moderator> {
+        store.can_record()?;
         let engine = self.engine.load_full();
         let run = store.begin_run(None, None, engine.rules().hash())?;
         {

@@ -523,6 +523,17 @@ impl AuditStore {
         self.sealed
     }
 
+    /// Whether records can be added: a sealed store needs its key.
+    pub fn can_record(&self) -> Result<()> {
+        if self.sealed && self.key.is_none() {
+            return Err(Error::new(
+                ErrorKind::AuditKey,
+                format!("the store seals personal fields: give its key (--audit-key-file, or {KEY_ENV})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The UTC offset (hours east) of the calendar days records are grouped by.
     pub fn utc_offset_hours(&self) -> i8 {
         (self.offset.seconds() / 3600) as i8
