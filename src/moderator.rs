@@ -1,5 +1,6 @@
 //! What needs history: repeat-offence escalation, and [`Moderator`], the engine plus an
-//! offence ledger, which the CLI uses and embedders can use.
+//! offence ledger (and optionally reports and an audit store), which embedders use; the CLI
+//! uses the ledger directly.
 //!
 //! The engine stays pure; the ledger is the state that changes. Offences are counted in
 //! the order posts are given to the ledger (input order, also when the scans ran in
@@ -190,8 +191,10 @@ fn raise(action: Action) -> Action {
 }
 
 /// The whole pipeline for one forum: the engine, an offence ledger and, optionally, a
-/// reports directory. Its decisions come after policy *and* escalation, and every decision
-/// that must be reported is written there as it is made.
+/// reports directory ([`with_reports`](Moderator::with_reports)) and an audit store
+/// ([`with_audit`](Moderator::with_audit)). Its decisions come after policy *and*
+/// escalation; every decision is recorded, and each that must be reported is written as a
+/// report, as it is made.
 ///
 /// `Send + Sync`: share it. The engine can be replaced while posts are moderated
 /// ([`Moderator::reload`]); the ledger keeps its history across reloads and takes the new
