@@ -472,42 +472,28 @@ impl AuditStore {
             .and_then(|h| h.parse().ok())
             .unwrap_or(DEFAULT_UTC_OFFSET_HOURS);
         let offset = Offset::from_hours(hours).unwrap_or(Offset::UTC);
-        let tail = conn
-            .query_row(
-                "SELECT seq, hash, day FROM records ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(Tail {
-                        seq: r.get(0)?,
-                        hash: r.get(1)?,
-                        day: r.get(2)?,
-                    })
-                },
-            )
+        let last = |sql: &str| {
+            conn.query_row(sql, [], |r| {
+                Ok(Tail {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                    day: r.get(2)?,
+                })
+            })
             .optional()
-            .map_err(db_err(&what))?;
+            .map_err(db_err(&what))
+        };
         // With the last days pruned, the chain continues from the manifest.
-        let tail = match tail {
+        let tail = match last("SELECT seq, hash, day FROM records ORDER BY seq DESC LIMIT 1")? {
             Some(t) => t,
-            None => conn
-                .query_row(
-                    "SELECT last_seq, final_hash, day FROM manifest ORDER BY day DESC LIMIT 1",
-                    [],
-                    |r| {
-                        Ok(Tail {
-                            seq: r.get(0)?,
-                            hash: r.get(1)?,
-                            day: r.get(2)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(db_err(&what))?
-                .unwrap_or(Tail {
-                    seq: 0,
-                    hash: GENESIS.to_owned(),
-                    day: String::new(),
-                }),
+            None => {
+                last("SELECT last_seq, final_hash, day FROM manifest ORDER BY day DESC LIMIT 1")?
+                    .unwrap_or(Tail {
+                        seq: 0,
+                        hash: GENESIS.to_owned(),
+                        day: String::new(),
+                    })
+            }
         };
         Ok(AuditStore {
             conn,

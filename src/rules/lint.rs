@@ -13,7 +13,7 @@ use super::{
 };
 use crate::error::{Location, Result};
 use crate::normalize::{fold_str, Profile};
-use crate::rules::{Boundary, Severity, Step};
+use crate::rules::{Boundary, Step};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -309,7 +309,7 @@ fn lint_rule(
     }
     let verdict = match r.action {
         Some(a) => a.as_str().to_owned(),
-        None => format!("severity {}", severity_name(r.severity)),
+        None => format!("severity {}", r.severity.as_str()),
     };
     Some(Parsed {
         id,
@@ -320,10 +320,6 @@ fn lint_rule(
         allow,
         regexes,
     })
-}
-
-fn severity_name(s: Severity) -> &'static str {
-    s.as_str()
 }
 
 fn one_line_error(s: &str) -> String {

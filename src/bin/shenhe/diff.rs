@@ -3,7 +3,7 @@
 //! Lines (`-o`), and a summary per change, rule and category, with samples, is printed.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::sync_channel;
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use shenhe::diff::DiffSummary;
 use shenhe::{Decision, Engine, RuleSet};
 
-use crate::scan::{check_encoding, read_chunks, Chunk};
+use crate::scan::{open_input, read_chunks, Chunk};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,15 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pool = pool.num_threads(n.max(1));
     }
     let pool = pool.build().context("starting the worker threads")?;
-    let (input, len): (Box<dyn Read + Send>, Option<u64>) = if args.input == "-" {
-        (Box::new(io::stdin()), None)
-    } else {
-        let f = File::open(&args.input).with_context(|| format!("cannot read {}", args.input))?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), len)
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, input);
-    check_encoding(&mut reader, &args.input)?;
+    let (reader, len) = open_input(&args.input)?;
     let mut out = match &args.output {
         Some(p) => Some(BufWriter::new(
             File::create(p).with_context(|| format!("cannot write {}", p.display()))?,

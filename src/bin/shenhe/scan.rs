@@ -229,20 +229,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(f) => Some(AuditKey::from_file(f)?),
                 None => AuditKey::from_env()?,
             };
-            let has_key = key.is_some();
             let mut store = AuditStore::open(db, key)?;
             if let Some(h) = args.audit_utc_offset {
                 if store.utc_offset_hours() != h {
                     store.set_utc_offset_hours(h)?;
                 }
             }
-            if store.is_sealed() && !has_key {
-                bail!(
-                    "{}: the store seals personal fields: give its key (--audit-key-file, or {})",
-                    db.display(),
-                    shenhe::audit::KEY_ENV
-                );
-            }
+            store
+                .can_record()
+                .with_context(|| db.display().to_string())?;
             let previous = if args.resume {
                 store.unfinished_run(&input_name)?
             } else {
@@ -288,15 +283,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let (input, input_len): (Box<dyn Read + Send>, Option<u64>) = if args.input == "-" {
-        (Box::new(io::stdin()), None)
-    } else {
-        let f = File::open(&args.input).with_context(|| format!("cannot read {}", args.input))?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), len)
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, input);
-    check_encoding(&mut reader, &args.input)?;
+    let (reader, input_len) = open_input(&args.input)?;
 
     let output: Box<dyn Write + Send> = if args.output == "-" {
         Box::new(io::stdout())
@@ -615,8 +602,26 @@ fn cut_after_lines(path: &str, lines: u64) -> anyhow::Result<File> {
     Ok(f)
 }
 
+/// A buffered input of any origin.
+pub(crate) type Input = BufReader<Box<dyn Read + Send>>;
+
+/// Opens JSON Lines input (`-` for standard input), buffered, with its size when known;
+/// refuses encodings that cannot be read line by line.
+pub(crate) fn open_input(name: &str) -> anyhow::Result<(Input, Option<u64>)> {
+    let (input, len): (Box<dyn Read + Send>, Option<u64>) = if name == "-" {
+        (Box::new(io::stdin()), None)
+    } else {
+        let f = File::open(name).with_context(|| format!("cannot read {name}"))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), len)
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    check_encoding(&mut reader, name)?;
+    Ok((reader, len))
+}
+
 /// Refuses encodings the scan cannot read line by line (UTF-16, UTF-32).
-pub(crate) fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> {
+fn check_encoding<R: BufRead>(reader: &mut R, name: &str) -> anyhow::Result<()> {
     let head = reader
         .fill_buf()
         .with_context(|| format!("cannot read {name}"))?;
