@@ -101,6 +101,20 @@ typedef enum {
 } shenhe_action;
 
 /*
+ What the entries of a [`shenhe_scan_batch_jsonl`] batch are.
+ */
+typedef enum {
+  /*
+   Each entry is the text of a post without metadata; a null entry is an empty text.
+   */
+  SHENHE_BATCH_TEXTS = 0,
+  /*
+   Each entry is a post as JSON, the shape `shenhe scan` reads; a null entry is an error.
+   */
+  SHENHE_BATCH_POSTS_JSON = 1,
+} shenhe_batch_input;
+
+/*
  A hit's severity.
  */
 typedef enum {
@@ -320,6 +334,38 @@ shenhe_status shenhe_scan_batch(const shenhe_engine *engine,
                                 bool *reports,
                                 shenhe_status *statuses,
                                 shenhe_hits **hits);
+
+/*
+ Scans `count` entries laid out like an Arrow string column (entry `i` is
+ `data[offsets[i] .. offsets[i + 1]]`; `offsets` has `count + 1` entries; `valid`, one
+ byte per entry, NULL when every entry is valid, marks null entries with 0) and writes
+ the decisions as JSON Lines to `*decisions` (NUL-terminated, `*decisions_len` bytes
+ without the NUL, free with `shenhe_string_free`): exactly one line per entry, in order,
+ each the decision `shenhe scan` writes for that post (escalation aside, and without
+ `line`), or `{"error":"…"}` for an entry that could not be decided. `statuses[i]` says
+ why entry `i` failed, `SHENHE_OK` when it was decided. Each entry is guarded on its own:
+ even a bug in shenhe fails only its entry (`SHENHE_PANIC`).
+
+ `threads`: 1 scans on the calling thread only (inside a host that runs one task per core,
+ such as a Spark executor); 0 uses shenhe's shared pool (all cores); another number, a
+ pool of that many threads for this call. The call itself fails only for NULL required
+ arguments and offsets that do not fit `data`.
+
+ # Safety
+ `engine` NULL or live; `offsets` valid for `count + 1` reads; `data` valid for
+ `offsets[count]` bytes; `valid` NULL or valid for `count` reads; `statuses` valid for
+ `count` writes; `decisions` and `decisions_len` valid for a write.
+ */
+shenhe_status shenhe_scan_batch_jsonl(const shenhe_engine *engine,
+                                      shenhe_batch_input input,
+                                      const uint8_t *data,
+                                      const size_t *offsets,
+                                      const uint8_t *valid,
+                                      size_t count,
+                                      size_t threads,
+                                      shenhe_status *statuses,
+                                      char **decisions,
+                                      size_t *decisions_len);
 
 /*
  The number of texts in a hits handle (1 for `shenhe_scan_text`, `count` for a batch);

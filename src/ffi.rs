@@ -97,17 +97,22 @@ fn guard(f: impl FnOnce() -> shenhe_status) -> shenhe_status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(status) => status,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
             set_error(format!(
-                "internal error (panic caught at the C boundary): {msg}"
+                "internal error (panic caught at the C boundary): {}",
+                panic_message(&*payload)
             ));
             shenhe_status::SHENHE_PANIC
         }
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// Like [`guard`], for bodies that stop at the first bad argument with `?`.
@@ -535,6 +540,184 @@ pub unsafe extern "C" fn shenhe_scan_batch(
         }
         Ok(())
     })
+}
+
+/// What the entries of a [`shenhe_scan_batch_jsonl`] batch are.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum shenhe_batch_input {
+    /// Each entry is the text of a post without metadata; a null entry is an empty text.
+    SHENHE_BATCH_TEXTS = 0,
+    /// Each entry is a post as JSON, the shape `shenhe scan` reads; a null entry is an error.
+    SHENHE_BATCH_POSTS_JSON = 1,
+}
+
+/// Scans `count` entries laid out like an Arrow string column (entry `i` is
+/// `data[offsets[i] .. offsets[i + 1]]`; `offsets` has `count + 1` entries; `valid`, one
+/// byte per entry, NULL when every entry is valid, marks null entries with 0) and writes
+/// the decisions as JSON Lines to `*decisions` (NUL-terminated, `*decisions_len` bytes
+/// without the NUL, free with `shenhe_string_free`): exactly one line per entry, in order,
+/// each the decision `shenhe scan` writes for that post (escalation aside, and without
+/// `line`), or `{"error":"…"}` for an entry that could not be decided. `statuses[i]` says
+/// why entry `i` failed, `SHENHE_OK` when it was decided. Each entry is guarded on its own:
+/// even a bug in shenhe fails only its entry (`SHENHE_PANIC`).
+///
+/// `threads`: 1 scans on the calling thread only (inside a host that runs one task per core,
+/// such as a Spark executor); 0 uses shenhe's shared pool (all cores); another number, a
+/// pool of that many threads for this call. The call itself fails only for NULL required
+/// arguments and offsets that do not fit `data`.
+///
+/// # Safety
+/// `engine` NULL or live; `offsets` valid for `count + 1` reads; `data` valid for
+/// `offsets[count]` bytes; `valid` NULL or valid for `count` reads; `statuses` valid for
+/// `count` writes; `decisions` and `decisions_len` valid for a write.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
+    engine: *const shenhe_engine,
+    input: shenhe_batch_input,
+    data: *const u8,
+    offsets: *const usize,
+    valid: *const u8,
+    count: usize,
+    threads: usize,
+    statuses: *mut shenhe_status,
+    decisions: *mut *mut c_char,
+    decisions_len: *mut usize,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        non_null(offsets, "offsets")?;
+        non_null(statuses, "statuses")?;
+        non_null(decisions, "decisions")?;
+        non_null(decisions_len, "decisions_len")?;
+        // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
+        let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
+        // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
+        let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
+        let valid = if valid.is_null() {
+            None
+        } else {
+            // SAFETY: `valid` is valid for `count` reads (caller's contract).
+            Some(unsafe { std::slice::from_raw_parts(valid, count) })
+        };
+        let current = engine.current.load_full();
+        let entry = |i: usize| -> (shenhe_status, Vec<u8>) {
+            let (s, e) = (offsets[i], offsets[i + 1]);
+            let raw = if s <= e && e <= data.len() {
+                Some(&data[s..e])
+            } else {
+                None
+            };
+            let is_valid = valid.is_none_or(|v| v[i] != 0);
+            batch_entry(&current, input, raw, is_valid)
+        };
+        let lines: Vec<(shenhe_status, Vec<u8>)> = match threads {
+            1 => (0..count).map(entry).collect(),
+            0 => (0..count)
+                .into_par_iter()
+                .with_min_len(16)
+                .map(entry)
+                .collect(),
+            n => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| {
+                    set_error(format!("cannot start {n} threads: {e}"));
+                    shenhe_status::SHENHE_INVALID_ARGUMENT
+                })?
+                .install(|| {
+                    (0..count)
+                        .into_par_iter()
+                        .with_min_len(16)
+                        .map(entry)
+                        .collect()
+                }),
+        };
+        let mut out = Vec::with_capacity(lines.iter().map(|(_, l)| l.len() + 1).sum::<usize>() + 1);
+        for (i, (status, line)) in lines.into_iter().enumerate() {
+            // SAFETY: `statuses` is valid for `count` writes (caller's contract).
+            unsafe { *statuses.add(i) = status };
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+        }
+        let len = out.len();
+        // JSON escapes NUL, so the lines have none.
+        let c = CString::new(out).expect("no NUL in JSON lines");
+        // SAFETY: both out-pointers are non-NULL and valid for a write.
+        unsafe {
+            *decisions = c.into_raw();
+            *decisions_len = len;
+        }
+        Ok(())
+    })
+}
+
+/// One entry of [`shenhe_scan_batch_jsonl`]: its status and its JSON line (no newline).
+/// `raw` is `None` when the entry's offsets do not fit the data.
+fn batch_entry(
+    engine: &Engine,
+    input: shenhe_batch_input,
+    raw: Option<&[u8]>,
+    valid: bool,
+) -> (shenhe_status, Vec<u8>) {
+    let failed = |status: shenhe_status, message: String| {
+        let line = serde_json::to_vec(&serde_json::json!({ "error": message }))
+            .expect("a JSON string serialises");
+        (status, line)
+    };
+    let Some(raw) = raw else {
+        return failed(
+            shenhe_status::SHENHE_INVALID_ARGUMENT,
+            "the entry's offsets are not ascending within the data".to_owned(),
+        );
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let text = match (valid, std::str::from_utf8(raw)) {
+            (false, _) if input == shenhe_batch_input::SHENHE_BATCH_TEXTS => "",
+            (false, _) => {
+                return Err((
+                    shenhe_status::SHENHE_INVALID_POST,
+                    "the entry is null: no post".to_owned(),
+                ))
+            }
+            (true, Ok(t)) => t,
+            (true, Err(e)) => {
+                return Err((
+                    shenhe_status::SHENHE_INVALID_UTF8,
+                    format!("the entry is not valid UTF-8: {e}"),
+                ))
+            }
+        };
+        let decided = match input {
+            shenhe_batch_input::SHENHE_BATCH_TEXTS => {
+                engine.try_scan(&crate::Post::from_text(text))
+            }
+            shenhe_batch_input::SHENHE_BATCH_POSTS_JSON => engine.scan_json(text).map(|(_, d)| d),
+        };
+        decided.map_err(|e| {
+            let status = match e.kind() {
+                crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
+                _ => shenhe_status::SHENHE_INVALID_POST,
+            };
+            (status, e.to_string())
+        })
+    }));
+    match outcome {
+        Ok(Ok(decision)) => (
+            shenhe_status::SHENHE_OK,
+            serde_json::to_vec(&decision).expect("decisions serialise"),
+        ),
+        Ok(Err((status, message))) => failed(status, message),
+        Err(payload) => failed(
+            shenhe_status::SHENHE_PANIC,
+            format!(
+                "internal error (panic caught at the C boundary): {}",
+                panic_message(&*payload)
+            ),
+        ),
+    }
 }
 
 /// A hit's severity.

@@ -180,12 +180,33 @@ fn sample_texts(dir: &Path) -> PathBuf {
 fn the_batch_call_equals_one_call_per_text() {
     let dir = tempfile::tempdir().unwrap();
     let texts = sample_texts(dir.path());
-    let (code, stdout, stderr) = run_c("batch", &[texts.to_str().unwrap()]);
+    // The sample posts, then lines that cannot be decided: not JSON, no string text.
+    let mut posts = std::fs::read_to_string(manifest().join("examples/posts.jsonl")).unwrap();
+    posts.push_str("{\"id\":\"cut\"\n{\"text\":5}\n");
+    let posts_file = dir.path().join("posts.jsonl");
+    std::fs::write(&posts_file, posts).unwrap();
+    let (code, stdout, stderr) = run_c(
+        "batch",
+        &[texts.to_str().unwrap(), posts_file.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains("301 texts") && stdout.contains("1 failed alike, 0 mismatches"),
         "{stdout}"
     );
+    // Null entries are empty texts; the invalid line fails alone.
+    assert!(
+        stdout.contains("jsonl texts: 300 decided, 0 mismatches"),
+        "{stdout}"
+    );
+    for threads in 0..3 {
+        assert!(
+            stdout.contains(&format!(
+                "jsonl posts on {threads} threads: 300 of 302 decided, 0 mismatches"
+            )),
+            "{stdout}"
+        );
+    }
 }
 
 #[test]

@@ -71,6 +71,10 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     audit_utc_offset: Option<i8>,
+    /// Leave repeat-offence escalation off: each post is decided on its own, as in a Spark
+    /// rescan (escalation depends on live order) or a sweep of an old topic.
+    #[arg(long)]
+    no_escalation: bool,
     /// Continue an interrupted scan of the same input: after the last line recorded in the
     /// audit store (or written to the checkpoint), appending to the output file.
     #[arg(long)]
@@ -375,10 +379,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .id
                     .as_ref()
                     .is_some_and(|id| counted.contains(&serde_json::to_string(id).expect("JSON")));
-            if known {
-                ledger.apply_counted(post, decision, now);
-            } else {
-                ledger.apply(post, decision, now);
+            match (args.no_escalation, known) {
+                (true, _) => {}
+                (false, true) => ledger.apply_counted(post, decision, now),
+                (false, false) => ledger.apply(post, decision, now),
             }
             if let (Some(w), true) = (reports.as_mut(), decision.report) {
                 let report = Report::new(
