@@ -342,8 +342,10 @@ shenhe_status shenhe_scan_batch(const shenhe_engine *engine,
  the decisions as JSON Lines to `*decisions` (NUL-terminated, `*decisions_len` bytes
  without the NUL, free with `shenhe_string_free`): exactly one line per entry, in order,
  each the decision `shenhe scan` writes for that post (escalation aside, and without
- `line`), or `{"error":"…"}` for an entry that could not be decided. `statuses[i]` says
- why entry `i` failed, `SHENHE_OK` when it was decided. Each entry is guarded on its own:
+ `line`), or the error line it writes (`{"id":…,"error":"…"}`) for an entry that could
+ not be decided. `statuses[i]` says why entry `i` failed (`SHENHE_INVALID_POST` for a
+ post JSON that cannot be read, invalid UTF-8 included; `SHENHE_INVALID_UTF8` for a text;
+ `SHENHE_TOO_LARGE`), `SHENHE_OK` when it was decided. Each entry is guarded on its own:
  even a bug in shenhe fails only its entry (`SHENHE_PANIC`).
 
  `threads`: 1 scans on the calling thread only (inside a host that runs one task per core,

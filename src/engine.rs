@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde::Serialize;
 use unicode_segmentation::GraphemeCursor;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -80,6 +81,20 @@ struct Scratch {
     allow_max_end: Vec<usize>,
     /// Set by [`Engine::scan_timed`]: where the time goes.
     timing: Option<KindTimes>,
+}
+
+/// A line of JSON Lines input that could not be decided ([`Engine::scan_json_line`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LineError {
+    /// The post's id, when the line had a readable one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<crate::PostId>,
+    /// Why, as `shenhe scan` writes it in the line's `error`.
+    #[serde(rename = "error")]
+    pub message: String,
+    /// `TooLarge` for a post over the size limit, `InvalidPost` otherwise.
+    #[serde(skip)]
+    pub kind: ErrorKind,
 }
 
 /// Where a scan's time went, per kind of rule ([`Engine::scan_timed`]), in nanoseconds.
@@ -260,6 +275,49 @@ impl Engine {
     /// [`scan_json`](Engine::scan_json) with the times of [`scan_timed`](Engine::scan_timed).
     pub fn scan_json_timed(&self, json: &str) -> Result<(Post, Decision, KindTimes)> {
         self.read_json(json, |p| self.scan_timed(p))
+    }
+
+    /// Decides one line of a JSON Lines input exactly as `shenhe scan` does (a trailing
+    /// `\r` is dropped; an empty line, invalid UTF-8, JSON that is not a post and a post
+    /// over the size limit fail with the message `scan` writes, and the post's id when it
+    /// can be read). With `timed`, the decision comes with the times of
+    /// [`scan_timed`](Engine::scan_timed). The Spark batch call reads lines through this.
+    pub fn scan_json_line(
+        &self,
+        line: &[u8],
+        timed: bool,
+    ) -> std::result::Result<(Post, Decision, KindTimes), LineError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let fail = |id, message: String| LineError {
+            id,
+            message,
+            kind: ErrorKind::InvalidPost,
+        };
+        let text = std::str::from_utf8(line)
+            .map_err(|e| fail(None, format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
+        if text.trim().is_empty() {
+            return Err(fail(None, "empty line: expected a JSON post".into()));
+        }
+        let scanned = if timed {
+            self.scan_json_timed(text)
+        } else {
+            self.scan_json(text)
+                .map(|(p, d)| (p, d, KindTimes::default()))
+        };
+        scanned.map_err(|e| {
+            #[derive(serde::Deserialize)]
+            struct IdOnly {
+                id: Option<crate::PostId>,
+            }
+            let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
+            match e.kind() {
+                ErrorKind::TooLarge => LineError {
+                    kind: ErrorKind::TooLarge,
+                    ..fail(id, e.message().to_owned())
+                },
+                _ => fail(id, format!("not a valid post: {}", e.message())),
+            }
+        })
     }
 
     fn read_json(

@@ -558,8 +558,10 @@ pub enum shenhe_batch_input {
 /// the decisions as JSON Lines to `*decisions` (NUL-terminated, `*decisions_len` bytes
 /// without the NUL, free with `shenhe_string_free`): exactly one line per entry, in order,
 /// each the decision `shenhe scan` writes for that post (escalation aside, and without
-/// `line`), or `{"error":"…"}` for an entry that could not be decided. `statuses[i]` says
-/// why entry `i` failed, `SHENHE_OK` when it was decided. Each entry is guarded on its own:
+/// `line`), or the error line it writes (`{"id":…,"error":"…"}`) for an entry that could
+/// not be decided. `statuses[i]` says why entry `i` failed (`SHENHE_INVALID_POST` for a
+/// post JSON that cannot be read, invalid UTF-8 included; `SHENHE_INVALID_UTF8` for a text;
+/// `SHENHE_TOO_LARGE`), `SHENHE_OK` when it was decided. Each entry is guarded on its own:
 /// even a bug in shenhe fails only its entry (`SHENHE_PANIC`).
 ///
 /// `threads`: 1 scans on the calling thread only (inside a host that runs one task per core,
@@ -662,56 +664,65 @@ fn batch_entry(
     raw: Option<&[u8]>,
     valid: bool,
 ) -> (shenhe_status, Vec<u8>) {
-    let failed = |status: shenhe_status, message: String| {
-        let line = serde_json::to_vec(&serde_json::json!({ "error": message }))
-            .expect("a JSON string serialises");
+    let failed = |status, id, message: String| {
+        let line = serde_json::to_vec(&crate::LineError {
+            id,
+            message,
+            kind: crate::ErrorKind::InvalidPost,
+        })
+        .expect("an error line serialises");
         (status, line)
     };
     let Some(raw) = raw else {
         return failed(
             shenhe_status::SHENHE_INVALID_ARGUMENT,
+            None,
             "the entry's offsets are not ascending within the data".to_owned(),
         );
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let text = match (valid, std::str::from_utf8(raw)) {
-            (false, _) if input == shenhe_batch_input::SHENHE_BATCH_TEXTS => "",
-            (false, _) => {
-                return Err((
-                    shenhe_status::SHENHE_INVALID_POST,
-                    "the entry is null: no post".to_owned(),
-                ))
-            }
-            (true, Ok(t)) => t,
-            (true, Err(e)) => {
-                return Err((
-                    shenhe_status::SHENHE_INVALID_UTF8,
-                    format!("the entry is not valid UTF-8: {e}"),
-                ))
-            }
-        };
-        let decided = match input {
-            shenhe_batch_input::SHENHE_BATCH_TEXTS => {
-                engine.try_scan(&crate::Post::from_text(text))
-            }
-            shenhe_batch_input::SHENHE_BATCH_POSTS_JSON => engine.scan_json(text).map(|(_, d)| d),
-        };
-        decided.map_err(|e| {
-            let status = match e.kind() {
-                crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
-                _ => shenhe_status::SHENHE_INVALID_POST,
+    let outcome = catch_unwind(AssertUnwindSafe(|| match (input, valid) {
+        (shenhe_batch_input::SHENHE_BATCH_TEXTS, _) => {
+            let text = if valid {
+                std::str::from_utf8(raw).map_err(|e| {
+                    let message = format!("not valid UTF-8 at byte {}", e.valid_up_to());
+                    (shenhe_status::SHENHE_INVALID_UTF8, None, message)
+                })?
+            } else {
+                ""
             };
-            (status, e.to_string())
-        })
+            engine.try_scan(&crate::Post::from_text(text)).map_err(|e| {
+                (
+                    shenhe_status::SHENHE_TOO_LARGE,
+                    None,
+                    e.message().to_owned(),
+                )
+            })
+        }
+        (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, false) => Err((
+            shenhe_status::SHENHE_INVALID_POST,
+            None,
+            "the entry is null: no post".to_owned(),
+        )),
+        (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, true) => engine
+            .scan_json_line(raw, false)
+            .map(|(_, d, _)| d)
+            .map_err(|e| {
+                let status = match e.kind {
+                    crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
+                    _ => shenhe_status::SHENHE_INVALID_POST,
+                };
+                (status, e.id, e.message)
+            }),
     }));
     match outcome {
         Ok(Ok(decision)) => (
             shenhe_status::SHENHE_OK,
             serde_json::to_vec(&decision).expect("decisions serialise"),
         ),
-        Ok(Err((status, message))) => failed(status, message),
+        Ok(Err((status, id, message))) => failed(status, id, message),
         Err(payload) => failed(
             shenhe_status::SHENHE_PANIC,
+            None,
             format!(
                 "internal error (panic caught at the C boundary): {}",
                 panic_message(&*payload)

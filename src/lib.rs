@@ -75,8 +75,8 @@ pub mod stats;
 
 pub use category::Category;
 pub use engine::{
-    Engine, ExampleFailure, KindTimes, Limits, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES, MASK_CHAR,
-    MAX_POST_BYTES_CAP,
+    Engine, ExampleFailure, KindTimes, Limits, LineError, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES,
+    MASK_CHAR, MAX_POST_BYTES_CAP,
 };
 pub use error::{Error, ErrorKind, Location, Result};
 pub use moderator::{Measure, Moderator, OffenceLedger};

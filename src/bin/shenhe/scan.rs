@@ -709,11 +709,6 @@ pub(crate) fn read_chunks<R: BufRead>(
     }
 }
 
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: Option<shenhe::PostId>,
-}
-
 /// The line of a post that could not be decided: `{"id":…,"line":N,"error":"…"}`.
 #[derive(serde::Serialize)]
 struct ErrorLine<'a> {
@@ -730,31 +725,9 @@ fn error_line(line: u64, id: Option<shenhe::PostId>, error: &str) -> Vec<u8> {
 }
 
 fn decide_line(engine: &Engine, line: &[u8], line_no: u64, timed: bool) -> LineOutcome {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let fail = |id, msg: String| LineOutcome::Failed(error_line(line_no, id, &msg));
-    let text = match std::str::from_utf8(line) {
-        Ok(t) => t,
-        Err(e) => return fail(None, format!("not valid UTF-8 at byte {}", e.valid_up_to())),
-    };
-    if text.trim().is_empty() {
-        return fail(None, "empty line: expected a JSON post".into());
-    }
-    let scanned = if timed {
-        engine.scan_json_timed(text)
-    } else {
-        engine
-            .scan_json(text)
-            .map(|(p, d)| (p, d, KindTimes::default()))
-    };
-    let (post, mut decision, times) = match scanned {
+    let (post, mut decision, times) = match engine.scan_json_line(line, timed) {
         Ok(pdt) => pdt,
-        Err(e) => {
-            let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
-            return match e.kind() {
-                shenhe::ErrorKind::TooLarge => fail(id, e.message().to_owned()),
-                _ => fail(id, format!("not a valid post: {}", e.message())),
-            };
-        }
+        Err(e) => return LineOutcome::Failed(error_line(line_no, e.id, &e.message)),
     };
     decision.line = Some(line_no);
     LineOutcome::Decided(Box::new((post, decision, times)))
