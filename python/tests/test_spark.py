@@ -104,6 +104,18 @@ class SparkRescan(unittest.TestCase):
         exported = [ln for f in sorted(flagged.glob("part-*")) for ln in f.read_text().splitlines()]
         self.assertEqual(len(exported), want_flagged)
         self.assertTrue(set(exported) <= set(self.lines))
+        # The documented follow-up: shenhe turns them into report bundles and audit records.
+        tmp = Path(self.tmp.name)
+        (tmp / "flagged.jsonl").write_text("".join(line + "\n" for line in exported))
+        reports, audit = tmp / "reports", tmp / "audit.db"
+        subprocess.run([BIN, "scan", "-q", "--no-escalation", "--rules", RULES, "-i", str(tmp / "flagged.jsonl"),
+                        "-o", str(tmp / "flagged-decisions.jsonl"), "--reports", str(reports), "--audit", str(audit)],
+                       check=True)
+        head = subprocess.run([BIN, "audit", "head", "--db", str(audit)], capture_output=True, check=True, text=True)
+        self.assertEqual(int(head.stdout.split()[0]), want_flagged)
+        subprocess.run([BIN, "audit", "verify", "--db", str(audit)], capture_output=True, check=True)
+        want_reports = sum(1 for d in self.expected if d.get("report"))
+        self.assertEqual(len(list(reports.glob("report-*.json"))), want_reports)
 
     def test_parquet_columns_mapped_to_posts_equal_shenhe_scan(self):
         good = self.archive.read_bytes().split(b"\n")[:POSTS]
