@@ -98,13 +98,7 @@ enum Automaton {
 
 /// Overlapping matches of an [`Automaton`]: (start, end, pattern) in folded bytes.
 enum Matches<'a> {
-    Chars(
-        daachorse::charwise::iter::FindOverlappingIterator<
-            'a,
-            daachorse::charwise::iter::StrIterator<&'a str>,
-            u32,
-        >,
-    ),
+    Chars(daachorse::charwise::iter::FindOverlappingSliceIterator<'a, &'a str, u32>),
     Bytes(aho_corasick::FindOverlappingIter<'a, 'a>),
 }
 
