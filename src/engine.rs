@@ -83,6 +83,14 @@ struct Scratch {
     timing: Option<KindTimes>,
 }
 
+/// `bytes` as UTF-8, checked with SIMD (simdutf8); on failure, std's error says where.
+pub(crate) fn utf8(bytes: &[u8]) -> std::result::Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}
+
 /// A line of JSON Lines input that could not be decided ([`Engine::scan_json_line`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LineError {
@@ -293,7 +301,7 @@ impl Engine {
             message,
             kind: ErrorKind::InvalidPost,
         };
-        let text = std::str::from_utf8(line)
+        let text = utf8(line)
             .map_err(|e| fail(None, format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
         if text.trim().is_empty() {
             return Err(fail(None, "empty line: expected a JSON post".into()));

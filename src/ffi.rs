@@ -154,7 +154,7 @@ unsafe fn engine_ref<'a>(engine: *const shenhe_engine) -> Result<&'a shenhe_engi
 unsafe fn utf8<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str, shenhe_status> {
     // SAFETY: forwarded caller contract.
     let b = unsafe { bytes(ptr, len) }.ok_or_else(|| null_argument(what))?;
-    std::str::from_utf8(b).map_err(|_| {
+    crate::engine::utf8(b).map_err(|_| {
         set_error(format!("{what} is not valid UTF-8"));
         shenhe_status::SHENHE_INVALID_UTF8
     })
@@ -496,7 +496,7 @@ pub unsafe extern "C" fn shenhe_scan_batch(
                 if s > e || e > data.len() {
                     return Err(shenhe_status::SHENHE_INVALID_ARGUMENT);
                 }
-                let text = std::str::from_utf8(&data[s..e])
+                let text = crate::engine::utf8(&data[s..e])
                     .map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
                 let d = current
                     .try_scan(&crate::Post::from_text(text))
@@ -683,7 +683,7 @@ fn batch_entry(
     let outcome = catch_unwind(AssertUnwindSafe(|| match (input, valid) {
         (shenhe_batch_input::SHENHE_BATCH_TEXTS, _) => {
             let text = if valid {
-                std::str::from_utf8(raw).map_err(|e| {
+                crate::engine::utf8(raw).map_err(|e| {
                     let message = format!("not valid UTF-8 at byte {}", e.valid_up_to());
                     (shenhe_status::SHENHE_INVALID_UTF8, None, message)
                 })?
