@@ -282,7 +282,9 @@ class Engine:
     def _columns(self, lines, n):
         table = pajson.read_json(
             pa.BufferReader(lines),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(lines) + 1),
+            # One block for a usual batch; at most 1 GiB (the reader's blocks are int32), which
+            # still holds any line (a post is at most 16 MiB).
+            read_options=pajson.ReadOptions(use_threads=False, block_size=min(len(lines) + 1, 1 << 30)),
             parse_options=pajson.ParseOptions(explicit_schema=_LINE_SCHEMA, unexpected_field_behavior="ignore"),
         )
         if table.num_rows != n:
