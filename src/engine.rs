@@ -100,7 +100,7 @@ pub struct LineError {
     /// Why, as `shenhe scan` writes it in the line's `error`.
     #[serde(rename = "error")]
     pub message: String,
-    /// `TooLarge` for a post over the size limit, `InvalidPost` otherwise.
+    /// `TooLarge` for a post over the size limit, `InvalidPost` for a line that is not a post.
     #[serde(skip)]
     pub kind: ErrorKind,
 }
@@ -318,12 +318,14 @@ impl Engine {
                 id: Option<crate::PostId>,
             }
             let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
-            match e.kind() {
-                ErrorKind::TooLarge => LineError {
-                    kind: ErrorKind::TooLarge,
-                    ..fail(id, e.message().to_owned())
-                },
-                _ => fail(id, format!("not a valid post: {}", e.message())),
+            let message = match e.kind() {
+                ErrorKind::TooLarge => e.message().to_owned(),
+                _ => format!("not a valid post: {}", e.message()),
+            };
+            LineError {
+                id,
+                message,
+                kind: e.kind(),
             }
         })
     }

@@ -172,6 +172,38 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// A batch laid out like an Arrow string column: entry `i` is `data[offsets[i]..offsets[i + 1]]`.
+struct Column<'a> {
+    data: &'a [u8],
+    offsets: &'a [usize],
+}
+
+impl<'a> Column<'a> {
+    /// The column behind `data`, `offsets` (`count + 1` entries).
+    ///
+    /// # Safety
+    /// `offsets` NULL or valid for `count + 1` reads; `data` NULL or valid for
+    /// `offsets[count]` bytes.
+    unsafe fn new(
+        data: *const u8,
+        offsets: *const usize,
+        count: usize,
+    ) -> Result<Column<'a>, shenhe_status> {
+        non_null(offsets, "offsets")?;
+        // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
+        let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
+        // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
+        let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
+        Ok(Column { data, offsets })
+    }
+
+    /// Entry `i`, or `None` when its offsets are not ascending within the data.
+    fn entry(&self, i: usize) -> Option<&'a [u8]> {
+        let (s, e) = (self.offsets[i], self.offsets[i + 1]);
+        (s <= e && e <= self.data.len()).then(|| &self.data[s..e])
+    }
+}
+
 /// A NUL-terminated UTF-8 path.
 ///
 /// # Safety
@@ -478,12 +510,9 @@ pub unsafe extern "C" fn shenhe_scan_batch(
     guard_args(|| {
         // SAFETY: forwarded caller contract.
         let engine = unsafe { engine_ref(engine) }?;
-        non_null(offsets, "offsets")?;
+        // SAFETY: forwarded caller contract.
+        let column = unsafe { Column::new(data, offsets, count) }?;
         non_null(statuses, "statuses")?;
-        // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
-        let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
-        // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
-        let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
         let current = engine.current.load_full();
         let want_hits = !hits.is_null();
         // Each worker keeps only what is written out (and the hits when asked for), so a
@@ -492,12 +521,11 @@ pub unsafe extern "C" fn shenhe_scan_batch(
             .into_par_iter()
             .with_min_len(16)
             .map(|i| {
-                let (s, e) = (offsets[i], offsets[i + 1]);
-                if s > e || e > data.len() {
-                    return Err(shenhe_status::SHENHE_INVALID_ARGUMENT);
-                }
-                let text = crate::engine::utf8(&data[s..e])
-                    .map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
+                let raw = column
+                    .entry(i)
+                    .ok_or(shenhe_status::SHENHE_INVALID_ARGUMENT)?;
+                let text =
+                    crate::engine::utf8(raw).map_err(|_| shenhe_status::SHENHE_INVALID_UTF8)?;
                 let d = current
                     .try_scan(&crate::Post::from_text(text))
                     .map_err(|_| shenhe_status::SHENHE_TOO_LARGE)?;
@@ -590,14 +618,11 @@ pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
     guard_args(|| {
         // SAFETY: forwarded caller contract.
         let engine = unsafe { engine_ref(engine) }?;
-        non_null(offsets, "offsets")?;
+        // SAFETY: forwarded caller contract.
+        let column = unsafe { Column::new(data, offsets, count) }?;
         non_null(statuses, "statuses")?;
         non_null(decisions, "decisions")?;
         non_null(decisions_len, "decisions_len")?;
-        // SAFETY: `offsets` is valid for `count + 1` reads (caller's contract).
-        let offsets = unsafe { std::slice::from_raw_parts(offsets, count + 1) };
-        // SAFETY: `data` is valid for `offsets[count]` bytes (caller's contract).
-        let data = unsafe { bytes(data, offsets[count]) }.ok_or_else(|| null_argument("data"))?;
         let valid = if valid.is_null() {
             None
         } else {
@@ -606,22 +631,19 @@ pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
         };
         let current = engine.current.load_full();
         let entry = |i: usize| -> (shenhe_status, Vec<u8>) {
-            let (s, e) = (offsets[i], offsets[i + 1]);
-            let raw = if s <= e && e <= data.len() {
-                Some(&data[s..e])
-            } else {
-                None
-            };
             let is_valid = valid.is_none_or(|v| v[i] != 0);
-            batch_entry(&current, input, raw, is_valid)
+            batch_entry(&current, input, column.entry(i), is_valid)
         };
-        let lines: Vec<(shenhe_status, Vec<u8>)> = match threads {
-            1 => (0..count).map(entry).collect(),
-            0 => (0..count)
+        let in_parallel = || -> Vec<(shenhe_status, Vec<u8>)> {
+            (0..count)
                 .into_par_iter()
                 .with_min_len(16)
                 .map(entry)
-                .collect(),
+                .collect()
+        };
+        let lines = match threads {
+            1 => (0..count).map(entry).collect(),
+            0 => in_parallel(),
             n => rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build()
@@ -629,13 +651,7 @@ pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
                     set_error(format!("cannot start {n} threads: {e}"));
                     shenhe_status::SHENHE_INVALID_ARGUMENT
                 })?
-                .install(|| {
-                    (0..count)
-                        .into_par_iter()
-                        .with_min_len(16)
-                        .map(entry)
-                        .collect()
-                }),
+                .install(in_parallel),
         };
         let mut out = Vec::with_capacity(lines.iter().map(|(_, l)| l.len() + 1).sum::<usize>() + 1);
         for (i, (status, line)) in lines.into_iter().enumerate() {
