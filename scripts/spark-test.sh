@@ -10,7 +10,7 @@ venv=${SHENHE_SPARK_VENV:-$PWD/target/spark-venv}
 command -v java >/dev/null || { echo "spark-test: Java is needed (apt-get install default-jre-headless)" >&2; exit 2; }
 if ! "$venv/bin/python" -c "import pyspark, pyarrow, pandas, numpy" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check -r python/requirements-test.txt
 fi
 cargo build --locked --lib --bin shenhe
 export SHENHE_LIB=${SHENHE_LIB:-$PWD/target/debug/libshenhe.so}
