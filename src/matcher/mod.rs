@@ -10,8 +10,10 @@
 
 mod boundary;
 mod pinyin;
+mod start_filter;
 
 use boundary::Segmenter;
+use start_filter::{FilteredMatches, StartFilter};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,8 +92,10 @@ const LARGE_GROUP: usize = 200_000;
 
 /// A literal group's automaton, chosen by size (see [`LARGE_GROUP`]).
 enum Automaton {
-    /// Charwise double-array Aho-Corasick: fastest on Chinese text.
-    Chars(CharwiseDoubleArrayAhoCorasick<u32>),
+    /// Charwise double-array Aho-Corasick: fastest on Chinese text. With a start filter
+    /// when the patterns' first characters are selective (`start_filter`); its depths are
+    /// then cached, so the filter knows when the automaton is back at its root.
+    Chars(CharwiseDoubleArrayAhoCorasick<u32>, Option<StartFilter>),
     /// aho-corasick's contiguous NFA: linear build for huge lexicons.
     Bytes(aho_corasick::AhoCorasick),
 }
@@ -99,6 +103,7 @@ enum Automaton {
 /// Overlapping matches of an [`Automaton`]: (start, end, pattern) in folded bytes.
 enum Matches<'a> {
     Chars(daachorse::charwise::iter::FindOverlappingSliceIterator<'a, &'a str, u32>),
+    Filtered(FilteredMatches<'a>),
     Bytes(aho_corasick::FindOverlappingIter<'a, 'a>),
 }
 
@@ -109,6 +114,7 @@ impl Iterator for Matches<'_> {
     fn next(&mut self) -> Option<(usize, usize, usize)> {
         match self {
             Matches::Chars(it) => it.next().map(|m| (m.start(), m.end(), m.value() as usize)),
+            Matches::Filtered(it) => it.next(),
             Matches::Bytes(it) => it
                 .next()
                 .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
@@ -119,14 +125,19 @@ impl Iterator for Matches<'_> {
 impl Automaton {
     fn find_overlapping<'a>(&'a self, folded: &'a str) -> Matches<'a> {
         match self {
-            Automaton::Chars(ac) => Matches::Chars(ac.find_overlapping_iter(folded)),
+            Automaton::Chars(ac, Some(filter)) if filter.pays() => {
+                Matches::Filtered(filter.find_overlapping(ac, folded))
+            }
+            Automaton::Chars(ac, _) => Matches::Chars(ac.find_overlapping_iter(folded)),
             Automaton::Bytes(ac) => Matches::Bytes(ac.find_overlapping_iter(folded)),
         }
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Automaton::Chars(ac) => ac.heap_bytes(),
+            Automaton::Chars(ac, filter) => {
+                ac.heap_bytes() + filter.as_ref().map_or(0, StartFilter::heap_bytes)
+            }
             Automaton::Bytes(ac) => ac.memory_usage(),
         }
     }
@@ -248,12 +259,15 @@ impl GroupBuilder {
                     .map_err(|e| build_error(e.to_string()))?,
             )
         } else {
-            Automaton::Chars(
-                CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build_with_values(self.patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
-                    .map_err(|e| build_error(e.to_string()))?,
-            )
+            let mut ac = CharwiseDoubleArrayAhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build_with_values(self.patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
+                .map_err(|e| build_error(e.to_string()))?;
+            let filter = StartFilter::build(&self.patterns);
+            if filter.is_some() {
+                ac.cache_depths().map_err(|e| build_error(e.to_string()))?;
+            }
+            Automaton::Chars(ac, filter)
         };
         Ok(Some(LiteralGroup {
             profile,

@@ -119,3 +119,10 @@ fn folding_twice_equals_folding_once() {
         assert_eq!(fold_str(p, &once), once, "{s}");
     }
 }
+
+#[test]
+fn a_steps_bit_is_its_place_in_the_documented_order() {
+    for (i, step) in Step::ALL.into_iter().enumerate() {
+        assert_eq!(bit(step), 1 << i, "{step:?}");
+    }
+}
