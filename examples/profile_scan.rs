@@ -1,12 +1,26 @@
 //! Scans a JSONL corpus with one rule holding a lexicon, single-threaded, for profiling:
-//! `cargo run --release --example profile_scan -- CORPUS.jsonl LEXICON.txt [exact]`.
+//! `cargo run --release --example profile_scan -- CORPUS.jsonl LEXICON.txt [exact]`
+//! (`bundled` for LEXICON.txt: the bundled rule sets). `SHENHE_PROFILE_ROUNDS=N` repeats
+//! the timed round and prints the best.
 
 use shenhe::{Engine, Post, RuleSet};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let corpus = std::fs::read_to_string(&args[1]).expect("corpus");
-    let lexicon = std::fs::read_to_string(&args[2]).expect("lexicon");
+    // `bundled` instead of a lexicon scans with the bundled rule sets.
+    let bundled = args[2] == "bundled";
+    let lexicon = if bundled {
+        let rules = RuleSet::bundled();
+        let terms: Vec<&str> = rules
+            .rules()
+            .iter()
+            .flat_map(|r| r.terms.iter().map(String::as_str))
+            .collect();
+        terms.join("\n")
+    } else {
+        std::fs::read_to_string(&args[2]).expect("lexicon")
+    };
     let terms: Vec<&str> = lexicon.lines().filter(|l| !l.trim().is_empty()).collect();
     let normalize = if args.get(3).is_some_and(|a| a == "exact") {
         "normalize = []\n"
@@ -17,7 +31,11 @@ fn main() {
         "[[rule]]\nid = \"lexicon\"\ncategory = 7\nseverity = \"medium\"\nboundary = \"none\"\n{normalize}terms = {}\n",
         serde_json::to_string(&terms).unwrap()
     );
-    let engine = Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap();
+    let engine = if bundled {
+        Engine::bundled()
+    } else {
+        Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap()
+    };
     let posts: Vec<Post> = corpus
         .lines()
         .map(|l| Post::from_json(l).unwrap())
