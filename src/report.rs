@@ -166,6 +166,8 @@ pub struct ReportWriter {
     html_rows: String,
     count: u64,
     seq: u64,
+    /// Report files in the indexes: one row each, never two.
+    listed: std::collections::HashSet<String>,
 }
 
 const CSV_HEADER: &str = "post_id,line,detected,deadline,published,board,title,user_id,identity_ref,verified,ip,port,categories,basis,rules,matched,action,measures,ruleset_hash,file,text";
@@ -185,32 +187,27 @@ impl ReportWriter {
             html_rows: String::new(),
             count: 0,
             seq: 0,
+            listed: Default::default(),
         })
     }
 
     /// Opens a directory to add reports to, keeping those already there (a long-running
-    /// moderator, restarted): `index.csv` is appended to, numbering continues after the
-    /// highest report there, and `index.html` lists the old reports and the new.
+    /// moderator, restarted; a resumed scan): numbering continues after the highest report
+    /// there, `index.html` lists the old reports and the new, and `index.csv` is rebuilt
+    /// from the report files (one row each, in file order: a row lost to a crash comes
+    /// back, none is doubled) and appended to. A report a resumed scan decides again (same
+    /// input line, same file name) is rewritten in place and keeps its one row.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        let index = dir.join("index.csv");
-        let fresh = std::fs::metadata(&index).map_or(true, |m| m.len() == 0);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&index)?;
-        let mut csv = BufWriter::new(file);
-        if fresh {
-            csv.write_all("\u{feff}".as_bytes())?;
-            writeln!(csv, "{CSV_HEADER}")?;
-            csv.flush()?;
-        }
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.starts_with("report-") && n.ends_with(".json"))
             .collect();
         names.sort();
+        let mut csv = String::from("\u{feff}");
+        csv.push_str(CSV_HEADER);
+        csv.push('\n');
         let (mut html_rows, mut count, mut seq) = (String::new(), 0, 0);
         for name in &names {
             let number = name["report-".len()..]
@@ -223,7 +220,11 @@ impl ReportWriter {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Report>(&b).ok());
             match report {
-                Some(r) => html_rows.push_str(&html_row(&r, name)),
+                Some(r) => {
+                    html_rows.push_str(&html_row(&r, name));
+                    csv.push_str(&csv_row(&r, name));
+                    csv.push('\n');
+                }
                 None => {
                     let _ = writeln!(
                         html_rows,
@@ -233,12 +234,19 @@ impl ReportWriter {
                 }
             }
         }
+        // Replaced whole, so a crash while rebuilding leaves the old index, never half.
+        let index = dir.join("index.csv");
+        let tmp = dir.join("index.csv.tmp");
+        std::fs::write(&tmp, csv)?;
+        std::fs::rename(&tmp, &index)?;
+        let file = std::fs::OpenOptions::new().append(true).open(&index)?;
         Ok(ReportWriter {
             dir,
-            csv,
+            csv: BufWriter::new(file),
             html_rows,
             count,
             seq,
+            listed: names.into_iter().collect(),
         })
     }
 
@@ -272,52 +280,16 @@ impl ReportWriter {
                 Err(e) => return Err(e),
             }
         };
+        if self.listed.contains(&name) {
+            // Already in both indexes (listed when the directory was opened).
+            return Ok(path);
+        }
         self.count += 1;
-        let p = report.poster.clone().unwrap_or_default();
-        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
-        let fields: Vec<String> = vec![
-            report.post_id.as_ref().map(id_text).unwrap_or_default(),
-            report.line.map(|l| l.to_string()).unwrap_or_default(),
-            report.detected.clone(),
-            report.deadline.clone(),
-            opt(&report.published),
-            opt(&report.board),
-            opt(&report.title),
-            opt(&p.user_id),
-            opt(&p.identity_ref),
-            p.verified.map(|v| v.to_string()).unwrap_or_default(),
-            opt(&p.ip),
-            p.port.map(|v| v.to_string()).unwrap_or_default(),
-            report
-                .categories
-                .iter()
-                .map(|c| c.number.to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-            report
-                .categories
-                .iter()
-                .map(|c| c.basis.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-            distinct(report.hits.iter().map(|h| h.rule.to_string())).join(" "),
-            distinct(report.hits.iter().map(|h| h.matched.clone())).join(" "),
-            report.action.as_str().to_owned(),
-            report
-                .measures
-                .iter()
-                .map(|m| format!("{m:?}").to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" "),
-            report.ruleset.hash.clone(),
-            name.clone(),
-            report.text.clone(),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        writeln!(self.csv, "{}", row.join(","))?;
+        writeln!(self.csv, "{}", csv_row(report, &name))?;
         // Row by row: a process killed later loses no index row of a written report.
         self.csv.flush()?;
         self.html_rows.push_str(&html_row(report, &name));
+        self.listed.insert(name);
         Ok(path)
     }
 
@@ -333,6 +305,52 @@ impl ReportWriter {
     pub fn finish(mut self) -> io::Result<u64> {
         self.flush()
     }
+}
+
+/// One `index.csv` row (no line break) for `report`, written as file `name`.
+fn csv_row(report: &Report, name: &str) -> String {
+    let p = report.poster.clone().unwrap_or_default();
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let fields: Vec<String> = vec![
+        report.post_id.as_ref().map(id_text).unwrap_or_default(),
+        report.line.map(|l| l.to_string()).unwrap_or_default(),
+        report.detected.clone(),
+        report.deadline.clone(),
+        opt(&report.published),
+        opt(&report.board),
+        opt(&report.title),
+        opt(&p.user_id),
+        opt(&p.identity_ref),
+        p.verified.map(|v| v.to_string()).unwrap_or_default(),
+        opt(&p.ip),
+        p.port.map(|v| v.to_string()).unwrap_or_default(),
+        report
+            .categories
+            .iter()
+            .map(|c| c.number.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        report
+            .categories
+            .iter()
+            .map(|c| c.basis.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        distinct(report.hits.iter().map(|h| h.rule.to_string())).join(" "),
+        distinct(report.hits.iter().map(|h| h.matched.clone())).join(" "),
+        report.action.as_str().to_owned(),
+        report
+            .measures
+            .iter()
+            .map(|m| format!("{m:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" "),
+        report.ruleset.hash.clone(),
+        name.to_owned(),
+        report.text.clone(),
+    ];
+    let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    row.join(",")
 }
 
 fn id_text(id: &PostId) -> String {

@@ -197,3 +197,68 @@ fn a_restarted_moderator_adds_to_its_reports_directory() {
         "both runs listed"
     );
 }
+
+#[test]
+fn a_resumed_scan_lists_each_report_once_and_restores_a_lost_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let (output, checkpoint) = (dir.path().join("d.jsonl"), dir.path().join("cp"));
+    let scan = |resume: bool| {
+        let mut args = vec![
+            "scan",
+            "-i",
+            "examples/posts.jsonl",
+            "-o",
+            output.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let out = run(&args, b"");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    scan(false);
+    let rows = |csv: &str| -> Vec<String> { csv.lines().skip(1).map(str::to_owned).collect() };
+    let before = rows(&std::fs::read_to_string(reports.join("index.csv")).unwrap());
+    assert!(before.len() > 10);
+    // As after a crash: the reports of the second half were written but the checkpoint
+    // still says line 150, and the index lost its last row.
+    std::fs::write(&checkpoint, "150\n").unwrap();
+    let csv = std::fs::read_to_string(reports.join("index.csv")).unwrap();
+    let cut = csv.trim_end_matches('\n').rfind('\n').unwrap() + 1;
+    std::fs::write(reports.join("index.csv"), &csv[..cut]).unwrap();
+    scan(true);
+
+    let reported = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["report"] == true)
+        .count();
+    let files: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    let after = rows(&std::fs::read_to_string(reports.join("index.csv")).unwrap());
+    assert_eq!(files.len(), reported, "one report file per reported post");
+    assert_eq!(
+        after.len(),
+        reported,
+        "one index row per report, none doubled"
+    );
+    for f in &files {
+        let listed = after.iter().filter(|r| r.contains(f.as_str())).count();
+        assert_eq!(listed, 1, "{f} listed {listed} times");
+    }
+    // Rows of reports decided once are as they were.
+    assert_eq!(after[..before.len() / 2], before[..before.len() / 2]);
+    let html = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(
+        html.contains(&format!("待报告信息：{reported} 条")),
+        "the page counts each once"
+    );
+}
