@@ -83,3 +83,12 @@ pub use moderator::{Measure, Moderator, OffenceLedger};
 pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Action, Boundary, Conditions, Policy, Rule, RuleSet, Severity, Step};
+
+/// Whether jieba's dictionary (used by `boundary = "word"` rules) is loaded in this
+/// process. An engine whose rules need it starts loading it in the background when it is
+/// built, so the first post near such a hit does not wait for it; this is how tests see
+/// that happen.
+#[doc(hidden)]
+pub fn word_dictionary_loaded() -> bool {
+    matcher::word_dictionary_loaded()
+}

@@ -21,10 +21,11 @@ pub(crate) struct Segmenter {
     table: Arc<FoldTable>,
 }
 
+static SEGMENTER: OnceLock<Segmenter> = OnceLock::new();
+
 impl Segmenter {
     /// The process-wide segmenter (the dictionary is loaded on first use).
     pub(crate) fn get() -> &'static Segmenter {
-        static SEGMENTER: OnceLock<Segmenter> = OnceLock::new();
         SEGMENTER.get_or_init(|| Segmenter {
             jieba: Jieba::new(),
             table: table_for(Profile::from_steps(&[
@@ -36,6 +37,27 @@ impl Segmenter {
                 Step::Repeat,
             ])),
         })
+    }
+
+    /// Starts loading the dictionary on a thread of its own, once per process, so that the
+    /// first post with a candidate hit does not wait for it (about 150 ms) in a forum's
+    /// submit path: an engine whose rules need it calls this when it is built. A post that
+    /// comes sooner waits for the load in [`get`](Self::get), as without this. If no
+    /// thread can be started, the dictionary is loaded on first use.
+    pub(crate) fn load_in_background() {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            let _ = std::thread::Builder::new()
+                .name("shenhe-jieba".into())
+                .spawn(|| {
+                    Segmenter::get();
+                });
+        });
+    }
+
+    /// Whether the dictionary is loaded.
+    pub(crate) fn loaded() -> bool {
+        SEGMENTER.get().is_some()
     }
 
     /// Whether a word of `text` straddles the start or the end of the hit `start..end`.

@@ -13,6 +13,11 @@ mod pinyin;
 mod start_filter;
 
 use boundary::Segmenter;
+
+/// Whether jieba's dictionary (for `boundary = "word"`) is loaded in this process.
+pub(crate) fn word_dictionary_loaded() -> bool {
+    Segmenter::loaded()
+}
 use start_filter::{FilteredMatches, StartFilter};
 
 use std::collections::HashMap;
@@ -342,6 +347,9 @@ impl Matcher {
             });
         }
         let segments = rules.iter().any(|r| r.boundary == Boundary::Word);
+        if segments {
+            Segmenter::load_in_background();
+        }
         Ok(Matcher {
             literal: literal_groups,
             regex: regex_groups,

@@ -167,8 +167,15 @@ impl FoldTable {
         let mut copy_from = 0;
         for (os, c) in text.char_indices() {
             let cp = c as usize;
-            if !repeat && cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
-                continue;
+            if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
+                // Copied as it is, unless `repeat` collapses it into the char before.
+                if !repeat {
+                    continue;
+                }
+                if last != Some(c) {
+                    last = Some(c);
+                    continue;
+                }
             }
             let entry = self.entry(c);
             let k = kind(entry);
