@@ -164,13 +164,14 @@ pub struct ReportWriter {
     dir: PathBuf,
     csv: BufWriter<File>,
     html_rows: String,
-    count: u64,
     seq: u64,
-    /// Report files in the indexes: one row each, never two.
+    /// Report files in the indexes: one row each, never two (their number is the count).
     listed: std::collections::HashSet<String>,
 }
 
-const CSV_HEADER: &str = "post_id,line,detected,deadline,published,board,title,user_id,identity_ref,verified,ip,port,categories,basis,rules,matched,action,measures,ruleset_hash,file,text";
+/// The start of `index.csv`: a UTF-8 BOM (so spreadsheet programs show Chinese) and the
+/// header line.
+const CSV_HEAD: &str = "\u{feff}post_id,line,detected,deadline,published,board,title,user_id,identity_ref,verified,ip,port,categories,basis,rules,matched,action,measures,ruleset_hash,file,text\n";
 
 impl ReportWriter {
     /// Creates the directory if needed and starts a new index (one scan's reports).
@@ -178,14 +179,12 @@ impl ReportWriter {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let mut csv = BufWriter::new(File::create(dir.join("index.csv"))?);
-        csv.write_all("\u{feff}".as_bytes())?;
-        writeln!(csv, "{CSV_HEADER}")?;
+        csv.write_all(CSV_HEAD.as_bytes())?;
         csv.flush()?;
         Ok(ReportWriter {
             dir,
             csv,
             html_rows: String::new(),
-            count: 0,
             seq: 0,
             listed: Default::default(),
         })
@@ -205,17 +204,14 @@ impl ReportWriter {
             .filter(|n| n.starts_with("report-") && n.ends_with(".json"))
             .collect();
         names.sort();
-        let mut csv = String::from("\u{feff}");
-        csv.push_str(CSV_HEADER);
-        csv.push('\n');
-        let (mut html_rows, mut count, mut seq) = (String::new(), 0, 0);
+        let mut csv = String::from(CSV_HEAD);
+        let (mut html_rows, mut seq) = (String::new(), 0);
         for name in &names {
             let number = name["report-".len()..]
                 .split('-')
                 .next()
                 .unwrap_or_default();
             seq = seq.max(number.parse().unwrap_or(0));
-            count += 1;
             let report = std::fs::read(dir.join(name))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Report>(&b).ok());
@@ -244,7 +240,6 @@ impl ReportWriter {
             dir,
             csv: BufWriter::new(file),
             html_rows,
-            count,
             seq,
             listed: names.into_iter().collect(),
         })
@@ -284,7 +279,6 @@ impl ReportWriter {
             // Already in both indexes (listed when the directory was opened).
             return Ok(path);
         }
-        self.count += 1;
         writeln!(self.csv, "{}", csv_row(report, &name))?;
         // Row by row: a process killed later loses no index row of a written report.
         self.csv.flush()?;
@@ -296,9 +290,10 @@ impl ReportWriter {
     /// Flushes the CSV and writes `index.html`; returns the number of reports listed.
     pub fn flush(&mut self) -> io::Result<u64> {
         self.csv.flush()?;
-        let page = html_page(&self.html_rows, self.count);
+        let count = self.listed.len() as u64;
+        let page = html_page(&self.html_rows, count);
         std::fs::write(self.dir.join("index.html"), page)?;
-        Ok(self.count)
+        Ok(count)
     }
 
     /// Flushes and closes; returns the number of reports listed.

@@ -13,11 +13,6 @@ mod pinyin;
 mod start_filter;
 
 use boundary::Segmenter;
-
-/// Whether jieba's dictionary (for `boundary = "word"`) is loaded in this process.
-pub(crate) fn word_dictionary_loaded() -> bool {
-    Segmenter::loaded()
-}
 use start_filter::{FilteredMatches, StartFilter};
 
 use std::collections::HashMap;
@@ -32,6 +27,11 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::{self, table_for, FoldTable, Folded, Profile, MAX_NOISE_GAP};
 use crate::rules::{Boundary, Pinyin, Rule, Step, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+
+/// Whether jieba's dictionary (for `boundary = "word"`) is loaded in this process.
+pub(crate) fn word_dictionary_loaded() -> bool {
+    Segmenter::loaded()
+}
 
 /// What a pattern of an automaton stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
