@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::post::{Decision, PostId};
-use crate::rules::Action;
+use crate::vocab::Action;
 
 /// How a post's decision changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

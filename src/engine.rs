@@ -11,10 +11,11 @@ use serde::Serialize;
 use unicode_segmentation::GraphemeCursor;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::matcher::{AllowSpan, Candidate, Matcher, Source};
+use crate::matcher::{AllowSpan, Candidate, KindTimes, Matcher, Source};
 use crate::normalize::{self, Folded};
-use crate::post::{Decision, Field, Hit, MaskedField, Post};
-use crate::rules::{Action, RuleSet, Severity};
+use crate::post::{Decision, Hit, MaskedField, Post};
+use crate::rules::RuleSet;
+use crate::vocab::{Action, Field, Severity};
 
 /// The character that replaces each masked grapheme.
 pub const MASK_CHAR: char = '＊';
@@ -103,29 +104,6 @@ pub struct LineError {
     /// `TooLarge` for a post over the size limit, `InvalidPost` for a line that is not a post.
     #[serde(skip)]
     pub kind: ErrorKind,
-}
-
-/// Where a scan's time went, per kind of rule ([`Engine::scan_timed`]), in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct KindTimes {
-    /// Folding and the literal automata (terms, pinyin, allow phrases).
-    pub literal_ns: u64,
-    /// Word segmentation around candidate hits of `boundary = "word"` rules (part of
-    /// `literal_ns`).
-    pub word_boundary_ns: u64,
-    /// Folding and the regex sets.
-    pub regex_ns: u64,
-    /// The whole scan: matching, conditions, policy, masking, the decision.
-    pub total_ns: u64,
-}
-
-impl std::ops::AddAssign for KindTimes {
-    fn add_assign(&mut self, o: KindTimes) {
-        self.literal_ns += o.literal_ns;
-        self.word_boundary_ns += o.word_boundary_ns;
-        self.regex_ns += o.regex_ns;
-        self.total_ns += o.total_ns;
-    }
 }
 
 /// A rule whose examples did not behave as declared.

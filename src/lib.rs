@@ -72,17 +72,20 @@ mod post;
 pub mod report;
 pub mod rules;
 pub mod stats;
+mod vocab;
 
 pub use category::Category;
 pub use engine::{
-    Engine, ExampleFailure, KindTimes, Limits, LineError, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES,
-    MASK_CHAR, MAX_POST_BYTES_CAP,
+    Engine, ExampleFailure, Limits, LineError, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES, MASK_CHAR,
+    MAX_POST_BYTES_CAP,
 };
 pub use error::{Error, ErrorKind, Location, Result};
-pub use moderator::{Measure, Moderator, OffenceLedger};
-pub use post::{Decision, Field, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
+pub use matcher::KindTimes;
+pub use moderator::{Moderator, OffenceLedger};
+pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
-pub use rules::{Action, Boundary, Conditions, Policy, Rule, RuleSet, Severity, Step};
+pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};
+pub use vocab::{Action, Field, Measure, Severity, Step};
 
 /// Whether jieba's dictionary (used by `boundary = "word"` rules) is loaded in this
 /// process. An engine whose rules need it starts loading it in the background when it is

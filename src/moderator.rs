@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use arc_swap::ArcSwap;
 
@@ -19,19 +18,8 @@ use crate::engine::Engine;
 use crate::post::RulesetInfo;
 use crate::post::{Decision, Post};
 use crate::report::{Report, ReportWriter};
-use crate::rules::{Action, EscalateBy, Escalation};
-
-/// An account measure added by escalation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Measure {
-    /// Warn the account.
-    Warn,
-    /// Restrict what the account may do (posting limits, review of every post).
-    Restrict,
-    /// Suspend the account.
-    Suspend,
-}
+use crate::rules::{EscalateBy, Escalation};
+use crate::vocab::{Action, Measure};
 
 /// Flagged posts per account and per IP address, for escalation.
 ///

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{Action, Severity};
+use crate::vocab::{Action, Field, Measure, Severity};
 
 /// A post id as the forum gave it: a string or an integer, echoed back unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,35 +210,6 @@ fn kind_of(v: &serde_json::Value) -> String {
     }
 }
 
-/// A field of a post that rules can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Field {
-    /// The body.
-    Text,
-    /// The title.
-    Title,
-    /// The poster's display name.
-    Name,
-    /// The poster's profile text.
-    Bio,
-}
-
-impl Field {
-    /// Every field, in a fixed order.
-    pub const ALL: [Field; 4] = [Field::Text, Field::Title, Field::Name, Field::Bio];
-
-    /// The name used in rule files and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Text => "text",
-            Field::Title => "title",
-            Field::Name => "name",
-            Field::Bio => "bio",
-        }
-    }
-}
-
 /// One match of one rule at one place in one field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
@@ -305,7 +276,7 @@ pub struct Decision {
     pub masked_fields: Vec<MaskedField>,
     /// Account measures added by escalation (see [`crate::OffenceLedger`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub measures: Vec<crate::Measure>,
+    pub measures: Vec<Measure>,
     /// More hits than the engine's limit: the rest were dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,

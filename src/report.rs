@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::category::LEGAL_BASIS;
-use crate::moderator::Measure;
 use crate::post::{Decision, Hit, Post, PostId, Poster, RulesetInfo};
-use crate::rules::{Action, RuleSet};
+use crate::rules::RuleSet;
+use crate::vocab::{Action, Measure};
 
 /// The duties the law attaches to a finding, quoted in every report.
 pub const DUTIES: [&str; 2] = [

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::engine::KindTimes;
+use crate::matcher::KindTimes;
 use crate::post::Decision;
 use crate::rules::RuleSet;
 

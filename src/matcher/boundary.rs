@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use jieba_rs::Jieba;
 
 use crate::normalize::{is_break, table_for, FoldTable, Folded, Profile};
-use crate::rules::Step;
+use crate::vocab::Step;
 
 /// How many chars of context on each side of a hit the segmenter sees.
 const CONTEXT_CHARS: usize = 12;

@@ -19,14 +19,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::KindTimes;
-
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::{self, table_for, FoldTable, Folded, Profile, MAX_NOISE_GAP};
-use crate::rules::{Boundary, Pinyin, Rule, Step, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use crate::rules::{Boundary, Pinyin, Rule, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use crate::vocab::Step;
+
+/// Where a scan's time went, per kind of rule (`Engine::scan_timed`), in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindTimes {
+    /// Folding and the literal automata (terms, pinyin, allow phrases).
+    pub literal_ns: u64,
+    /// Word segmentation around candidate hits of `boundary = "word"` rules (part of
+    /// `literal_ns`).
+    pub word_boundary_ns: u64,
+    /// Folding and the regex sets.
+    pub regex_ns: u64,
+    /// The whole scan: matching, conditions, policy, masking, the decision.
+    pub total_ns: u64,
+}
+
+impl std::ops::AddAssign for KindTimes {
+    fn add_assign(&mut self, o: KindTimes) {
+        self.literal_ns += o.literal_ns;
+        self.word_boundary_ns += o.word_boundary_ns;
+        self.regex_ns += o.regex_ns;
+        self.total_ns += o.total_ns;
+    }
+}
 
 /// Whether jieba's dictionary (for `boundary = "word"`) is loaded in this process.
 pub(crate) fn word_dictionary_loaded() -> bool {

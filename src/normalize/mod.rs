@@ -31,7 +31,7 @@ mod table;
 #[rustfmt::skip]
 mod unicode_tables;
 
-use crate::rules::Step;
+use crate::vocab::Step;
 
 pub(crate) use table::{is_break, table_for, FoldTable};
 

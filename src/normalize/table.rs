@@ -9,7 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::unicode_tables::{LETTERS, NUMERIC};
 use super::{bit, Folded, Profile, SpanStats};
-use crate::rules::Step;
+use crate::vocab::Step;
 
 const BLOCK_BITS: u32 = 7;
 const BLOCK: usize = 1 << BLOCK_BITS;

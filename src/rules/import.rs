@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::{fold_str, Profile};
-use crate::rules::{Severity, Step};
+use crate::vocab::{Severity, Step};
 
 /// What `import_word_list` made of a list.
 #[derive(Clone, Debug, PartialEq, Eq)]

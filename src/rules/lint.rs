@@ -13,7 +13,8 @@ use super::{
 };
 use crate::error::{Location, Result};
 use crate::normalize::{fold_str, Profile};
-use crate::rules::{Boundary, Step};
+use crate::rules::Boundary;
+use crate::vocab::Step;
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::category::{self, Category};
 use crate::error::{Error, ErrorKind, Location, Result};
-use crate::post::Field;
+use crate::vocab::Field;
 
 /// The prefix under which bundled rule files are named in errors (`<bundled>/07-….toml`).
 pub const BUNDLED_PREFIX: &str = "<bundled>";

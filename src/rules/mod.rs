@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::{self, Category};
 use crate::error::{Location, Result};
-use crate::post::{Field, Post, RulesetInfo};
+use crate::post::{Post, RulesetInfo};
+pub use crate::vocab::{Action, Field, Severity, Step};
 
 pub use import::{import_word_list, Imported};
 pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
@@ -24,78 +25,6 @@ pub use load::BUNDLED_PREFIX;
 pub use load::{MAX_REGEX_LEN, MAX_TERM_CHARS};
 pub(crate) use load::{REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 pub use testfile::{bundled_test_files, parse_tests, test_files, RuleTest};
-
-/// How bad a rule's content is. Ordered: `Low < Medium < High < Critical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Mild: usually masked.
-    Low,
-    /// Held for review by default.
-    Medium,
-    /// Deleted by default.
-    High,
-    /// Deleted by default; the worst.
-    Critical,
-}
-
-impl Severity {
-    /// Every severity, lowest first.
-    pub const ALL: [Severity; 4] = [
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
-
-    /// The name used in rule files and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// What happens to a post. Ordered by strength: `Allow < Mask < Review < Block < Delete`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Publish as is.
-    Allow,
-    /// Publish with the hits masked.
-    Mask,
-    /// Hold for a person to review.
-    Review,
-    /// Stop transmission: not shown, kept as evidence.
-    Block,
-    /// Remove the post.
-    Delete,
-}
-
-impl Action {
-    /// Every action, weakest first.
-    pub const ALL: [Action; 5] = [
-        Action::Allow,
-        Action::Mask,
-        Action::Review,
-        Action::Block,
-        Action::Delete,
-    ];
-
-    /// The name used in rule files and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Mask => "mask",
-            Action::Review => "review",
-            Action::Block => "block",
-            Action::Delete => "delete",
-        }
-    }
-}
 
 /// Where a term may match relative to the words around it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,62 +37,6 @@ pub enum Boundary {
     Word,
     /// Plain substring matching.
     None,
-}
-
-/// One normalisation step (see DESIGN.md for the exact semantics and order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Step {
-    /// Drop default-ignorable code points (zero-width, bidi controls, …).
-    Invisible,
-    /// Full/half width and NFKC compatibility forms.
-    Width,
-    /// Case folding.
-    Case,
-    /// Number and letter styles (①, 壹, Ⓕ, Cyrillic homoglyphs) to ASCII.
-    Variants,
-    /// Traditional to simplified Chinese.
-    T2s,
-    /// Skip symbols and punctuation inserted between the characters of a term.
-    Noise,
-    /// Collapse repeated characters (opt-in).
-    Repeat,
-}
-
-impl Step {
-    /// Every step, in the order they are applied.
-    pub const ALL: [Step; 7] = [
-        Step::Invisible,
-        Step::Width,
-        Step::Case,
-        Step::Variants,
-        Step::T2s,
-        Step::Noise,
-        Step::Repeat,
-    ];
-
-    /// The steps applied when a rule has no `normalize` key: all but `repeat`.
-    pub const DEFAULT: [Step; 6] = [
-        Step::ALL[0],
-        Step::ALL[1],
-        Step::ALL[2],
-        Step::ALL[3],
-        Step::ALL[4],
-        Step::ALL[5],
-    ];
-
-    /// The name used in rule files and in a hit's `steps`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Invisible => "invisible",
-            Step::Width => "width",
-            Step::Case => "case",
-            Step::Variants => "variants",
-            Step::T2s => "t2s",
-            Step::Noise => "noise",
-            Step::Repeat => "repeat",
-        }
-    }
 }
 
 /// Whether a rule's terms also match their pinyin written in Latin letters.

@@ -18,7 +18,7 @@ use toml::Spanned;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Location, Result};
 use crate::post::{Post, Poster};
-use crate::rules::Action;
+use crate::vocab::Action;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,175 @@
+//! The shared vocabulary: the small enums every room of the crate speaks (what happens to a
+//! post, how bad a rule is, which field a rule reads, which normalisation step found a hit,
+//! which account measure escalation adds). They sit on the ground floor and import nothing
+//! of the crate, so the rooms above import them from here and never from each other.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a rule's content is. Ordered: `Low < Medium < High < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Mild: usually masked.
+    Low,
+    /// Held for review by default.
+    Medium,
+    /// Deleted by default.
+    High,
+    /// Deleted by default; the worst.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// The name used in rule files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What happens to a post. Ordered by strength: `Allow < Mask < Review < Block < Delete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Publish as is.
+    Allow,
+    /// Publish with the hits masked.
+    Mask,
+    /// Hold for a person to review.
+    Review,
+    /// Stop transmission: not shown, kept as evidence.
+    Block,
+    /// Remove the post.
+    Delete,
+}
+
+impl Action {
+    /// Every action, weakest first.
+    pub const ALL: [Action; 5] = [
+        Action::Allow,
+        Action::Mask,
+        Action::Review,
+        Action::Block,
+        Action::Delete,
+    ];
+
+    /// The name used in rule files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Mask => "mask",
+            Action::Review => "review",
+            Action::Block => "block",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One normalisation step (see DESIGN.md for the exact semantics and order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Drop default-ignorable code points (zero-width, bidi controls, …).
+    Invisible,
+    /// Full/half width and NFKC compatibility forms.
+    Width,
+    /// Case folding.
+    Case,
+    /// Number and letter styles (①, 壹, Ⓕ, Cyrillic homoglyphs) to ASCII.
+    Variants,
+    /// Traditional to simplified Chinese.
+    T2s,
+    /// Skip symbols and punctuation inserted between the characters of a term.
+    Noise,
+    /// Collapse repeated characters (opt-in).
+    Repeat,
+}
+
+impl Step {
+    /// Every step, in the order they are applied.
+    pub const ALL: [Step; 7] = [
+        Step::Invisible,
+        Step::Width,
+        Step::Case,
+        Step::Variants,
+        Step::T2s,
+        Step::Noise,
+        Step::Repeat,
+    ];
+
+    /// The steps applied when a rule has no `normalize` key: all but `repeat`.
+    pub const DEFAULT: [Step; 6] = [
+        Step::ALL[0],
+        Step::ALL[1],
+        Step::ALL[2],
+        Step::ALL[3],
+        Step::ALL[4],
+        Step::ALL[5],
+    ];
+
+    /// The name used in rule files and in a hit's `steps`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Invisible => "invisible",
+            Step::Width => "width",
+            Step::Case => "case",
+            Step::Variants => "variants",
+            Step::T2s => "t2s",
+            Step::Noise => "noise",
+            Step::Repeat => "repeat",
+        }
+    }
+}
+
+/// A field of a post that rules can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    /// The body.
+    Text,
+    /// The title.
+    Title,
+    /// The poster's display name.
+    Name,
+    /// The poster's profile text.
+    Bio,
+}
+
+impl Field {
+    /// Every field, in a fixed order.
+    pub const ALL: [Field; 4] = [Field::Text, Field::Title, Field::Name, Field::Bio];
+
+    /// The name used in rule files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Text => "text",
+            Field::Title => "title",
+            Field::Name => "name",
+            Field::Bio => "bio",
+        }
+    }
+}
+
+/// An account measure added by escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Warn the account.
+    Warn,
+    /// Restrict what the account may do (posting limits, review of every post).
+    Restrict,
+    /// Suspend the account.
+    Suspend,
+}
