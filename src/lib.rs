@@ -62,6 +62,7 @@
 pub mod audit;
 pub mod category;
 pub mod diff;
+mod csv;
 mod engine;
 mod error;
 pub mod ffi;

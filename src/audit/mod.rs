@@ -16,8 +16,10 @@
 //!   operator's key ([`AuditKey`]); without the key records still verify and show those
 //!   fields as withheld.
 
+mod export;
 mod key;
 
+pub use export::{CSV_HEAD, WITHHELD};
 pub use key::{AuditKey, KEY_ENV};
 
 use std::path::Path;

@@ -311,10 +311,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Ok(())
                 })?,
                 "csv" => {
-                    out.write_all("\u{feff}".as_bytes())?;
-                    writeln!(out, "seq,day,run,line,post_id,post_time,scan_time,user_id,ip,port,identity_ref,verified,board,title,text,categories,action,report,measures,rules,ruleset,hash")?;
+                    out.write_all(shenhe::audit::CSV_HEAD.as_bytes())?;
                     s.query(&filter, |r| {
-                        writeln!(out, "{}", csv_row(&r))?;
+                        writeln!(out, "{}", r.csv_row())?;
                         Ok(())
                     })?
                 }
@@ -331,11 +330,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-const WITHHELD: &str = "(withheld)";
 
 fn ip_port(r: &AuditRecord) -> String {
     match &r.personal {
-        None => WITHHELD.to_owned(),
+        None => shenhe::audit::WITHHELD.to_owned(),
         Some(p) => match (&p.ip, p.port) {
             (Some(ip), Some(port)) => format!("{ip}:{port}"),
             (Some(ip), None) => ip.clone(),
@@ -344,13 +342,6 @@ fn ip_port(r: &AuditRecord) -> String {
     }
 }
 
-fn post_id(r: &AuditRecord) -> String {
-    match &r.post_id {
-        Some(shenhe::PostId::Int(i)) => i.to_string(),
-        Some(shenhe::PostId::Str(s)) => s.clone(),
-        None => "-".to_owned(),
-    }
-}
 
 fn cut(s: &str, n: usize) -> String {
     let mut out: String = s.chars().take(n).collect();
@@ -366,7 +357,7 @@ fn table_row(r: &AuditRecord) -> String {
         "{:>6}  {:<10}  {:<20}  {:<12}  {:<12}  {:<22}  {:<7}  {:<5}  {}",
         r.seq,
         r.day,
-        cut(&post_id(r), 20),
+        cut(&r.post_id_text(), 20),
         cut(r.user_id.as_deref().unwrap_or("-"), 12),
         cats.join(" "),
         ip_port(r),
@@ -376,63 +367,3 @@ fn table_row(r: &AuditRecord) -> String {
     )
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn csv_row(r: &AuditRecord) -> String {
-    let p = r.personal.as_ref();
-    let personal = |f: &dyn Fn(&shenhe::audit::Personal) -> Option<String>| match p {
-        None => WITHHELD.to_owned(),
-        Some(p) => f(p).unwrap_or_default(),
-    };
-    let rules: Vec<String> = r
-        .hits
-        .as_array()
-        .map(|hits| {
-            let mut v: Vec<String> = hits
-                .iter()
-                .filter_map(|h| h["rule"].as_str().map(str::to_owned))
-                .collect();
-            v.dedup();
-            v
-        })
-        .unwrap_or_default();
-    let fields = [
-        r.seq.to_string(),
-        r.day.clone(),
-        r.run.to_string(),
-        r.line.map(|l| l.to_string()).unwrap_or_default(),
-        post_id(r),
-        r.post_time.clone().unwrap_or_default(),
-        r.scan_time.clone(),
-        r.user_id.clone().unwrap_or_default(),
-        personal(&|p| p.ip.clone()),
-        personal(&|p| p.port.map(|x| x.to_string())),
-        personal(&|p| p.identity_ref.clone()),
-        personal(&|p| p.verified.map(|x| x.to_string())),
-        r.content.board.clone().unwrap_or_default(),
-        r.content.title.clone().unwrap_or_default(),
-        r.content.text.clone(),
-        r.categories
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(" "),
-        r.action.clone(),
-        r.report.to_string(),
-        r.measures.join(" "),
-        rules.join(" "),
-        r.ruleset.clone(),
-        r.hash.clone(),
-    ];
-    fields
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(",")
-}
