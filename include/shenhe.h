@@ -25,6 +25,11 @@
 #define SHENHE_STEP_PINYIN (1 << 7)
 
 /*
+ `utc_offset_hours` value meaning: the audit store's calendar (UTC+8 for a new store).
+ */
+#define SHENHE_UTC_OFFSET_STORE 99
+
+/*
  The result of every fallible call. `SHENHE_OK` is 0.
  */
 typedef enum {
@@ -151,11 +156,12 @@ typedef struct shenhe_engine shenhe_engine;
 typedef struct shenhe_hits shenhe_hits;
 
 /*
- The whole pipeline for embedders: an engine's current rules, an offence ledger for
- repeat-offence escalation, and optionally a reports directory and an audit store. Thread-safe: share one
- per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
- the engine's rules alive on its own (the engine handle may be freed first), and sees
- every reload of the engine it was made from.
+ The whole pipeline for embedders ([`Pipeline`]): an engine's current rules, an offence
+ ledger for repeat-offence escalation, and optionally a reports directory and an audit
+ store. Thread-safe: share one per forum; concurrent calls share audit commits. Lives
+ from `shenhe_moderator_new*` until `shenhe_moderator_free`; it keeps the engine's rules
+ alive on its own (the engine handle may be freed first), and sees every reload of the
+ engine it was made from.
  */
 typedef struct shenhe_moderator shenhe_moderator;
 
@@ -198,6 +204,48 @@ typedef struct {
    */
   uint32_t steps;
 } shenhe_hit;
+
+/*
+ How a moderator is set up. Fill it with `shenhe_moderator_options_init`, then change
+ what you need; the strings are read only during `shenhe_moderator_new_with_options`.
+ */
+typedef struct {
+  /*
+   Directory for reports to the authorities (NUL-terminated), or NULL for none. Reports
+   already there are kept and listed.
+   */
+  const char *reports_dir;
+  /*
+   Audit store (NUL-terminated path; created when missing), or NULL for none.
+   */
+  const char *audit_db;
+  /*
+   File holding the audit store's key (64 hex digits or 32 bytes), or NULL to read it
+   from the environment variable `SHENHE_AUDIT_KEY` (no key when unset).
+   */
+  const char *audit_key_file;
+  /*
+   Hours after detection by which a report is due (default 24).
+   */
+  uint32_t report_deadline_hours;
+  /*
+   UTC offset of the calendar audit days and report times use, -12 to 14, or
+   `SHENHE_UTC_OFFSET_STORE` (default) for the store's own (UTC+8 for a new store).
+   */
+  int32_t utc_offset_hours;
+  /*
+   Repeat-offence escalation (default on).
+   */
+  bool escalation;
+  /*
+   Largest post, its text fields together, in bytes; 0 (default) for the engine's limit.
+   */
+  size_t max_post_bytes;
+  /*
+   Most hits listed per post; 0 (default) for the engine's limit.
+   */
+  size_t max_hits;
+} shenhe_moderator_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -422,14 +470,18 @@ shenhe_status shenhe_scan_json_into(const shenhe_engine *engine,
                                     size_t *len);
 
 /*
- A moderator over `engine`. With `reports_dir` (NUL-terminated, may be NULL), every
- decision that must be reported is written there as a report file and a row of
- `index.csv` as it is made (reports already in the directory are kept and numbering
- continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
- 24 hours after detection. With `audit_db` (NUL-terminated, may be NULL), every decision
- is recorded in that audit store (created when missing), one transaction per post, and
- escalation counts the offences already recorded there; when the environment variable
- `SHENHE_AUDIT_KEY` holds a key (64 hex digits), personal fields are sealed with it.
+ Fills `*options` with the defaults: no reports, no audit store, reports due in 24 hours,
+ the store's calendar, escalation on, the engine's limits.
+
+ # Safety
+ `options` NULL or valid for a write.
+ */
+shenhe_status shenhe_moderator_options_init(shenhe_moderator_options *options);
+
+/*
+ A moderator over `engine` with the defaults and, when given (NUL-terminated, may be
+ NULL), a reports directory and an audit store (key from `SHENHE_AUDIT_KEY`); see
+ `shenhe_moderator_new_with_options`.
 
  # Safety
  `engine` NULL or live; `reports_dir` and `audit_db` NULL or NUL-terminated; `out` NULL
@@ -441,11 +493,31 @@ shenhe_status shenhe_moderator_new(const shenhe_engine *engine,
                                    shenhe_moderator **out);
 
 /*
+ A moderator over `engine`, set up by `*options`: every decision that must be reported
+ is written to the reports directory as a report file and a row of `index.csv` as it is
+ made (`index.html` is rewritten by `shenhe_moderator_free`); every decision is recorded
+ in the audit store before the call that made it returns, and escalation counts the
+ offences already recorded there. `SHENHE_IO_ERROR` when the reports directory cannot be
+ written, `SHENHE_AUDIT_ERROR` when the store cannot be opened or its key is missing,
+ wrong or unreadable, `SHENHE_INVALID_ARGUMENT` for an offset out of range.
+
+ # Safety
+ `engine` NULL or live; `options` NULL or valid for reads, its strings NULL or
+ NUL-terminated; `out` NULL or valid for a write.
+ */
+shenhe_status shenhe_moderator_new_with_options(const shenhe_engine *engine,
+                                                const shenhe_moderator_options *options,
+                                                shenhe_moderator **out);
+
+/*
  Moderates one post given as JSON: scans it, applies escalation (the post's account and
- IP offences so far), writes its report when one is due, and writes the decision JSON
- (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
- could not be written, or a record that could not be stored, is named in the decision's
- `warnings`.
+ IP offences so far), records it in the audit store (returning once the record is
+ durable), writes its report when one is due, and writes the decision JSON (with
+ `measures`) to `*decision_json`, to free with `shenhe_string_free`.
+
+ Fails closed: `SHENHE_INVALID_POST`, `SHENHE_INVALID_UTF8` or `SHENHE_TOO_LARGE` when the
+ post cannot be decided; `SHENHE_AUDIT_ERROR` when its record, `SHENHE_IO_ERROR` when its
+ report could not be written. No decision is given then: hold the post.
 
  # Safety
  `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or
@@ -457,12 +529,36 @@ shenhe_status shenhe_moderate_json(const shenhe_moderator *moderator,
                                    char **decision_json);
 
 /*
- Writes the reports index (`index.html`) and frees the moderator. NULL is allowed and
- does nothing. Returns `SHENHE_IO_ERROR` when the index could not be written (the
- moderator is freed all the same).
+ Moderates `count` posts laid out like an Arrow string column, as
+ `shenhe_scan_batch_jsonl` reads them (`input`, `data`, `offsets`, `valid`): scanned in
+ parallel on shenhe's pool, then escalated, recorded (one audit commit) and reported in
+ input order. Writes one JSON line per entry to `*decisions` (NUL-terminated,
+ `*decisions_len` bytes without the NUL; free with `shenhe_string_free`): the decision as
+ `shenhe_moderate_json` gives it, or an error line (`{"id":…,"error":"…"}`) with
+ `statuses[i]` saying why. When the batch's records or reports cannot be written every
+ decided entry fails with `SHENHE_AUDIT_ERROR` or `SHENHE_IO_ERROR`: hold those posts.
 
  # Safety
- `moderator` NULL or from `shenhe_moderator_new`, not used afterwards.
+ As `shenhe_scan_batch_jsonl`, with `moderator` NULL or live.
+ */
+shenhe_status shenhe_moderate_batch_jsonl(const shenhe_moderator *moderator,
+                                          shenhe_batch_input input,
+                                          const uint8_t *data,
+                                          const size_t *offsets,
+                                          const uint8_t *valid,
+                                          size_t count,
+                                          shenhe_status *statuses,
+                                          char **decisions,
+                                          size_t *decisions_len);
+
+/*
+ Writes the reports index (`index.html`), marks the audit run finished, and frees the
+ moderator. NULL is allowed and does nothing. Returns `SHENHE_IO_ERROR` when the index,
+ `SHENHE_AUDIT_ERROR` when the run's end could not be written (the moderator is freed all
+ the same).
+
+ # Safety
+ `moderator` NULL or from `shenhe_moderator_new*`, not used afterwards.
  */
 shenhe_status shenhe_moderator_free(shenhe_moderator *moderator);
 

@@ -41,7 +41,10 @@ mod tests {
     fn formulas_are_defused_and_quoting_is_rfc_4180() {
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         for lead in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(field(lead).trim_start_matches('"').starts_with('\''), "{lead:?}");
+            assert!(
+                field(lead).trim_start_matches('"').starts_with('\''),
+                "{lead:?}"
+            );
         }
         assert_eq!(field("赌博"), "赌博");
         assert_eq!(field("a,b"), "\"a,b\"");

@@ -7,15 +7,15 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use serde::Serialize;
 use unicode_segmentation::GraphemeCursor;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::matcher::{AllowSpan, Candidate, KindTimes, Matcher, Source};
 use crate::normalize::{self, Folded};
+use crate::policy::Verdict;
 use crate::post::{Decision, Hit, MaskedField, Post};
 use crate::rules::RuleSet;
-use crate::vocab::{Action, Field, Severity};
+use crate::vocab::{Action, Field};
 
 /// The character that replaces each masked grapheme.
 pub const MASK_CHAR: char = '＊';
@@ -38,6 +38,28 @@ pub struct Limits {
     /// refused by [`Engine::try_scan`] and [`Engine::scan_json`] (and so by the CLI and the
     /// C API) with an error naming `max_post_bytes`. At most [`MAX_POST_BYTES_CAP`].
     pub max_post_bytes: usize,
+}
+
+impl Limits {
+    /// Whether `post` fits: its text fields together at most `max_post_bytes`; otherwise
+    /// an error ([`ErrorKind::TooLarge`]) naming the limit.
+    pub fn check(&self, post: &Post) -> Result<()> {
+        let size: usize = Field::ALL
+            .iter()
+            .filter_map(|&f| post.field(f))
+            .map(str::len)
+            .sum();
+        if size > self.max_post_bytes {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "the post is {size} bytes; the limit (max_post_bytes) is {}",
+                    self.max_post_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -92,18 +114,38 @@ pub(crate) fn utf8(bytes: &[u8]) -> std::result::Result<&str, std::str::Utf8Erro
     }
 }
 
-/// A line of JSON Lines input that could not be decided ([`Engine::scan_json_line`]).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LineError {
-    /// The post's id, when the line had a readable one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<crate::PostId>,
-    /// Why, as `shenhe scan` writes it in the line's `error`.
-    #[serde(rename = "error")]
-    pub message: String,
-    /// `TooLarge` for a post over the size limit, `InvalidPost` for a line that is not a post.
-    #[serde(skip)]
-    pub kind: ErrorKind,
+/// An engine that can be replaced while it is in use: each scan loads the current engine
+/// (one atomic pointer read) and finishes on it, and [`reload`](EngineHandle::reload) swaps
+/// in another for every later scan. Clones share the same slot: a pipeline, the C API's
+/// engine handle and a reload route can all hold one.
+#[derive(Clone, Debug)]
+pub struct EngineHandle(Arc<arc_swap::ArcSwap<Engine>>);
+
+impl EngineHandle {
+    /// A handle holding `engine`.
+    pub fn new(engine: Engine) -> EngineHandle {
+        EngineHandle::from_arc(Arc::new(engine))
+    }
+
+    /// A handle holding a shared engine.
+    pub fn from_arc(engine: Arc<Engine>) -> EngineHandle {
+        EngineHandle(Arc::new(arc_swap::ArcSwap::new(engine)))
+    }
+
+    /// The engine now in force.
+    pub fn load(&self) -> Arc<Engine> {
+        self.0.load_full()
+    }
+
+    /// Replaces the engine atomically: scans under way finish on the old one.
+    pub fn reload(&self, engine: Engine) {
+        self.0.store(Arc::new(engine));
+    }
+
+    /// [`reload`](EngineHandle::reload) with a shared engine.
+    pub fn reload_arc(&self, engine: Arc<Engine>) {
+        self.0.store(engine);
+    }
 }
 
 /// A rule whose examples did not behave as declared.
@@ -222,26 +264,8 @@ impl Engine {
     /// error ([`ErrorKind::TooLarge`]) naming the limit. ([`scan`](Engine::scan) scans any
     /// size: the caller chose the post.)
     pub fn try_scan(&self, post: &Post) -> Result<Decision> {
-        self.check_size(post)?;
+        self.limits().check(post)?;
         Ok(self.scan(post))
-    }
-
-    fn check_size(&self, post: &Post) -> Result<()> {
-        let size: usize = Field::ALL
-            .iter()
-            .filter_map(|&f| post.field(f))
-            .map(str::len)
-            .sum();
-        if size > self.max_post_bytes {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "the post is {size} bytes; the limit (max_post_bytes) is {}",
-                    self.max_post_bytes
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Scans many posts in parallel (rayon); the decisions are in input order.
@@ -263,58 +287,13 @@ impl Engine {
         self.read_json(json, |p| self.scan_timed(p))
     }
 
-    /// Decides one line of a JSON Lines input exactly as `shenhe scan` does (a trailing
-    /// `\r` is dropped; an empty line, invalid UTF-8, JSON that is not a post and a post
-    /// over the size limit fail with the message `scan` writes, and the post's id when it
-    /// can be read). With `timed`, the decision comes with the times of
-    /// [`scan_timed`](Engine::scan_timed). The Spark batch call reads lines through this.
-    pub fn scan_json_line(
-        &self,
-        line: &[u8],
-        timed: bool,
-    ) -> std::result::Result<(Post, Decision, KindTimes), LineError> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let fail = |id, message: String| LineError {
-            id,
-            message,
-            kind: ErrorKind::InvalidPost,
-        };
-        let text = utf8(line)
-            .map_err(|e| fail(None, format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
-        if text.trim().is_empty() {
-            return Err(fail(None, "empty line: expected a JSON post".into()));
-        }
-        let scanned = if timed {
-            self.scan_json_timed(text)
-        } else {
-            self.scan_json(text)
-                .map(|(p, d)| (p, d, KindTimes::default()))
-        };
-        scanned.map_err(|e| {
-            #[derive(serde::Deserialize)]
-            struct IdOnly {
-                id: Option<crate::PostId>,
-            }
-            let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|x| x.id);
-            let message = match e.kind() {
-                ErrorKind::TooLarge => e.message().to_owned(),
-                _ => format!("not a valid post: {}", e.message()),
-            };
-            LineError {
-                id,
-                message,
-                kind: e.kind(),
-            }
-        })
-    }
-
     fn read_json(
         &self,
         json: &str,
         scan: impl FnOnce(&Post) -> (Decision, KindTimes),
     ) -> Result<(Post, Decision, KindTimes)> {
         let (post, warnings) = Post::from_json_lenient(json)?;
-        self.check_size(&post)?;
+        self.limits().check(&post)?;
         let (mut decision, times) = scan(&post);
         decision.prepend_warnings(warnings);
         Ok((post, decision, times))
@@ -401,10 +380,7 @@ impl Engine {
         let mut hits = Vec::new();
         let mut masked_fields = Vec::new();
         let mut masked_text = None;
-        let mut action = Action::Allow;
-        let mut report = false;
-        let mut severity: Option<Severity> = None;
-        let mut categories: Vec<u16> = Vec::new();
+        let mut verdict = Verdict::default();
         let mut truncated = false;
         let Scratch {
             folded,
@@ -468,13 +444,7 @@ impl Engine {
             let mut chars = CharCounter::new(text);
             for &(start, end, h) in spans.iter() {
                 let rule = &rules[h.rule as usize];
-                let hit_action = policy.hit_action(rule, post.board.as_deref());
-                action = action.max(hit_action);
-                report |= rule.report || policy.report_categories.contains(&rule.category);
-                severity = severity.max(Some(rule.severity));
-                if let Err(i) = categories.binary_search(&rule.category) {
-                    categories.insert(i, rule.category);
-                }
+                let hit_action = verdict.add_hit(policy, rule, post.board.as_deref());
                 if hit_action >= Action::Mask {
                     mask_spans.push((start, end));
                 }
@@ -510,18 +480,7 @@ impl Engine {
             }
         }
 
-        if truncated {
-            // More hits than the list holds: a person should look at this post.
-            action = action.max(Action::Review);
-        }
-        if action > Action::Allow {
-            let unverified = post.poster.as_ref().and_then(|p| p.verified) == Some(false);
-            if unverified {
-                if let Some(min) = policy.unverified {
-                    action = action.max(min);
-                }
-            }
-        }
+        verdict.finish(policy, post, truncated);
         if !hits.is_empty() && masked_text.is_none() {
             masked_text = Some(post.text.clone());
         }
@@ -529,10 +488,10 @@ impl Engine {
         Decision {
             id: post.id.clone(),
             line: None,
-            action,
-            report,
-            categories,
-            severity,
+            action: verdict.action,
+            report: verdict.report,
+            categories: verdict.categories,
+            severity: verdict.severity,
             hits,
             masked: masked_text,
             masked_fields,
@@ -750,7 +709,7 @@ regex = ['代开.{0,4}发票']
         assert_eq!(d.action, Action::Delete);
         assert!(d.report);
         assert_eq!(d.categories, vec![7, 9]);
-        assert_eq!(d.severity, Some(Severity::High));
+        assert_eq!(d.severity, Some(crate::Severity::High));
         let inv = d.hits.iter().find(|h| &*h.rule == "inv").unwrap();
         assert_eq!(inv.matched, "代开增值税发票");
         for h in &d.hits {

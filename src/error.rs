@@ -39,6 +39,8 @@ pub enum ErrorKind {
     AuditKey,
     /// Input over a limit (a post larger than `max_post_bytes`, a term or regex too long).
     TooLarge,
+    /// The output's reader went away (a closed pipe): not a failure for a command-line tool.
+    BrokenPipe,
 }
 
 /// A place in a source file, 1-based.

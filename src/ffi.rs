@@ -14,11 +14,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use rayon::prelude::*;
 
 use crate::audit::{AuditKey, AuditStore};
-use crate::{Action, Decision, Engine, Hit, Moderator, ReportWriter, RuleSet, Severity, Step};
+use crate::{Action, Decision, Engine, EngineHandle, Hit, Pipeline, RuleSet, Severity, Step};
 
 /// The result of every fallible call. `SHENHE_OK` is 0.
 #[repr(C)]
@@ -80,7 +79,7 @@ impl From<Action> for shenhe_action {
 /// `shenhe_engine_new_*` until `shenhe_engine_free`; `shenhe_engine_reload_from_path`
 /// swaps its rules atomically while scans in flight finish on the old ones.
 pub struct shenhe_engine {
-    current: Arc<ArcSwap<Engine>>,
+    handle: EngineHandle,
 }
 
 thread_local! {
@@ -231,7 +230,7 @@ fn engine_from(rules: crate::Result<RuleSet>) -> Result<Engine, shenhe_status> {
 /// `out` must be non-NULL and valid for a write.
 unsafe fn give(out: *mut *mut shenhe_engine, engine: Engine) -> Result<(), shenhe_status> {
     let boxed = Box::new(shenhe_engine {
-        current: Arc::new(ArcSwap::from_pointee(engine)),
+        handle: EngineHandle::new(engine),
     });
     // SAFETY: `out` is non-NULL and valid for a write (this function's contract).
     unsafe { *out = Box::into_raw(boxed) };
@@ -333,9 +332,7 @@ pub unsafe extern "C" fn shenhe_engine_reload_from_path(
         let engine = unsafe { engine_ref(engine) }?;
         // SAFETY: forwarded caller contract.
         let p = unsafe { self::path(path) }?;
-        engine
-            .current
-            .store(Arc::new(engine_from(RuleSet::from_path(p))?));
+        engine.handle.reload(engine_from(RuleSet::from_path(p))?);
         Ok(())
     })
 }
@@ -395,7 +392,7 @@ pub unsafe extern "C" fn shenhe_engine_ruleset_hash(
     guard_args(|| {
         // SAFETY: forwarded caller contract.
         let engine = unsafe { engine_ref(engine) }?;
-        let current = engine.current.load();
+        let current = engine.handle.load();
         // SAFETY: forwarded caller contract.
         unsafe { copy_out(current.rules().hash(), buf, len, written) }
     })
@@ -422,7 +419,7 @@ pub unsafe extern "C" fn shenhe_scan_json(
         non_null(decision_json, "decision_json")?;
         // SAFETY: forwarded caller contract.
         let decision =
-            unsafe { decide_json(post_json, len, |t| engine.current.load().scan_json(t)) }?;
+            unsafe { decide_json(post_json, len, |t| engine.handle.load().scan_json(t)) }?;
         // SAFETY: `decision_json` is non-NULL and valid for a write.
         unsafe { give_json(&decision, decision_json) };
         Ok(())
@@ -466,7 +463,7 @@ pub unsafe extern "C" fn shenhe_scan_text(
         non_null(hit_count, "hit_count")?;
         // SAFETY: forwarded caller contract.
         let t = unsafe { utf8(text, len, "the text") }?;
-        let current = engine.current.load();
+        let current = engine.handle.load();
         let d = current.try_scan(&crate::Post::from_text(t)).map_err(|e| {
             set_error(e.to_string());
             shenhe_status::SHENHE_TOO_LARGE
@@ -513,7 +510,7 @@ pub unsafe extern "C" fn shenhe_scan_batch(
         // SAFETY: forwarded caller contract.
         let column = unsafe { Column::new(data, offsets, count) }?;
         non_null(statuses, "statuses")?;
-        let current = engine.current.load_full();
+        let current = engine.handle.load();
         let want_hits = !hits.is_null();
         // Each worker keeps only what is written out (and the hits when asked for), so a
         // large batch does not hold every decision in memory at once.
@@ -623,13 +620,9 @@ pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
         non_null(statuses, "statuses")?;
         non_null(decisions, "decisions")?;
         non_null(decisions_len, "decisions_len")?;
-        let valid = if valid.is_null() {
-            None
-        } else {
-            // SAFETY: `valid` is valid for `count` reads (caller's contract).
-            Some(unsafe { std::slice::from_raw_parts(valid, count) })
-        };
-        let current = engine.current.load_full();
+        // SAFETY: forwarded caller contract.
+        let valid = unsafe { validity(valid, count) };
+        let current = engine.handle.load();
         let entry = |i: usize| -> (shenhe_status, Vec<u8>) {
             let is_valid = valid.is_none_or(|v| v[i] != 0);
             batch_entry(&current, input, column.entry(i), is_valid)
@@ -660,16 +653,34 @@ pub unsafe extern "C" fn shenhe_scan_batch_jsonl(
             out.extend_from_slice(&line);
             out.push(b'\n');
         }
-        let len = out.len();
-        // JSON escapes NUL, so the lines have none.
-        let c = CString::new(out).expect("no NUL in JSON lines");
         // SAFETY: both out-pointers are non-NULL and valid for a write.
-        unsafe {
-            *decisions = c.into_raw();
-            *decisions_len = len;
-        }
+        unsafe { give_lines(out, decisions, decisions_len) };
         Ok(())
     })
+}
+
+/// The null mask of a batch: `None` when `valid` is NULL (every entry valid).
+///
+/// # Safety
+/// `valid` NULL or valid for `count` reads.
+unsafe fn validity<'a>(valid: *const u8, count: usize) -> Option<&'a [u8]> {
+    // SAFETY: non-NULL and valid for `count` reads (this function's contract).
+    (!valid.is_null()).then(|| unsafe { std::slice::from_raw_parts(valid, count) })
+}
+
+/// Gives JSON lines to the caller as a NUL-terminated string and its length.
+///
+/// # Safety
+/// `out` and `out_len` non-NULL and valid for a write.
+unsafe fn give_lines(lines: Vec<u8>, out: *mut *mut c_char, out_len: *mut usize) {
+    let len = lines.len();
+    // JSON escapes NUL, so the lines have none.
+    let c = CString::new(lines).expect("no NUL in JSON lines");
+    // SAFETY: this function's contract.
+    unsafe {
+        *out = c.into_raw();
+        *out_len = len;
+    }
 }
 
 /// One entry of [`shenhe_scan_batch_jsonl`]: its status and its JSON line (no newline).
@@ -681,11 +692,11 @@ fn batch_entry(
     valid: bool,
 ) -> (shenhe_status, Vec<u8>) {
     let failed = |status, id, message: String| {
-        let line = serde_json::to_vec(&crate::LineError {
+        let line = serde_json::to_vec(&crate::LineError::new(
             id,
             message,
-            kind: crate::ErrorKind::InvalidPost,
-        })
+            crate::ErrorKind::InvalidPost,
+        ))
         .expect("an error line serialises");
         (status, line)
     };
@@ -719,16 +730,17 @@ fn batch_entry(
             None,
             "the entry is null: no post".to_owned(),
         )),
-        (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, true) => engine
-            .scan_json_line(raw, false)
-            .map(|(_, d, _)| d)
-            .map_err(|e| {
-                let status = match e.kind {
-                    crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
-                    _ => shenhe_status::SHENHE_INVALID_POST,
-                };
-                (status, e.id, e.message)
-            }),
+        (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, true) => {
+            crate::jsonl::scan_line(engine, raw, false)
+                .map(|(_, d, _)| d)
+                .map_err(|e| {
+                    let status = match e.kind {
+                        crate::ErrorKind::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
+                        _ => shenhe_status::SHENHE_INVALID_POST,
+                    };
+                    (status, e.id, e.message)
+                })
+        }
     }));
     match outcome {
         Ok(Ok(decision)) => (
@@ -948,7 +960,7 @@ pub unsafe extern "C" fn shenhe_scan_json_into(
         non_null(len, "len")?;
         // SAFETY: forwarded caller contract.
         let decision =
-            unsafe { decide_json(post_json, post_len, |t| engine.current.load().scan_json(t)) }?;
+            unsafe { decide_json(post_json, post_len, |t| engine.handle.load().scan_json(t)) }?;
         let json = serde_json::to_string(&decision).expect("decisions serialise");
         if json.len() >= cap {
             set_error(format!(
@@ -1001,23 +1013,80 @@ unsafe fn give_json(decision: &Decision, out: *mut *mut c_char) {
     unsafe { *out = c.into_raw() };
 }
 
-/// The whole pipeline for embedders: an engine's current rules, an offence ledger for
-/// repeat-offence escalation, and optionally a reports directory and an audit store. Thread-safe: share one
-/// per forum. Lives from `shenhe_moderator_new` until `shenhe_moderator_free`; it keeps
-/// the engine's rules alive on its own (the engine handle may be freed first), and sees
-/// every reload of the engine it was made from.
+/// The whole pipeline for embedders ([`Pipeline`]): an engine's current rules, an offence
+/// ledger for repeat-offence escalation, and optionally a reports directory and an audit
+/// store. Thread-safe: share one per forum; concurrent calls share audit commits. Lives
+/// from `shenhe_moderator_new*` until `shenhe_moderator_free`; it keeps the engine's rules
+/// alive on its own (the engine handle may be freed first), and sees every reload of the
+/// engine it was made from.
 pub struct shenhe_moderator {
-    inner: Moderator,
+    inner: Pipeline,
 }
 
-/// A moderator over `engine`. With `reports_dir` (NUL-terminated, may be NULL), every
-/// decision that must be reported is written there as a report file and a row of
-/// `index.csv` as it is made (reports already in the directory are kept and numbering
-/// continues); `index.html` is rewritten by `shenhe_moderator_free`. Reports are due
-/// 24 hours after detection. With `audit_db` (NUL-terminated, may be NULL), every decision
-/// is recorded in that audit store (created when missing), one transaction per post, and
-/// escalation counts the offences already recorded there; when the environment variable
-/// `SHENHE_AUDIT_KEY` holds a key (64 hex digits), personal fields are sealed with it.
+/// `utc_offset_hours` value meaning: the audit store's calendar (UTC+8 for a new store).
+pub const SHENHE_UTC_OFFSET_STORE: i32 = 99;
+
+/// How a moderator is set up. Fill it with `shenhe_moderator_options_init`, then change
+/// what you need; the strings are read only during `shenhe_moderator_new_with_options`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct shenhe_moderator_options {
+    /// Directory for reports to the authorities (NUL-terminated), or NULL for none. Reports
+    /// already there are kept and listed.
+    pub reports_dir: *const c_char,
+    /// Audit store (NUL-terminated path; created when missing), or NULL for none.
+    pub audit_db: *const c_char,
+    /// File holding the audit store's key (64 hex digits or 32 bytes), or NULL to read it
+    /// from the environment variable `SHENHE_AUDIT_KEY` (no key when unset).
+    pub audit_key_file: *const c_char,
+    /// Hours after detection by which a report is due (default 24).
+    pub report_deadline_hours: u32,
+    /// UTC offset of the calendar audit days and report times use, -12 to 14, or
+    /// `SHENHE_UTC_OFFSET_STORE` (default) for the store's own (UTC+8 for a new store).
+    pub utc_offset_hours: i32,
+    /// Repeat-offence escalation (default on).
+    pub escalation: bool,
+    /// Largest post, its text fields together, in bytes; 0 (default) for the engine's limit.
+    pub max_post_bytes: usize,
+    /// Most hits listed per post; 0 (default) for the engine's limit.
+    pub max_hits: usize,
+}
+
+impl Default for shenhe_moderator_options {
+    fn default() -> Self {
+        shenhe_moderator_options {
+            reports_dir: std::ptr::null(),
+            audit_db: std::ptr::null(),
+            audit_key_file: std::ptr::null(),
+            report_deadline_hours: crate::report::DEFAULT_DEADLINE_HOURS,
+            utc_offset_hours: SHENHE_UTC_OFFSET_STORE,
+            escalation: true,
+            max_post_bytes: 0,
+            max_hits: 0,
+        }
+    }
+}
+
+/// Fills `*options` with the defaults: no reports, no audit store, reports due in 24 hours,
+/// the store's calendar, escalation on, the engine's limits.
+///
+/// # Safety
+/// `options` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_moderator_options_init(
+    options: *mut shenhe_moderator_options,
+) -> shenhe_status {
+    guard_args(|| {
+        non_null(options, "options")?;
+        // SAFETY: non-NULL and valid for a write (caller's contract).
+        unsafe { options.write(shenhe_moderator_options::default()) };
+        Ok(())
+    })
+}
+
+/// A moderator over `engine` with the defaults and, when given (NUL-terminated, may be
+/// NULL), a reports directory and an audit store (key from `SHENHE_AUDIT_KEY`); see
+/// `shenhe_moderator_new_with_options`.
 ///
 /// # Safety
 /// `engine` NULL or live; `reports_dir` and `audit_db` NULL or NUL-terminated; `out` NULL
@@ -1029,42 +1098,117 @@ pub unsafe extern "C" fn shenhe_moderator_new(
     audit_db: *const c_char,
     out: *mut *mut shenhe_moderator,
 ) -> shenhe_status {
+    let options = shenhe_moderator_options {
+        reports_dir,
+        audit_db,
+        ..Default::default()
+    };
+    // SAFETY: forwarded caller contract; `options` lives for the call.
+    unsafe { shenhe_moderator_new_with_options(engine, &options, out) }
+}
+
+/// A moderator over `engine`, set up by `*options`: every decision that must be reported
+/// is written to the reports directory as a report file and a row of `index.csv` as it is
+/// made (`index.html` is rewritten by `shenhe_moderator_free`); every decision is recorded
+/// in the audit store before the call that made it returns, and escalation counts the
+/// offences already recorded there. `SHENHE_IO_ERROR` when the reports directory cannot be
+/// written, `SHENHE_AUDIT_ERROR` when the store cannot be opened or its key is missing,
+/// wrong or unreadable, `SHENHE_INVALID_ARGUMENT` for an offset out of range.
+///
+/// # Safety
+/// `engine` NULL or live; `options` NULL or valid for reads, its strings NULL or
+/// NUL-terminated; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_moderator_new_with_options(
+    engine: *const shenhe_engine,
+    options: *const shenhe_moderator_options,
+    out: *mut *mut shenhe_moderator,
+) -> shenhe_status {
     guard_args(|| {
         // SAFETY: forwarded caller contract.
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or valid for reads (caller's contract).
+        let o = *unsafe { options.as_ref() }.ok_or_else(|| null_argument("options"))?;
         non_null(out, "out")?;
-        let mut inner = Moderator::sharing(engine.current.clone());
-        if !reports_dir.is_null() {
-            // SAFETY: forwarded caller contract.
-            let dir = unsafe { path(reports_dir) }?;
-            let writer = ReportWriter::open(dir).map_err(|e| {
-                set_error(format!("cannot write reports to {dir}: {e}"));
-                shenhe_status::SHENHE_IO_ERROR
-            })?;
-            inner = inner.with_reports(writer, crate::report::DEFAULT_DEADLINE_HOURS);
+        let mut b = Pipeline::builder(engine.handle.clone())
+            .escalation(o.escalation)
+            .report_deadline_hours(o.report_deadline_hours);
+        if o.utc_offset_hours != SHENHE_UTC_OFFSET_STORE {
+            let hours = i8::try_from(o.utc_offset_hours)
+                .ok()
+                .filter(|h| (-12..=14).contains(h))
+                .ok_or_else(|| {
+                    set_error(format!(
+                        "utc_offset_hours {} is not an offset from -12 to 14",
+                        o.utc_offset_hours
+                    ));
+                    shenhe_status::SHENHE_INVALID_ARGUMENT
+                })?;
+            b = b.utc_offset_hours(hours);
         }
-        if !audit_db.is_null() {
+        if o.max_post_bytes != 0 || o.max_hits != 0 {
+            let own = engine.handle.load().limits();
+            b = b.limits(crate::Limits {
+                max_hits: if o.max_hits == 0 {
+                    own.max_hits
+                } else {
+                    o.max_hits
+                },
+                max_post_bytes: if o.max_post_bytes == 0 {
+                    own.max_post_bytes
+                } else {
+                    o.max_post_bytes.min(crate::MAX_POST_BYTES_CAP)
+                },
+            });
+        }
+        if !o.reports_dir.is_null() {
             // SAFETY: forwarded caller contract.
-            let db = unsafe { path(audit_db) }?;
-            let audit_error = |e: crate::Error| {
-                set_error(e.to_string());
-                shenhe_status::SHENHE_AUDIT_ERROR
+            b = b.reports(unsafe { path(o.reports_dir) }?);
+        }
+        if !o.audit_db.is_null() {
+            // SAFETY: forwarded caller contract.
+            let db = unsafe { path(o.audit_db) }?;
+            let key = if o.audit_key_file.is_null() {
+                AuditKey::from_env()
+            } else {
+                // SAFETY: forwarded caller contract.
+                let file = unsafe { path(o.audit_key_file) }?;
+                AuditKey::from_file(Path::new(file)).map(Some)
             };
-            let key = AuditKey::from_env().map_err(audit_error)?;
-            let store = AuditStore::open(db, key).map_err(audit_error)?;
-            inner = inner.with_audit(store).map_err(audit_error)?;
+            let store = key.and_then(|key| AuditStore::open(db, key));
+            b = b.audit(store.map_err(|e| failed(&e))?);
         }
+        let inner = b.build().map_err(|e| failed(&e))?;
         // SAFETY: `out` is non-NULL and valid for a write.
         unsafe { *out = Box::into_raw(Box::new(shenhe_moderator { inner })) };
         Ok(())
     })
 }
 
+/// Records `e` as the thread's last error and gives its status.
+fn failed(e: &crate::Error) -> shenhe_status {
+    set_error(e.to_string());
+    status_of(e.kind())
+}
+
+fn status_of(kind: crate::ErrorKind) -> shenhe_status {
+    use crate::ErrorKind as K;
+    match kind {
+        K::TooLarge => shenhe_status::SHENHE_TOO_LARGE,
+        K::Audit | K::AuditKey => shenhe_status::SHENHE_AUDIT_ERROR,
+        K::Io | K::BrokenPipe => shenhe_status::SHENHE_IO_ERROR,
+        _ => shenhe_status::SHENHE_INVALID_POST,
+    }
+}
+
 /// Moderates one post given as JSON: scans it, applies escalation (the post's account and
-/// IP offences so far), writes its report when one is due, and writes the decision JSON
-/// (with `measures`) to `*decision_json`, to free with `shenhe_string_free`. A report that
-/// could not be written, or a record that could not be stored, is named in the decision's
-/// `warnings`.
+/// IP offences so far), records it in the audit store (returning once the record is
+/// durable), writes its report when one is due, and writes the decision JSON (with
+/// `measures`) to `*decision_json`, to free with `shenhe_string_free`.
+///
+/// Fails closed: `SHENHE_INVALID_POST`, `SHENHE_INVALID_UTF8` or `SHENHE_TOO_LARGE` when the
+/// post cannot be decided; `SHENHE_AUDIT_ERROR` when its record, `SHENHE_IO_ERROR` when its
+/// report could not be written. No decision is given then: hold the post.
 ///
 /// # Safety
 /// `moderator` NULL or live; `post_json` valid for `len` bytes; `decision_json` NULL or
@@ -1081,19 +1225,119 @@ pub unsafe extern "C" fn shenhe_moderate_json(
         let m = unsafe { moderator.as_ref() }.ok_or_else(|| null_argument("moderator"))?;
         non_null(decision_json, "decision_json")?;
         // SAFETY: forwarded caller contract.
-        let decision = unsafe { decide_json(post_json, len, |t| m.inner.moderate_json(t)) }?;
+        let text = unsafe { utf8(post_json, len, "the post") }?;
+        let decision = m.inner.moderate_json(text.as_bytes()).map_err(|e| {
+            set_error(e.message.clone());
+            status_of(e.kind)
+        })?;
         // SAFETY: `decision_json` is non-NULL and valid for a write.
         unsafe { give_json(&decision, decision_json) };
         Ok(())
     })
 }
 
-/// Writes the reports index (`index.html`) and frees the moderator. NULL is allowed and
-/// does nothing. Returns `SHENHE_IO_ERROR` when the index could not be written (the
-/// moderator is freed all the same).
+/// Moderates `count` posts laid out like an Arrow string column, as
+/// `shenhe_scan_batch_jsonl` reads them (`input`, `data`, `offsets`, `valid`): scanned in
+/// parallel on shenhe's pool, then escalated, recorded (one audit commit) and reported in
+/// input order. Writes one JSON line per entry to `*decisions` (NUL-terminated,
+/// `*decisions_len` bytes without the NUL; free with `shenhe_string_free`): the decision as
+/// `shenhe_moderate_json` gives it, or an error line (`{"id":…,"error":"…"}`) with
+/// `statuses[i]` saying why. When the batch's records or reports cannot be written every
+/// decided entry fails with `SHENHE_AUDIT_ERROR` or `SHENHE_IO_ERROR`: hold those posts.
 ///
 /// # Safety
-/// `moderator` NULL or from `shenhe_moderator_new`, not used afterwards.
+/// As `shenhe_scan_batch_jsonl`, with `moderator` NULL or live.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn shenhe_moderate_batch_jsonl(
+    moderator: *const shenhe_moderator,
+    input: shenhe_batch_input,
+    data: *const u8,
+    offsets: *const usize,
+    valid: *const u8,
+    count: usize,
+    statuses: *mut shenhe_status,
+    decisions: *mut *mut c_char,
+    decisions_len: *mut usize,
+) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: NULL or live (caller's contract).
+        let m = unsafe { moderator.as_ref() }.ok_or_else(|| null_argument("moderator"))?;
+        // SAFETY: forwarded caller contract.
+        let column = unsafe { Column::new(data, offsets, count) }?;
+        // SAFETY: forwarded caller contract.
+        let valid = unsafe { validity(valid, count) };
+        non_null(statuses, "statuses")?;
+        non_null(decisions, "decisions")?;
+        non_null(decisions_len, "decisions_len")?;
+        let limits = m.inner.limits();
+        let results = m.inner.moderate_entries(count, |i| {
+            let raw = column.entry(i).ok_or_else(|| {
+                crate::LineError::new(
+                    None,
+                    "the entry's offsets are not ascending within the data",
+                    crate::ErrorKind::InvalidValue,
+                )
+            })?;
+            let is_valid = valid.is_none_or(|v| v[i] != 0);
+            match (input, is_valid) {
+                (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, true) => {
+                    crate::jsonl::read_post(raw, &limits)
+                }
+                (shenhe_batch_input::SHENHE_BATCH_POSTS_JSON, false) => Err(crate::LineError::new(
+                    None,
+                    "the entry is null: no post",
+                    crate::ErrorKind::InvalidPost,
+                )),
+                (shenhe_batch_input::SHENHE_BATCH_TEXTS, _) => {
+                    let text = if is_valid {
+                        crate::engine::utf8(raw).map_err(|e| {
+                            crate::LineError::new(
+                                None,
+                                format!("not valid UTF-8 at byte {}", e.valid_up_to()),
+                                crate::ErrorKind::Syntax,
+                            )
+                        })?
+                    } else {
+                        ""
+                    };
+                    Ok((crate::Post::from_text(text), Vec::new()))
+                }
+            }
+        });
+        let mut out = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            let status = match &r {
+                Ok(d) => {
+                    out.extend_from_slice(&serde_json::to_vec(d).expect("decisions serialise"));
+                    shenhe_status::SHENHE_OK
+                }
+                Err(e) => {
+                    out.extend_from_slice(&serde_json::to_vec(e).expect("error lines serialise"));
+                    match e.kind {
+                        crate::ErrorKind::InvalidValue => shenhe_status::SHENHE_INVALID_ARGUMENT,
+                        crate::ErrorKind::Syntax => shenhe_status::SHENHE_INVALID_UTF8,
+                        k => status_of(k),
+                    }
+                }
+            };
+            out.push(b'\n');
+            // SAFETY: `statuses` is valid for `count` writes (caller's contract).
+            unsafe { *statuses.add(i) = status };
+        }
+        // SAFETY: both out-pointers are non-NULL and valid for a write.
+        unsafe { give_lines(out, decisions, decisions_len) };
+        Ok(())
+    })
+}
+
+/// Writes the reports index (`index.html`), marks the audit run finished, and frees the
+/// moderator. NULL is allowed and does nothing. Returns `SHENHE_IO_ERROR` when the index,
+/// `SHENHE_AUDIT_ERROR` when the run's end could not be written (the moderator is freed all
+/// the same).
+///
+/// # Safety
+/// `moderator` NULL or from `shenhe_moderator_new*`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn shenhe_moderator_free(moderator: *mut shenhe_moderator) -> shenhe_status {
     if moderator.is_null() {
@@ -1102,12 +1346,9 @@ pub unsafe extern "C" fn shenhe_moderator_free(moderator: *mut shenhe_moderator)
     guard(|| {
         // SAFETY: the moderator came from Box::into_raw and is freed once.
         let m = unsafe { Box::from_raw(moderator) };
-        match m.inner.flush_reports() {
+        match m.inner.finish() {
             Ok(_) => shenhe_status::SHENHE_OK,
-            Err(e) => {
-                set_error(format!("writing the reports index: {e}"));
-                shenhe_status::SHENHE_IO_ERROR
-            }
+            Err(e) => failed(&e),
         }
     })
 }

@@ -37,14 +37,51 @@
 //! # Ok::<(), shenhe::Error>(())
 //! ```
 //!
+//! ## The engine alone, or the pipeline?
+//!
+//! Use [`Engine`] alone when you only need to know what a text contains: a preview while
+//! someone types, a rule author's check, a one-off sweep whose results nobody must keep.
+//! It is pure: nothing is counted, recorded or written.
+//!
+//! Use [`Pipeline`] for posts that are really published: it adds what the law and the
+//! forum need after the scan, the same way for every face (the CLI, the C moderator, the
+//! HTTP service, Python, Spark): repeat-offence escalation, an audit record that is durable
+//! before the call returns (concurrent callers share commits), the report to the
+//! authorities, the hand-over of held posts to review. A post it cannot decide or record
+//! gets an error, never `allow`.
+//!
+//! ```
+//! use shenhe::{audit::AuditStore, Action, Engine, EngineHandle, Pipeline, Post};
+//!
+//! let dir = std::env::temp_dir().join(format!("shenhe-lib-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let handle = EngineHandle::new(Engine::bundled());   // handle.reload(engine) swaps rules
+//! let pipeline = Pipeline::builder(handle)
+//!     .audit(AuditStore::open(dir.join("audit.db"), None)?)  // optional
+//!     .reports(dir.join("reports"))                          // optional
+//!     .build()?;
+//!
+//! let decision = pipeline.moderate(&Post::from_text("出售冰毒"))?;  // recorded when it returns
+//! assert_eq!((decision.action, decision.report), (Action::Delete, true));
+//! let batch = pipeline.moderate_batch(&[Post::from_text("你好"), Post::from_text("赌博网站")]);
+//! assert_eq!(batch[0].as_ref().unwrap().action, Action::Allow);
+//!
+//! let finished = pipeline.finish()?;    // ends the audit run, writes the reports index
+//! assert_eq!(finished.records, 3);
+//! assert!(finished.reports.unwrap() >= 1);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), shenhe::Error>(())
+//! ```
+//!
 //! ## What is here
 //!
 //! | piece | what it does |
 //! | --- | --- |
 //! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
-//! | [`Engine`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`] |
-//! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde) |
-//! | [`Moderator`], [`OffenceLedger`] | the whole pipeline: decisions after repeat-offence escalation, recorded and reported (the state the engine does not keep) |
+//! | [`Engine`], [`EngineHandle`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`]; the handle swaps engines atomically |
+//! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde); [`jsonl`] reads lines into posts or error lines |
+//! | [`Pipeline`], [`OffenceLedger`] | the one route after the engine: escalation, audit record (group commit), report, review hook; rescans of JSON Lines files with resume ([`Pipeline::rescan`]) |
+//! | [`policy`] | what hits, metadata and offence counts mean: actions, reports, measures (pure) |
 //! | [`audit`] | the audit log: an append-only, hash-chained SQLite store with six-month retention, verification and sealed personal fields |
 //! | [`Report`], [`ReportWriter`] | reports to the authorities: every field an officer needs, as JSON, CSV and HTML |
 //! | [`category`] | the nine categories of Article 15: official text and English gloss |
@@ -54,21 +91,24 @@
 //! dubo all match a rule on 赌博 (see `rules/README.md`), and every hit is still reported at
 //! its exact place in the original text, with the normalisation steps it needed.
 //!
-//! The engine is immutable and `Send + Sync`; share it with `Arc` across threads.
+//! The engine is immutable and `Send + Sync`; share it with `Arc` across threads. The
+//! pipeline is `Send + Sync` too: share one per forum.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 pub mod audit;
 pub mod category;
-pub mod diff;
 mod csv;
+pub mod diff;
 mod engine;
 mod error;
 pub mod ffi;
+pub mod jsonl;
 mod matcher;
-mod moderator;
 pub mod normalize;
+pub mod pipeline;
+pub mod policy;
 mod post;
 pub mod report;
 pub mod rules;
@@ -77,12 +117,13 @@ mod vocab;
 
 pub use category::Category;
 pub use engine::{
-    Engine, ExampleFailure, Limits, LineError, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES, MASK_CHAR,
-    MAX_POST_BYTES_CAP,
+    Engine, EngineHandle, ExampleFailure, Limits, DEFAULT_MAX_HITS, DEFAULT_MAX_POST_BYTES,
+    MASK_CHAR, MAX_POST_BYTES_CAP,
 };
 pub use error::{Error, ErrorKind, Location, Result};
+pub use jsonl::LineError;
 pub use matcher::KindTimes;
-pub use moderator::{Moderator, OffenceLedger};
+pub use pipeline::{Finished, OffenceLedger, Pipeline, PipelineBuilder, ReviewHook};
 pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};

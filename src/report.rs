@@ -53,9 +53,9 @@ pub struct Report {
     pub text: String,
     /// When it was published (the post's `time`, as given).
     pub published: Option<String>,
-    /// When shenhe detected it (RFC 3339, UTC+08:00).
+    /// When shenhe detected it (RFC 3339, at the calendar's UTC offset: +08:00 by default).
     pub detected: String,
-    /// When the report is due (RFC 3339, UTC+08:00).
+    /// When the report is due (RFC 3339, at the same offset).
     pub deadline: String,
     /// Account, real-name reference, IP and source port, as the forum gave them.
     pub poster: Option<Poster>,
@@ -75,21 +75,23 @@ pub struct Report {
     pub ruleset: Arc<RulesetInfo>,
 }
 
-/// RFC 3339 in UTC+08:00, to the second.
-fn china_time(ts: jiff::Timestamp) -> String {
+/// RFC 3339 at `utc_offset_hours` (UTC+08:00 in China), to the second.
+fn local_time(ts: jiff::Timestamp, utc_offset_hours: i8) -> String {
     let ts = jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts);
-    ts.display_with_offset(jiff::tz::Offset::constant(8))
-        .to_string()
+    let offset = jiff::tz::Offset::from_hours(utc_offset_hours).unwrap_or(jiff::tz::Offset::UTC);
+    ts.display_with_offset(offset).to_string()
 }
 
 impl Report {
-    /// The report of `decision` on `post`, detected at `detected`, due `deadline_hours` later.
+    /// The report of `decision` on `post`, detected at `detected`, due `deadline_hours` later,
+    /// its times shown at `utc_offset_hours` (8 in China).
     pub fn new(
         post: &Post,
         decision: &Decision,
         rules: &RuleSet,
         detected: jiff::Timestamp,
         deadline_hours: u32,
+        utc_offset_hours: i8,
     ) -> Report {
         let categories = decision
             .categories
@@ -121,8 +123,8 @@ impl Report {
             title: post.title.clone(),
             text: post.text.clone(),
             published: post.time.clone(),
-            detected: china_time(detected),
-            deadline: china_time(deadline),
+            detected: local_time(detected, utc_offset_hours),
+            deadline: local_time(deadline, utc_offset_hours),
             poster: post.poster.clone(),
             categories,
             duties: DUTIES.iter().map(|d| (*d).to_owned()).collect(),
@@ -466,7 +468,7 @@ mod tests {
         let d = engine.scan(&post);
         assert!(d.report);
         let detected: jiff::Timestamp = "2026-11-25T07:00:00Z".parse().unwrap();
-        let r = Report::new(&post, &d, engine.rules(), detected, 24);
+        let r = Report::new(&post, &d, engine.rules(), detected, 24, 8);
         assert_eq!(r.detected, "2026-11-25T15:00:00+08:00");
         assert_eq!(r.deadline, "2026-11-26T15:00:00+08:00");
         assert_eq!(r.text, post.text);

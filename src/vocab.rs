@@ -40,10 +40,13 @@ impl Severity {
 }
 
 /// What happens to a post. Ordered by strength: `Allow < Mask < Review < Block < Delete`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Publish as is.
+    #[default]
     Allow,
     /// Publish with the hits masked.
     Mask,

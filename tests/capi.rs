@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn manifest() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+
+use common::{manifest, static_lib};
 
 /// `include/shenhe.h` as cbindgen generates it now.
 fn generated_header() -> String {
@@ -37,25 +36,6 @@ fn header_is_current() {
     );
 }
 
-/// Builds the static library once (`cargo test` builds only the rlib) and returns it.
-fn static_lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--lib", "--quiet"])
-            .current_dir(manifest())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --lib failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest().join("target"));
-        let lib = target.join("debug/libshenhe.a");
-        assert!(lib.exists(), "{} not built", lib.display());
-        lib
-    })
-}
-
 /// Compiles `tests/c/NAME.c` against the static library and runs it with `args`.
 fn run_c(name: &str, args: &[&str]) -> (i32, String, String) {
     run_c_file(&format!("tests/c/{name}.c"), args, None)
@@ -65,25 +45,7 @@ fn run_c(name: &str, args: &[&str]) -> (i32, String, String) {
 /// runs it with `args`, feeding it `stdin`.
 fn run_c_file(source: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let name = Path::new(source).file_stem().unwrap();
-    let exe = dir.path().join(name);
-    let out = Command::new("cc")
-        .arg("-std=c11")
-        .arg("-Wall")
-        .arg("-Werror")
-        .arg("-I")
-        .arg(manifest().join("include"))
-        .arg(manifest().join(source))
-        .arg(static_lib())
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("cc runs");
-    assert!(
-        out.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let exe = common::compile_c(source, dir.path());
     let mut child = Command::new(&exe)
         .args(args)
         .current_dir(manifest())

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shenhe::{Engine, Moderator, Post, RuleSet};
+use shenhe::{Engine, EngineHandle, Pipeline, Post, RuleSet};
 
 fn engine(id: &str, term: &str) -> Arc<Engine> {
     let toml = format!(
@@ -25,7 +25,11 @@ fn reload_under_load(reloads: usize) -> usize {
     let a = engine("a", "甲甲");
     let b = engine("b", "乙乙");
     let (hash_a, hash_b) = (a.rules().hash().to_owned(), b.rules().hash().to_owned());
-    let m = Arc::new(Moderator::new(a.clone()));
+    let m = Arc::new(
+        Pipeline::builder(EngineHandle::from_arc(a.clone()))
+            .build()
+            .unwrap(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let bad = Arc::new(AtomicUsize::new(0));
     let scans = Arc::new(AtomicUsize::new(0));
@@ -36,7 +40,7 @@ fn reload_under_load(reloads: usize) -> usize {
             std::thread::spawn(move || {
                 let post = Post::from_text("甲甲乙乙");
                 while !stop.load(Ordering::Relaxed) {
-                    let d = m.moderate(&post);
+                    let d = m.moderate(&post).unwrap();
                     let rules: Vec<&str> = d.hits.iter().map(|h| &*h.rule).collect();
                     let ok = (d.ruleset.hash == ha && rules == ["a"])
                         || (d.ruleset.hash == hb && rules == ["b"]);
@@ -58,7 +62,7 @@ fn reload_under_load(reloads: usize) -> usize {
             std::thread::yield_now();
         }
         // A freshly built engine each time, as a reload from disk would be.
-        m.reload(if i % 2 == 0 {
+        m.engine().reload_arc(if i % 2 == 0 {
             engine("b", "乙乙")
         } else {
             engine("a", "甲甲")

@@ -158,12 +158,11 @@ fn repeat_offences_escalate_in_input_order_on_several_threads() {
     assert_eq!(measures[8], r#"["suspend"]"#);
 }
 
-/// A long-running embedder restarts: the `Moderator` reopens its reports directory and
+/// A long-running embedder restarts: its `Pipeline` reopens the reports directory and
 /// adds to it, never overwriting a report or losing an index row.
 #[test]
-fn a_restarted_moderator_adds_to_its_reports_directory() {
-    use shenhe::{Engine, Moderator, Post, ReportWriter};
-    use std::sync::Arc;
+fn a_restarted_pipeline_adds_to_its_reports_directory() {
+    use shenhe::{Engine, EngineHandle, Pipeline, Post};
     let dir = tempfile::tempdir().unwrap();
     let post = |id: &str| {
         Post::from_json(&format!(
@@ -172,11 +171,13 @@ fn a_restarted_moderator_adds_to_its_reports_directory() {
         .unwrap()
     };
     for (run, id) in ["a", "b"].iter().enumerate() {
-        let m = Moderator::new(Arc::new(Engine::bundled()))
-            .with_reports(ReportWriter::open(dir.path()).unwrap(), 24);
-        let d = m.moderate(&post(id));
+        let m = Pipeline::builder(EngineHandle::new(Engine::bundled()))
+            .reports(dir.path())
+            .build()
+            .unwrap();
+        let d = m.moderate(&post(id)).unwrap();
         assert!(d.report && d.warnings.is_empty(), "{:?}", d.warnings);
-        assert_eq!(m.flush_reports().unwrap(), Some(run as u64 + 1));
+        assert_eq!(m.finish().unwrap().reports, Some(run as u64 + 1));
     }
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

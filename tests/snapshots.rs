@@ -51,7 +51,7 @@ fn a_report_record() {
     .unwrap();
     let d = engine.scan(&post);
     let detected: jiff::Timestamp = "2026-11-25T07:30:00Z".parse().unwrap();
-    let report = shenhe::Report::new(&post, &d, engine.rules(), detected, 24);
+    let report = shenhe::Report::new(&post, &d, engine.rules(), detected, 24, 8);
     let mut json = serde_json::to_value(&report).unwrap();
     json["ruleset"]["hash"] = "(the bundled rule set's hash)".into();
     insta::assert_snapshot!(serde_json::to_string_pretty(&json).unwrap());

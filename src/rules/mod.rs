@@ -198,22 +198,6 @@ impl Default for Policy {
     }
 }
 
-impl Policy {
-    /// The action for a hit of `rule` in a post on `board`: the rule's own action, else the
-    /// board's override for its severity, else `severity_actions`.
-    pub fn hit_action(&self, rule: &Rule, board: Option<&str>) -> Action {
-        if let Some(action) = rule.action {
-            return action;
-        }
-        board
-            .and_then(|b| self.boards.get(b))
-            .and_then(|o| o.get(&rule.severity))
-            .or_else(|| self.severity_actions.get(&rule.severity))
-            .copied()
-            .unwrap_or(Action::Review)
-    }
-}
-
 /// Who counts as the same offender for escalation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

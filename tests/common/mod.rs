@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 pub fn shenhe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shenhe"))
@@ -61,4 +62,51 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
+}
+
+pub fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the static library once (`cargo test` builds only the rlib) and returns it.
+pub fn static_lib() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--lib", "--quiet"])
+            .current_dir(manifest())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --lib failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| manifest().join("target"));
+        let lib = target.join("debug/libshenhe.a");
+        assert!(lib.exists(), "{} not built", lib.display());
+        lib
+    })
+}
+
+/// Compiles the C file `source` (relative to the crate) against the static library into
+/// `dir`; returns the program.
+pub fn compile_c(source: &str, dir: &Path) -> PathBuf {
+    let exe = dir.join(Path::new(source).file_stem().unwrap());
+    let out = Command::new("cc")
+        .arg("-std=c11")
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-I")
+        .arg(manifest().join("include"))
+        .arg(manifest().join(source))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("cc runs");
+    assert!(
+        out.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
 }

@@ -330,7 +330,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-
 fn ip_port(r: &AuditRecord) -> String {
     match &r.personal {
         None => shenhe::audit::WITHHELD.to_owned(),
@@ -341,7 +340,6 @@ fn ip_port(r: &AuditRecord) -> String {
         },
     }
 }
-
 
 fn cut(s: &str, n: usize) -> String {
     let mut out: String = s.chars().take(n).collect();
@@ -366,4 +364,3 @@ fn table_row(r: &AuditRecord) -> String {
         cut(&r.content.text, 40)
     )
 }
-

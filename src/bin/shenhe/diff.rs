@@ -14,7 +14,9 @@ use rayon::prelude::*;
 use shenhe::diff::DiffSummary;
 use shenhe::{Decision, Engine, RuleSet};
 
-use crate::scan::{open_input, read_chunks, Chunk};
+use shenhe::jsonl::{read_chunks, Chunk};
+
+use crate::scan::open_input;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -73,9 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (0..chunk.ends.len())
                 .into_par_iter()
                 .map(|i| {
-                    let line = std::str::from_utf8(chunk.line(i)).ok()?;
-                    let line = line.strip_suffix('\r').unwrap_or(line);
-                    let (post, mut a) = old.scan_json(line).ok()?;
+                    let (post, mut a, _) =
+                        shenhe::jsonl::scan_line(&old, chunk.line(i), false).ok()?;
                     let mut b = new.scan(&post);
                     let n = chunk.first_line + i as u64;
                     a.line = Some(n);

@@ -1,0 +1,175 @@
+//! Group commit: many callers, one audit store, one disk flush per group.
+//!
+//! Each caller takes a [`Ticket`] at the moment its decision's place in the chain is fixed
+//! (under the offence ledger's lock, so the chain's order is the order escalation counted),
+//! prepares its records on its own thread (serialising, sealing), and hands them in. Whoever
+//! hands in the next ticket due while nobody is committing becomes the leader: it takes every
+//! ticket ready in order, commits them in one transaction, tells each owner the outcome, and
+//! steps down. Callers that arrive while a commit is under way wait and go into the next
+//! one, so N concurrent callers share about one flush instead of paying N. A caller returns
+//! only when its own records are committed (or their commit failed).
+//!
+//! A ticket dropped without being handed in (a panic between taking and handing in) is
+//! handed in empty by its `Drop`, so the tickets after it never wait forever.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::audit::{AuditStore, PendingRecord, Preparer};
+use crate::error::Result;
+
+/// The audit store of a pipeline, the run it records under, and the queue in front of it.
+#[derive(Debug)]
+pub(crate) struct GroupCommit {
+    store: Mutex<AuditStore>,
+    preparer: Preparer,
+    run: i64,
+    queue: Mutex<Queue>,
+    settled: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Tickets handed out so far (the next ticket's number).
+    issued: u64,
+    /// Every ticket below this one is committed (or failed).
+    done: u64,
+    /// Records handed in, waiting for the tickets before them.
+    ready: BTreeMap<u64, Vec<PendingRecord>>,
+    /// Outcomes not yet picked up by their owners.
+    outcomes: HashMap<u64, Result<()>>,
+    /// Tickets handed in empty by `Drop`: nobody picks up their outcome.
+    abandoned: HashSet<u64>,
+    /// Someone is committing.
+    leading: bool,
+    /// Commits made and records committed (for figures and tests).
+    commits: u64,
+    records: u64,
+}
+
+/// A place in the chain, taken in order, handed in with [`GroupCommit::commit`].
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    number: u64,
+    owner: Option<Arc<GroupCommit>>,
+}
+
+impl GroupCommit {
+    pub(crate) fn new(store: AuditStore, run: i64) -> GroupCommit {
+        GroupCommit {
+            preparer: store.preparer(),
+            store: Mutex::new(store),
+            run,
+            queue: Mutex::new(Queue::default()),
+            settled: Condvar::new(),
+        }
+    }
+
+    /// What prepares records on any thread.
+    pub(crate) fn preparer(&self) -> &Preparer {
+        &self.preparer
+    }
+
+    /// The run records are written under.
+    pub(crate) fn run(&self) -> i64 {
+        self.run
+    }
+
+    /// The store, for what is not a record (finishing the run, reading offences). Waits for
+    /// a commit under way.
+    pub(crate) fn store(&self) -> MutexGuard<'_, AuditStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next place in the chain.
+    pub(crate) fn ticket(self: &Arc<Self>) -> Ticket {
+        let mut q = self.queue();
+        let number = q.issued;
+        q.issued += 1;
+        Ticket {
+            number,
+            owner: Some(self.clone()),
+        }
+    }
+
+    /// Hands in `records` for `ticket` and returns once they are committed, in ticket order
+    /// after every earlier ticket's records: `Ok` when they are durable, the store's error
+    /// when their group's commit failed (none of that group is recorded then).
+    pub(crate) fn commit(&self, mut ticket: Ticket, records: Vec<PendingRecord>) -> Result<()> {
+        ticket.owner = None;
+        let number = ticket.number;
+        let mut q = self.queue();
+        q.ready.insert(number, records);
+        loop {
+            if let Some(outcome) = q.outcomes.remove(&number) {
+                return outcome;
+            }
+            if !q.leading && q.ready.contains_key(&q.done) {
+                q = self.lead(q);
+                continue;
+            }
+            q = self.settled.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Commits every ticket ready in order, as one transaction; returns the queue locked.
+    fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        q.leading = true;
+        let (mut numbers, mut records) = (Vec::new(), Vec::new());
+        loop {
+            let next = q.done;
+            let Some(r) = q.ready.remove(&next) else {
+                break;
+            };
+            numbers.push(q.done);
+            records.extend(r);
+            q.done += 1;
+        }
+        drop(q);
+        let count = records.len() as u64;
+        let outcome = self
+            .store()
+            .append_prepared(self.run, records, jiff::Timestamp::now());
+        let mut q = self.queue();
+        if outcome.is_ok() && count > 0 {
+            q.commits += 1;
+            q.records += count;
+        }
+        for n in numbers {
+            if !q.abandoned.remove(&n) {
+                q.outcomes.insert(n, outcome.clone());
+            }
+        }
+        q.leading = false;
+        self.settled.notify_all();
+        q
+    }
+
+    /// Hands in an abandoned ticket: nothing to record, and nobody waits for the outcome.
+    fn abandon(&self, number: u64) {
+        let mut q = self.queue();
+        q.ready.insert(number, Vec::new());
+        q.abandoned.insert(number);
+        if !q.leading && q.ready.contains_key(&q.done) {
+            drop(self.lead(q));
+        }
+    }
+
+    /// Commits made so far and the records they held.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let q = self.queue();
+        (q.commits, q.records)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(owner) = self.owner.take() {
+            owner.abandon(self.number);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The offence ledger: the history escalation needs. Flagged posts are counted per account
+//! and per IP address, in the order posts are given to the ledger (input order, also when
+//! the scans ran in parallel), and measured on each post's `time` (the scan time when it
+//! has none). What a count means is policy's ([`policy::escalate`]); this room only counts.
+
+use std::collections::HashMap;
+
+use crate::policy;
+use crate::post::{Decision, Post};
+use crate::rules::{EscalateBy, Escalation};
+
+/// Flagged posts per account and per IP address, for escalation.
+///
+/// A post is an offence when its decision is flagged (any action but `allow`). When the
+/// offences of its account or IP within the window `(time − window, time]` — the post itself
+/// included — reach `count`, its action is raised one level (`mask → review → block →
+/// delete`) and a measure added: `warn` at `count` offences, `restrict` at twice that,
+/// `suspend` at three times or more.
+#[derive(Debug)]
+pub struct OffenceLedger {
+    escalation: Escalation,
+    offences: HashMap<(EscalateBy, String), Vec<i64>>,
+    latest: i64,
+}
+
+impl OffenceLedger {
+    /// An empty ledger applying `escalation` (usually the rule set's policy).
+    pub fn new(escalation: Escalation) -> OffenceLedger {
+        OffenceLedger {
+            escalation,
+            offences: HashMap::new(),
+            latest: i64::MIN,
+        }
+    }
+
+    /// Applies `escalation` from now on; the offences recorded so far are kept.
+    pub fn set_escalation(&mut self, escalation: Escalation) {
+        self.escalation = escalation;
+    }
+
+    /// Records `post`'s decision and escalates it when the post repeats an offence.
+    /// `now` stands in for the post's time when it has none (or an unreadable one).
+    pub fn apply(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp) {
+        self.escalate(post, decision, now, true);
+    }
+
+    /// Escalates `post`'s decision as [`apply`](OffenceLedger::apply) does, without
+    /// counting the post again: it was counted before (replayed from an audit store by
+    /// [`record_offence`](OffenceLedger::record_offence), e.g. by an earlier run).
+    pub fn apply_counted(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp) {
+        self.escalate(post, decision, now, false);
+    }
+
+    /// Counts an offence from history (an audit record of a flagged post): its account,
+    /// IP address and time (RFC 3339; an unreadable time is ignored).
+    pub fn record_offence(&mut self, user: Option<&str>, ip: Option<&str>, time: &str) {
+        let Ok(at) = time.parse::<jiff::Timestamp>() else {
+            return;
+        };
+        let keys = self.keys(user.map(str::to_owned), ip);
+        self.tally(&keys, at.as_second(), true);
+    }
+
+    fn keys(&self, user: Option<String>, ip: Option<&str>) -> Vec<(EscalateBy, String)> {
+        let mut keys = Vec::new();
+        for &by in &self.escalation.by {
+            let key = match by {
+                EscalateBy::User => user.clone(),
+                EscalateBy::Ip => ip
+                    .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+                    .map(|ip| ip.to_string()),
+            };
+            if let Some(key) = key {
+                keys.push((by, key));
+            }
+        }
+        keys
+    }
+
+    /// Counts an offence at `at` (when `add`) and returns the most offences of any of
+    /// `keys` within the window ending at `at`.
+    fn tally(&mut self, keys: &[(EscalateBy, String)], at: i64, add: bool) -> usize {
+        let window = i64::from(self.escalation.window_hours) * 3600;
+        self.latest = self.latest.max(at);
+        // Offences at or before this can fall in no window any more (for posts in time
+        // order; a post older than the newest by more than a window loses that history).
+        let horizon = self.latest.saturating_sub(window);
+        let mut most = 0;
+        for key in keys {
+            let times = self.offences.entry(key.clone()).or_default();
+            times.retain(|&t| t > horizon);
+            if add {
+                times.push(at);
+            }
+            let n = times
+                .iter()
+                .filter(|&&t| at - window < t && t <= at)
+                .count();
+            most = most.max(n);
+        }
+        self.prune(horizon);
+        most
+    }
+
+    fn escalate(&mut self, post: &Post, decision: &mut Decision, now: jiff::Timestamp, add: bool) {
+        let e = &self.escalation;
+        if !decision.is_flagged() || e.count == 0 || e.by.is_empty() {
+            return;
+        }
+        let at = post
+            .time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .unwrap_or(now)
+            .as_second();
+        let poster = post.poster.as_ref();
+        let keys = self.keys(
+            poster.and_then(|p| p.user_id.clone()),
+            poster.and_then(|p| p.ip.as_deref()),
+        );
+        let most = self.tally(&keys, at, add);
+        if let Some((action, measure)) = policy::escalate(decision.action, most, &self.escalation) {
+            decision.action = action;
+            if !decision.measures.contains(&measure) {
+                decision.measures.push(measure);
+            }
+        }
+    }
+
+    /// Forgets offenders with no offence after `horizon`, once there are many of them, so
+    /// memory is bounded by the offenders active within one window.
+    fn prune(&mut self, horizon: i64) {
+        if self.offences.len() < 4096 {
+            return;
+        }
+        self.offences.retain(|_, times| {
+            times.retain(|&t| t > horizon);
+            !times.is_empty()
+        });
+    }
+
+    /// Offence times held (tests: memory stays bounded).
+    #[cfg(test)]
+    pub(crate) fn offences_kept(&self) -> usize {
+        self.offences.values().map(Vec::len).sum()
+    }
+
+    /// How many accounts and addresses the ledger tracks.
+    pub fn len(&self) -> usize {
+        self.offences.len()
+    }
+
+    /// True when no offence is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.offences.is_empty()
+    }
+}

@@ -1,0 +1,568 @@
+//! The pipeline: the one route a post takes after the engine, whichever face it came
+//! through (the CLI, the C moderator, the HTTP service, Python, Spark).
+//!
+//! ```text
+//! post ─► size limit ─► Engine::scan ─► escalation (offence ledger, in order)
+//!      ─► audit record (group commit, durable before the caller hears back)
+//!      ─► report to the authorities (when the decision says so) ─► review hook
+//! ```
+//!
+//! [`Pipeline`] owns what changes: the offence ledger, the audit store and its run, the
+//! reports directory. The engine stays pure and replaceable ([`EngineHandle`]). A post gets
+//! the same decision, the same audit record and the same report through every face because
+//! every face calls this. It does not parse command lines, draw progress or print.
+
+mod commit;
+mod ledger;
+mod rescan;
+#[cfg(test)]
+mod tests;
+
+pub use ledger::OffenceLedger;
+pub use rescan::{open_resumed_output, ScanSummary, Scanned};
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rayon::prelude::*;
+
+use crate::audit::{AuditStore, PendingRecord};
+use crate::engine::{Engine, EngineHandle, Limits};
+use crate::error::{Error, ErrorKind, Result};
+use crate::jsonl::{self, LineError};
+use crate::post::{Decision, Post, RulesetInfo};
+use crate::report::{Report, ReportWriter, DEFAULT_DEADLINE_HOURS};
+use crate::vocab::Action;
+use commit::{GroupCommit, Ticket};
+
+/// Called with every post held for review (`review`), after its audit record is durable:
+/// where a review queue takes it in. An error fails the post's moderation like a failed
+/// record does.
+pub type ReviewHook = Arc<dyn Fn(&Post, &Decision) -> Result<()> + Send + Sync>;
+
+/// How a [`Pipeline`] is set up; from [`Pipeline::builder`].
+#[must_use]
+pub struct PipelineBuilder {
+    engine: EngineHandle,
+    escalation: bool,
+    audit: Option<AuditStore>,
+    reports: Option<PathBuf>,
+    deadline_hours: u32,
+    utc_offset_hours: Option<i8>,
+    limits: Option<Limits>,
+    review: Option<ReviewHook>,
+    input: Option<String>,
+    output: Option<String>,
+    resume: bool,
+    checkpoint: Option<PathBuf>,
+}
+
+impl PipelineBuilder {
+    /// Repeat-offence escalation (on by default): flagged posts are counted per account and
+    /// address as the rule set's `[policy] escalation` says, seeded with the offences the
+    /// audit store already holds. Off for rescans where live order means nothing (Spark).
+    pub fn escalation(mut self, on: bool) -> Self {
+        self.escalation = on;
+        self
+    }
+
+    /// Records every decision in `store`. The store must be able to record (a sealed store
+    /// needs its key: [`AuditStore::open`]).
+    pub fn audit(mut self, store: AuditStore) -> Self {
+        self.audit = Some(store);
+        self
+    }
+
+    /// Writes a report for every decision that must be reported into `dir` (created when
+    /// missing; reports already there are kept and listed).
+    pub fn reports(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.reports = Some(dir.into());
+        self
+    }
+
+    /// Hours after detection by which a report is due (default 24).
+    pub fn report_deadline_hours(mut self, hours: u32) -> Self {
+        self.deadline_hours = hours;
+        self
+    }
+
+    /// The UTC offset, in hours, of the calendar: the days audit records are grouped and
+    /// kept by (settable only while the store is empty) and the times reports show.
+    /// Default: the store's (UTC+8 for a new one).
+    pub fn utc_offset_hours(mut self, hours: i8) -> Self {
+        self.utc_offset_hours = Some(hours);
+        self
+    }
+
+    /// Per-post limits in place of the engine's: `max_post_bytes` is checked before the
+    /// scan (a larger post is refused, never allowed); a `max_hits` below the engine's cuts
+    /// the hit list further (the post is then `truncated` and held at least for review).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Calls `hook` with every post held for review, once its record is durable.
+    pub fn review_hook(mut self, hook: ReviewHook) -> Self {
+        self.review = Some(hook);
+        self
+    }
+
+    /// Names the input and output this pipeline's audit run covers (a rescanned file);
+    /// what [`resume`](PipelineBuilder::resume) looks for.
+    pub fn run_files(mut self, input: impl Into<String>, output: impl Into<String>) -> Self {
+        self.input = Some(input.into());
+        self.output = Some(output.into());
+        self
+    }
+
+    /// Continues the interrupted run over the same input (named by
+    /// [`run_files`](PipelineBuilder::run_files)) in the audit store, or the one a
+    /// checkpoint file tells: [`Pipeline::resume_after`] says after which input line.
+    pub fn resume(mut self, on: bool) -> Self {
+        self.resume = on;
+        self
+    }
+
+    /// After each chunk of a [`rescan`](Pipeline::rescan), writes the last decided input
+    /// line to `path` (atomically), for resuming without an audit store.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Opens what the pipeline writes to: starts (or resumes) the audit run, seeds the
+    /// offence ledger from the store, opens the reports directory.
+    pub fn build(self) -> Result<Pipeline> {
+        let engine = self.engine.load();
+        let rules = engine.rules();
+        let mut resume_after = None;
+        let mut seeded = Ledger {
+            offences: OffenceLedger::new(rules.policy().escalation.clone()),
+            ruleset: rules.info().clone(),
+            counted: HashSet::new(),
+        };
+        let mut utc_offset_hours = self.utc_offset_hours.unwrap_or(8);
+        let audit = match self.audit {
+            None => None,
+            Some(mut store) => {
+                store.can_record()?;
+                match self.utc_offset_hours {
+                    Some(h) if h != store.utc_offset_hours() => store.set_utc_offset_hours(h)?,
+                    _ => utc_offset_hours = store.utc_offset_hours(),
+                }
+                let previous = match (&self.input, self.resume) {
+                    (Some(input), true) => store.unfinished_run(input)?,
+                    _ => None,
+                };
+                let run = match previous {
+                    Some((run, line)) => {
+                        let used = store.run_ruleset(run)?;
+                        if used != rules.hash() {
+                            return Err(Error::new(
+                                ErrorKind::InvalidValue,
+                                format!(
+                                    "the interrupted scan of {} used rule set {used}; these rules are {}: resume with the same rules, or scan again without --resume",
+                                    self.input.as_deref().unwrap_or("the input"),
+                                    rules.hash()
+                                ),
+                            ));
+                        }
+                        resume_after = Some(line);
+                        run
+                    }
+                    None => store.begin_run(
+                        self.input.as_deref(),
+                        self.output.as_deref(),
+                        rules.hash(),
+                    )?,
+                };
+                if self.escalation {
+                    store.offences(|user, ip, time, post| {
+                        seeded.offences.record_offence(user, ip, time);
+                        if let Some(p) = post {
+                            seeded.counted.insert(p.to_owned());
+                        }
+                    })?;
+                }
+                Some(Arc::new(GroupCommit::new(store, run)))
+            }
+        };
+        if let (true, None, Some(cp)) = (self.resume, &audit, &self.checkpoint) {
+            resume_after = rescan::read_checkpoint(cp)?;
+        }
+        let reports = match &self.reports {
+            None => None,
+            Some(dir) => Some(Mutex::new(ReportWriter::open(dir).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot write reports to {}: {e}", dir.display()),
+                )
+            })?)),
+        };
+        Ok(Pipeline {
+            engine: self.engine,
+            limits: self.limits,
+            ledger: self.escalation.then(|| Mutex::new(seeded)),
+            audit,
+            reports,
+            deadline_hours: self.deadline_hours,
+            utc_offset_hours,
+            review: self.review,
+            resume_after,
+            checkpoint: self.checkpoint,
+        })
+    }
+}
+
+/// The offence ledger, the rule set whose escalation settings it applies, and the posts
+/// whose offences the audit store already held when the pipeline started (not counted twice
+/// when decided again, as by a resumed scan).
+#[derive(Debug)]
+struct Ledger {
+    offences: OffenceLedger,
+    ruleset: Arc<RulesetInfo>,
+    counted: HashSet<String>,
+}
+
+/// The whole route for one forum: the engine (replaceable while in use), an offence
+/// ledger, and optionally an audit store, a reports directory and a review hook.
+///
+/// `Send + Sync`: share one per forum. [`moderate`](Pipeline::moderate) returns once the
+/// decision's audit record is committed; concurrent callers share commits (group commit),
+/// so durability does not cost one disk flush per post. Escalation counts posts in the
+/// order callers reach the ledger, and the audit chain keeps that order.
+///
+/// ```
+/// use shenhe::{Action, Engine, EngineHandle, Measure, Pipeline, Post};
+///
+/// let handle = EngineHandle::new(Engine::bundled());
+/// let dir = std::env::temp_dir().join(format!("shenhe-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let pipeline = Pipeline::builder(handle.clone())
+///     .audit(shenhe::audit::AuditStore::open(dir.join("audit.db"), None)?)
+///     .reports(dir.join("reports"))
+///     .build()?;
+///
+/// let post = |t: &str| Post::from_json(&format!(
+///     r#"{{"text":"出售冰毒","time":"{t}","poster":{{"user_id":"u1"}}}}"#)).unwrap();
+/// let first = pipeline.moderate(&post("2026-11-20T08:00:00+08:00"))?;
+/// assert!(first.is_flagged() && first.measures.is_empty());
+/// pipeline.moderate(&post("2026-11-20T09:00:00+08:00"))?;
+/// let third = pipeline.moderate(&post("2026-11-20T10:00:00+08:00"))?;
+/// assert_eq!(third.measures, [Measure::Warn]); // the third offence within 24 hours
+///
+/// // A post that cannot be decided is refused, never allowed.
+/// assert!(pipeline.moderate_json(b"{\"title\":\"no text\"}").is_err());
+/// let finished = pipeline.finish()?;
+/// assert_eq!(finished.records, 3);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), shenhe::Error>(())
+/// ```
+pub struct Pipeline {
+    engine: EngineHandle,
+    limits: Option<Limits>,
+    ledger: Option<Mutex<Ledger>>,
+    audit: Option<Arc<GroupCommit>>,
+    reports: Option<Mutex<ReportWriter>>,
+    deadline_hours: u32,
+    utc_offset_hours: i8,
+    review: Option<ReviewHook>,
+    resume_after: Option<u64>,
+    checkpoint: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("engine", &self.engine)
+            .field("escalation", &self.ledger.is_some())
+            .field("audit", &self.audit.as_ref().map(|a| a.run()))
+            .field("reports", &self.reports.is_some())
+            .field("review_hook", &self.review.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Pipeline::finish`] closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finished {
+    /// Reports listed in the reports directory, when there is one.
+    pub reports: Option<u64>,
+    /// Records this pipeline committed to the audit store.
+    pub records: u64,
+    /// The commits (disk flushes) they took.
+    pub commits: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Pipeline {
+    /// A builder over `engine`: escalation on, no audit store, no reports.
+    pub fn builder(engine: EngineHandle) -> PipelineBuilder {
+        PipelineBuilder {
+            engine,
+            escalation: true,
+            audit: None,
+            reports: None,
+            deadline_hours: DEFAULT_DEADLINE_HOURS,
+            utc_offset_hours: None,
+            limits: None,
+            review: None,
+            input: None,
+            output: None,
+            resume: false,
+            checkpoint: None,
+        }
+    }
+
+    /// The engine handle: [`EngineHandle::reload`] swaps the rules for every later post; the
+    /// ledger keeps its history and takes the new rule set's escalation settings.
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// With [`resume`](PipelineBuilder::resume): the last input line the interrupted run
+    /// decided (0 when it decided none), or `None` when there was nothing to resume.
+    pub fn resume_after(&self) -> Option<u64> {
+        self.resume_after
+    }
+
+    /// The per-post limits in force: the pipeline's, else its current engine's.
+    pub fn limits(&self) -> Limits {
+        self.limits_for(&self.engine.load())
+    }
+
+    /// Moderates `n` posts read by `read` (in parallel), as
+    /// [`moderate_json_batch`](Pipeline::moderate_json_batch) does: the C batch call.
+    pub(crate) fn moderate_entries(
+        &self,
+        n: usize,
+        read: impl Fn(usize) -> std::result::Result<(Post, Vec<String>), LineError> + Sync,
+    ) -> Vec<std::result::Result<Decision, LineError>> {
+        self.batch(n, |i| read(i).map(|(p, w)| (Cow::Owned(p), w)))
+    }
+
+    fn limits_for(&self, engine: &Engine) -> Limits {
+        self.limits.unwrap_or_else(|| engine.limits())
+    }
+
+    /// Scans one post, applies escalation, records the decision (returning once the record
+    /// is durable), writes its report when one is due, and hands a held post to the review
+    /// hook. Fails, with no decision, when the post is over the size limit or when its
+    /// record or report cannot be written: the caller must not publish it then.
+    pub fn moderate(&self, post: &Post) -> Result<Decision> {
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        limits.check(post)?;
+        let mut d = engine.scan(post);
+        crate::policy::limit_hits(&mut d, limits.max_hits);
+        self.settle(&engine, &mut [(post, &mut d)])?;
+        Ok(d)
+    }
+
+    /// Reads one post as JSON (the line contract: [`jsonl::read_post`], the size limit
+    /// included) and moderates it. The error is the error line to give back: the post's id
+    /// when it can be read, what was wrong, and a kind (`InvalidPost`, `TooLarge`, or
+    /// `Audit`/`Io` when the post was decided but could not be recorded or reported).
+    pub fn moderate_json(&self, json: &[u8]) -> std::result::Result<Decision, LineError> {
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        let (post, warnings) = jsonl::read_post(json, &limits)?;
+        let mut d = engine.scan(&post);
+        d.prepend_warnings(warnings);
+        crate::policy::limit_hits(&mut d, limits.max_hits);
+        self.settle(&engine, &mut [(&post, &mut d)])
+            .map_err(|e| LineError::new(post.id.clone(), e.to_string(), e.kind()))?;
+        Ok(d)
+    }
+
+    /// Moderates many posts: scanned in parallel, then escalated, recorded (one commit) and
+    /// reported in input order. One result per post, in order; a failed record or report
+    /// fails every post of the batch.
+    pub fn moderate_batch(&self, posts: &[Post]) -> Vec<Result<Decision>> {
+        self.batch(posts.len(), |i| Ok((Cow::Borrowed(&posts[i]), Vec::new())))
+            .into_iter()
+            .map(|r| r.map_err(|e| Error::new(e.kind, e.message)))
+            .collect()
+    }
+
+    /// [`moderate_batch`](Pipeline::moderate_batch) over posts given as JSON, each read as
+    /// [`moderate_json`](Pipeline::moderate_json) reads one.
+    pub fn moderate_json_batch(
+        &self,
+        lines: &[&[u8]],
+    ) -> Vec<std::result::Result<Decision, LineError>> {
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        self.batch(lines.len(), |i| {
+            jsonl::read_post(lines[i], &limits).map(|(p, w)| (Cow::Owned(p), w))
+        })
+    }
+
+    fn batch<'a>(
+        &self,
+        n: usize,
+        read: impl Fn(usize) -> std::result::Result<(Cow<'a, Post>, Vec<String>), LineError> + Sync,
+    ) -> Vec<std::result::Result<Decision, LineError>> {
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        let mut scanned: Vec<std::result::Result<(Cow<'a, Post>, Decision), LineError>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let (post, warnings) = read(i)?;
+                limits
+                    .check(&post)
+                    .map_err(|e| LineError::new(post.id.clone(), e.message(), e.kind()))?;
+                let mut d = engine.scan(&post);
+                d.prepend_warnings(warnings);
+                crate::policy::limit_hits(&mut d, limits.max_hits);
+                Ok((post, d))
+            })
+            .collect();
+        let mut items: Vec<(&Post, &mut Decision)> = scanned
+            .iter_mut()
+            .flatten()
+            .map(|(p, d)| (&**p, d))
+            .collect();
+        let settled = self.settle(&engine, &mut items);
+        drop(items);
+        scanned
+            .into_iter()
+            .map(|r| {
+                let (post, d) = r?;
+                match &settled {
+                    Ok(()) => Ok(d),
+                    Err(e) => Err(LineError::new(post.id.clone(), e.to_string(), e.kind())),
+                }
+            })
+            .collect()
+    }
+
+    /// Everything after the scan, for posts in order: escalation and the place in the
+    /// chain, the records (prepared here, committed with whoever else is committing), the
+    /// reports, the review hook.
+    fn settle(&self, engine: &Engine, items: &mut [(&Post, &mut Decision)]) -> Result<()> {
+        let now = jiff::Timestamp::now();
+        let ticket = self.escalate(engine, items.iter_mut().map(|(p, d)| (*p, &mut **d)), now);
+        let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)))?;
+        if let (Some(audit), Some(ticket)) = (&self.audit, ticket) {
+            audit.commit(ticket, records)?;
+        }
+        for (post, d) in items.iter() {
+            self.report(engine, post, d, now)?;
+            self.hand_to_review(post, d)?;
+        }
+        Ok(())
+    }
+
+    /// Applies escalation to `items` in order, under the ledger's lock, and takes their
+    /// place in the audit chain while holding it (so the chain keeps escalation's order).
+    fn escalate<'p>(
+        &self,
+        engine: &Engine,
+        items: impl Iterator<Item = (&'p Post, &'p mut Decision)>,
+        now: jiff::Timestamp,
+    ) -> Option<Ticket> {
+        let Some(ledger) = &self.ledger else {
+            return self.audit.as_ref().map(|a| a.ticket());
+        };
+        let mut ledger = lock(ledger);
+        if !Arc::ptr_eq(&ledger.ruleset, engine.rules().info()) {
+            ledger
+                .offences
+                .set_escalation(engine.rules().policy().escalation.clone());
+            ledger.ruleset = engine.rules().info().clone();
+        }
+        for (post, d) in items {
+            let known = !ledger.counted.is_empty()
+                && d.id.as_ref().is_some_and(|id| {
+                    ledger
+                        .counted
+                        .contains(&serde_json::to_string(id).expect("ids serialise"))
+                });
+            if known {
+                ledger.offences.apply_counted(post, d, now);
+            } else {
+                ledger.offences.apply(post, d, now);
+            }
+        }
+        self.audit.as_ref().map(|a| a.ticket())
+    }
+
+    /// The audit records of decided posts (none without a store); `line` is each post's
+    /// input line when it has one.
+    fn prepare<'p>(
+        &self,
+        items: impl Iterator<Item = (Option<u64>, &'p Post, &'p Decision)>,
+    ) -> Result<Vec<PendingRecord>> {
+        let Some(audit) = &self.audit else {
+            return Ok(Vec::new());
+        };
+        items
+            .map(|(line, p, d)| audit.preparer().prepare(line, p, d))
+            .collect()
+    }
+
+    fn report(
+        &self,
+        engine: &Engine,
+        post: &Post,
+        d: &Decision,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let (Some(w), true) = (&self.reports, d.report) else {
+            return Ok(());
+        };
+        let report = Report::new(
+            post,
+            d,
+            engine.rules(),
+            now,
+            self.deadline_hours,
+            self.utc_offset_hours,
+        );
+        lock(w).write(&report).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("the report could not be written: {e}"),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn hand_to_review(&self, post: &Post, d: &Decision) -> Result<()> {
+        match &self.review {
+            Some(hook) if d.action == Action::Review => hook(post, d),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the audit run (marks it finished: a later `--resume` starts afresh) and writes
+    /// the reports index. Call it once, when no more posts come; moderating afterwards
+    /// still records and reports, under the finished run.
+    pub fn finish(&self) -> Result<Finished> {
+        let mut finished = Finished::default();
+        if let Some(a) = &self.audit {
+            a.store().finish_run(a.run())?;
+            (finished.commits, finished.records) = a.counts();
+        }
+        if let Some(w) = &self.reports {
+            let n = lock(w).flush().map_err(|e| {
+                Error::new(ErrorKind::Io, format!("writing the reports index: {e}"))
+            })?;
+            finished.reports = Some(n);
+        }
+        Ok(finished)
+    }
+
+    /// The checkpoint file, when one is kept.
+    fn checkpoint_path(&self) -> Option<&Path> {
+        self.checkpoint.as_deref()
+    }
+}

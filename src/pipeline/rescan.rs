@@ -1,0 +1,415 @@
+//! Rescans: JSON Lines posts in, one decision line per input line out, in input order,
+//! through the whole pipeline (what `shenhe scan` runs).
+//!
+//! A reader thread cuts the input into chunks of whole lines, the pool scans each chunk's
+//! lines in parallel, the calling thread applies escalation and writes reports in input
+//! order, and a writer thread writes the decisions. Channels between them are bounded, so
+//! memory stays flat however large the input.
+//!
+//! Crash safety: the writer writes a chunk's decisions to the output first and then records
+//! the chunk in the audit store (one commit) and the checkpoint, so after a crash the output
+//! holds at least every recorded line. Resuming cuts the output back to the last recorded
+//! line ([`open_resumed_output`]) and continues the input after it: no decision lost, none
+//! written or recorded twice.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use rayon::prelude::*;
+
+use super::commit::{GroupCommit, Ticket};
+use super::Pipeline;
+use crate::audit::PendingRecord;
+use crate::error::{Error, ErrorKind, Result};
+use crate::jsonl::{self, Chunk, LineError};
+use crate::matcher::KindTimes;
+use crate::post::{Decision, Post};
+use crate::rules::RuleSet;
+use crate::vocab::Action;
+
+/// One input line after the pipeline: a decided post, or the error line of one that could
+/// not be decided.
+#[derive(Debug)]
+pub enum Scanned {
+    /// A post and its decision (after escalation), with the scan's times when asked for.
+    Decided(Box<(Post, Decision, KindTimes)>),
+    /// Not a post, or over a limit: its error line.
+    Failed(LineError),
+}
+
+/// What the writer thread gets per chunk: the output bytes, then the records to commit
+/// under the chunk's ticket, and the chunk's last input line.
+struct Batch {
+    bytes: Vec<u8>,
+    records: Vec<PendingRecord>,
+    ticket: Option<Ticket>,
+    last_line: u64,
+}
+
+/// Counts of a rescan, for its summary.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ScanSummary {
+    /// Input lines read after the resume point.
+    pub lines: u64,
+    /// Lines that were not posts (or over a limit).
+    pub errors: u64,
+    /// Posts decided anything but `allow`.
+    pub flagged: u64,
+    /// Posts to report to the authorities.
+    pub reported: u64,
+    /// Posts escalation added a measure to.
+    pub escalated: u64,
+    /// Bytes of post text decided.
+    pub text_bytes: u64,
+    /// Decided posts per action.
+    pub by_action: BTreeMap<Action, u64>,
+    /// Flagged posts per category.
+    pub by_category: BTreeMap<u16, u64>,
+    /// With a resumed run: the input line it continued after.
+    pub resumed_after: Option<u64>,
+}
+
+impl ScanSummary {
+    fn add(&mut self, line: &Scanned) {
+        self.lines += 1;
+        let Scanned::Decided(pd) = line else {
+            self.errors += 1;
+            return;
+        };
+        let (post, d, _) = &**pd;
+        self.text_bytes += post.text.len() as u64;
+        *self.by_action.entry(d.action).or_default() += 1;
+        self.flagged += u64::from(d.is_flagged());
+        self.reported += u64::from(d.report);
+        self.escalated += u64::from(!d.measures.is_empty());
+        for &c in &d.categories {
+            *self.by_category.entry(c).or_default() += 1;
+        }
+    }
+
+    /// Posts decided (lines that were posts).
+    pub fn decided(&self) -> u64 {
+        self.lines - self.errors
+    }
+
+    /// The summary `shenhe scan` prints: lines, throughput over `secs`, flagged, actions,
+    /// categories with their titles from `rules`, the rule set.
+    pub fn render(&self, rules: &RuleSet, secs: f64) -> String {
+        use std::fmt::Write;
+        let secs = secs.max(1e-9);
+        let mut s = String::new();
+        if let Some(line) = self.resumed_after {
+            let _ = writeln!(s, "shenhe scan: resumed after input line {line}");
+        }
+        let _ = writeln!(
+            s,
+            "shenhe scan: {} lines, {} decided, {} errors in {:.2} s ({:.0} posts/s, {:.1} MB/s of text)",
+            self.lines,
+            self.decided(),
+            self.errors,
+            secs,
+            self.lines as f64 / secs,
+            self.text_bytes as f64 / 1e6 / secs
+        );
+        let pct = |n: u64| 100.0 * n as f64 / (self.lines.max(1)) as f64;
+        let _ = writeln!(
+            s,
+            "  flagged {} ({:.1}%), to report {}, escalated {}",
+            self.flagged,
+            pct(self.flagged),
+            self.reported,
+            self.escalated
+        );
+        let actions: Vec<String> = Action::ALL
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.as_str(),
+                    self.by_action.get(a).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "  by action: {}", actions.join(", "));
+        if !self.by_category.is_empty() {
+            let _ = writeln!(s, "  by category:");
+            for (c, n) in &self.by_category {
+                let (label, title) = rules
+                    .category(*c)
+                    .map(|c| (c.label(), c.title.clone()))
+                    .unwrap_or_else(|| (format!("#{c}"), String::new()));
+                let _ = writeln!(s, "    {label:<6} {n:>8}  {title}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  rules: {} {} ({})",
+            rules.info().name,
+            rules.info().version,
+            &rules.hash()[..12]
+        );
+        s
+    }
+}
+
+impl Pipeline {
+    /// Rescans JSON Lines posts from `input` into decision lines on `output`: exactly one
+    /// line per input line, in input order (an error line for a line that is not a post),
+    /// each decision escalated, recorded (one commit per chunk, after its lines are written)
+    /// and reported as [`moderate`](Pipeline::moderate) does. Scans on `pool`; with `timed`
+    /// each decision comes with the scan's times. A resumed pipeline skips the input lines
+    /// its interrupted run already decided. `on_chunk` sees each chunk's input bytes and its
+    /// lines, in order (for a progress bar, hit statistics).
+    ///
+    /// Fails when the input cannot be read (`Io`), the output cannot be written (`Io`;
+    /// `BrokenPipe` when its reader went away), or a record or report cannot be kept (`Audit`,
+    /// `Io`): everything written to the output before is recorded or will be decided again
+    /// by a resumed run.
+    pub fn rescan<R, W>(
+        &self,
+        input: R,
+        output: W,
+        pool: &rayon::ThreadPool,
+        timed: bool,
+        mut on_chunk: impl FnMut(u64, &[Scanned]),
+    ) -> Result<ScanSummary>
+    where
+        R: BufRead + Send,
+        W: Write + Send,
+    {
+        let skip = self.resume_after.unwrap_or(0);
+        let mut summary = ScanSummary {
+            resumed_after: self.resume_after.filter(|&l| l > 0),
+            ..ScanSummary::default()
+        };
+        let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(2);
+        let (out_tx, out_rx) = sync_channel::<Batch>(2);
+        let audit = self.audit.as_deref();
+        let checkpoint = self.checkpoint_path();
+        std::thread::scope(|scope| {
+            scope.spawn(move || jsonl::read_chunks(input, skip, chunk_tx));
+            let writer = scope.spawn(move || write_batches(out_rx, output, audit, checkpoint));
+            let mut failure = None;
+            for chunk in chunk_rx {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failure =
+                            Some(Error::new(ErrorKind::Io, format!("reading the input: {e}")));
+                        break;
+                    }
+                };
+                match self.rescan_chunk(&chunk, pool, timed) {
+                    Ok((lines, batch)) => {
+                        lines.iter().for_each(|l| summary.add(l));
+                        on_chunk(chunk.data.len() as u64, &lines);
+                        if out_tx.send(batch).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            // The reader may be blocked on a full channel if we stopped early: it ends when
+            // its channel's receiver is dropped, which happened when the loop ended.
+            drop(out_tx);
+            let written = writer.join().expect("the writer thread does not panic");
+            match (failure, written) {
+                (_, Err(e)) => Err(e),
+                (Some(e), Ok(())) => Err(e),
+                (None, Ok(())) => Ok(summary),
+            }
+        })
+    }
+
+    /// One chunk through the pipeline: scanned in parallel, escalated and reported in
+    /// order, serialised and its records prepared in parallel.
+    fn rescan_chunk(
+        &self,
+        chunk: &Chunk,
+        pool: &rayon::ThreadPool,
+        timed: bool,
+    ) -> Result<(Vec<Scanned>, Batch)> {
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        let mut lines: Vec<Scanned> = pool.install(|| {
+            (0..chunk.len())
+                .into_par_iter()
+                .map(|i| match chunk.post(i, &limits) {
+                    Err(e) => Scanned::Failed(e),
+                    Ok((post, warnings)) => {
+                        let (mut d, times) = if timed {
+                            engine.scan_timed(&post)
+                        } else {
+                            (engine.scan(&post), KindTimes::default())
+                        };
+                        d.prepend_warnings(warnings);
+                        crate::policy::limit_hits(&mut d, limits.max_hits);
+                        d.line = Some(chunk.first_line + i as u64);
+                        Scanned::Decided(Box::new((post, d, times)))
+                    }
+                })
+                .collect()
+        });
+        let now = jiff::Timestamp::now();
+        let decided = lines.iter_mut().filter_map(|l| match l {
+            Scanned::Decided(pd) => {
+                let (post, d, _) = &mut **pd;
+                Some((&*post, d))
+            }
+            Scanned::Failed(_) => None,
+        });
+        let ticket = self.escalate(&engine, decided, now);
+        for l in &lines {
+            if let Scanned::Decided(pd) = l {
+                self.report(&engine, &pd.0, &pd.1, now)?;
+                self.hand_to_review(&pd.0, &pd.1)?;
+            }
+        }
+        let (bytes, records) = pool.install(|| -> Result<(Vec<u8>, Vec<PendingRecord>)> {
+            let bytes = lines
+                .par_iter()
+                .map(|l| match l {
+                    Scanned::Failed(e) => e.to_line(),
+                    Scanned::Decided(pd) => jsonl::decision_line(&pd.1),
+                })
+                .collect::<Vec<Vec<u8>>>()
+                .concat();
+            let records = match &self.audit {
+                None => Vec::new(),
+                Some(a) => lines
+                    .par_iter()
+                    .filter_map(|l| match l {
+                        Scanned::Decided(pd) => Some(a.preparer().prepare(pd.1.line, &pd.0, &pd.1)),
+                        Scanned::Failed(_) => None,
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            Ok((bytes, records))
+        })?;
+        let batch = Batch {
+            bytes,
+            records,
+            ticket,
+            last_line: chunk.last_line(),
+        };
+        Ok((lines, batch))
+    }
+}
+
+/// The writer thread: each batch's decisions go to the output and are flushed, then the
+/// batch is committed to the audit store and the checkpoint moves on. In that order, the
+/// output always holds every recorded line (see the module's note on crash safety).
+fn write_batches<W: Write>(
+    rx: Receiver<Batch>,
+    output: W,
+    audit: Option<&GroupCommit>,
+    checkpoint: Option<&Path>,
+) -> Result<()> {
+    let written = |e: io::Error| match e.kind() {
+        io::ErrorKind::BrokenPipe => Error::new(ErrorKind::BrokenPipe, "the output was closed"),
+        _ => Error::new(ErrorKind::Io, format!("writing the output: {e}")),
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, output);
+    for batch in rx {
+        w.write_all(&batch.bytes).map_err(written)?;
+        if audit.is_some() || checkpoint.is_some() {
+            w.flush().map_err(written)?;
+        }
+        if let (Some(a), Some(ticket)) = (audit, batch.ticket) {
+            a.commit(ticket, batch.records)?;
+        }
+        if let Some(cp) = checkpoint {
+            write_checkpoint(cp, batch.last_line)?;
+        }
+    }
+    w.flush().map_err(written)
+}
+
+/// Replaces the checkpoint file atomically with the last decided line.
+fn write_checkpoint(path: &Path, line: u64) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let failed = |e: io::Error| {
+        Error::new(
+            ErrorKind::Io,
+            format!("writing the checkpoint {}: {e}", path.display()),
+        )
+    };
+    std::fs::write(&tmp, format!("{line}\n")).map_err(failed)?;
+    std::fs::rename(&tmp, path).map_err(failed)
+}
+
+/// The last decided line in a checkpoint file; `None` when there is none yet.
+pub(super) fn read_checkpoint(path: &Path) -> Result<Option<u64>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "{}: not a checkpoint (expected a line number)",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(
+            ErrorKind::Io,
+            format!("cannot read the checkpoint {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Opens the output of a resumed rescan: keeps its first `lines` lines (the decisions of
+/// the input lines already done), cuts what follows, and appends from there. Refuses a file
+/// with fewer complete lines than that: it is not this scan's output.
+pub fn open_resumed_output(path: &Path, lines: u64) -> Result<File> {
+    let io_err = |what: &str, e: io::Error| {
+        Error::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_err("cannot write", e))?;
+    let (mut keep, mut seen) = (0u64, 0u64);
+    if lines > 0 {
+        let mut r = BufReader::with_capacity(1 << 20, &mut f);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = r
+                .read_until(b'\n', &mut line)
+                .map_err(|e| io_err("reading", e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            keep += n as u64;
+            seen += 1;
+            if seen == lines {
+                break;
+            }
+        }
+    }
+    if seen < lines {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "{} holds {seen} complete decisions, but {lines} input lines were done: it is not this scan's output",
+                path.display()
+            ),
+        ));
+    }
+    f.set_len(keep).map_err(|e| io_err("cutting", e))?;
+    f.seek(io::SeekFrom::End(0))
+        .map_err(|e| io_err("seeking", e))?;
+    Ok(f)
+}

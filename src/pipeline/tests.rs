@@ -1,0 +1,320 @@
+//! The pipeline's own behaviour: escalation order and windows, group commit, limits,
+//! failures that must not pass as decisions.
+
+use super::*;
+use crate::{Measure, RuleSet};
+
+const RULES: &str = r#"
+[policy]
+escalation = { count = 3, window_hours = 24, by = ["user", "ip"] }
+
+[[rule]]
+id = "insult"
+category = 8
+severity = "low"
+terms = ["傻逼"]
+"#;
+
+fn engine(rules: &str) -> EngineHandle {
+    EngineHandle::new(Engine::new(&RuleSet::from_toml_str(rules).unwrap()).unwrap())
+}
+
+fn moderator() -> Pipeline {
+    Pipeline::builder(engine(RULES)).build().unwrap()
+}
+
+fn post(user: &str, ip: &str, time: &str, text: &str) -> Post {
+    Post::from_json(&format!(
+        r#"{{"text":"{text}","time":"{time}","poster":{{"user_id":"{user}","ip":"{ip}"}}}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn third_offence_within_the_window_escalates() {
+    let m = moderator();
+    let a = m
+        .moderate(&post(
+            "u1",
+            "203.0.113.1",
+            "2026-11-20T00:00:00+08:00",
+            "傻逼",
+        ))
+        .unwrap();
+    let b = m
+        .moderate(&post(
+            "u1",
+            "203.0.113.2",
+            "2026-11-20T10:00:00+08:00",
+            "傻逼",
+        ))
+        .unwrap();
+    let clean = m
+        .moderate(&post(
+            "u1",
+            "203.0.113.3",
+            "2026-11-20T11:00:00+08:00",
+            "你好",
+        ))
+        .unwrap();
+    let c = m
+        .moderate(&post(
+            "u1",
+            "203.0.113.4",
+            "2026-11-20T23:59:59+08:00",
+            "傻逼",
+        ))
+        .unwrap();
+    assert_eq!(
+        (a.action, b.action, clean.action),
+        (Action::Mask, Action::Mask, Action::Allow)
+    );
+    assert!(a.measures.is_empty() && clean.measures.is_empty());
+    assert_eq!(c.action, Action::Review, "raised one level");
+    assert_eq!(c.measures, vec![Measure::Warn]);
+}
+
+#[test]
+fn window_edges_are_exact() {
+    let m = moderator();
+    m.moderate(&post("u1", "", "2026-11-20T00:00:00+08:00", "傻逼"))
+        .unwrap();
+    m.moderate(&post("u1", "", "2026-11-20T12:00:00+08:00", "傻逼"))
+        .unwrap();
+    // Exactly 24 hours after the first: the first is out of (t − 24h, t].
+    let d = m
+        .moderate(&post("u1", "", "2026-11-21T00:00:00+08:00", "傻逼"))
+        .unwrap();
+    assert_eq!((d.action, d.measures.len()), (Action::Mask, 0));
+    // One second inside the window of the second and third: three in the window.
+    let d = m
+        .moderate(&post("u1", "", "2026-11-21T11:59:59+08:00", "傻逼"))
+        .unwrap();
+    assert_eq!(
+        (d.action, d.measures.clone()),
+        (Action::Review, vec![Measure::Warn])
+    );
+}
+
+#[test]
+fn offences_count_by_ip_across_accounts_and_measures_grow() {
+    let m = moderator();
+    let mut last = None;
+    for (i, user) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .enumerate()
+    {
+        let t = format!("2026-11-20T0{}:00:00+08:00", i);
+        last = Some(m.moderate(&post(user, "198.51.100.9", &t, "傻逼")).unwrap());
+        if i == 5 {
+            assert_eq!(last.as_ref().unwrap().measures, vec![Measure::Restrict]);
+        }
+    }
+    assert_eq!(last.unwrap().measures, vec![Measure::Suspend]);
+}
+
+#[test]
+fn batches_escalate_in_input_order() {
+    let m = moderator();
+    let posts: Vec<Post> = (0..6)
+        .map(|i| post("u9", "", &format!("2026-11-20T0{i}:00:00+08:00"), "傻逼"))
+        .collect();
+    let d: Vec<Decision> = m
+        .moderate_batch(&posts)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let measures: Vec<Vec<Measure>> = d.iter().map(|d| d.measures.clone()).collect();
+    assert_eq!(measures[..2], [vec![], vec![]]);
+    assert_eq!(measures[2], vec![Measure::Warn]);
+    assert_eq!(measures[5], vec![Measure::Restrict]);
+}
+
+#[test]
+fn the_ledger_forgets_what_no_window_can_reach() {
+    let m = moderator();
+    for day in 1..=28 {
+        for hour in [0, 8, 16] {
+            let t = format!("2026-11-{day:02}T{hour:02}:00:00+08:00");
+            m.moderate(&post("u1", "203.0.113.1", &t, "傻逼")).unwrap();
+        }
+    }
+    let ledger = m.ledger.as_ref().unwrap().lock().unwrap();
+    let kept = ledger.offences.offences_kept();
+    assert!(
+        kept <= 2 * 3,
+        "only the last day's offences are kept: {kept}"
+    );
+}
+
+#[test]
+fn count_zero_turns_escalation_off() {
+    let rules = RULES.replace("count = 3", "count = 0");
+    let m = Pipeline::builder(engine(&rules)).build().unwrap();
+    for i in 0..5 {
+        let d = m
+            .moderate(&post(
+                "u1",
+                "",
+                &format!("2026-11-20T0{i}:00:00+08:00"),
+                "傻逼",
+            ))
+            .unwrap();
+        assert!(d.measures.is_empty());
+    }
+}
+
+fn store(dir: &std::path::Path) -> crate::audit::AuditStore {
+    crate::audit::AuditStore::open(dir.join("audit.db"), None).unwrap()
+}
+
+#[test]
+fn concurrent_callers_share_commits_and_the_chain_keeps_escalation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = std::sync::Arc::new(
+        Pipeline::builder(engine(RULES))
+            .audit(store(dir.path()))
+            .build()
+            .unwrap(),
+    );
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let text = if i % 2 == 0 { "傻逼" } else { "你好" };
+                    let p = post(
+                        "u1",
+                        "203.0.113.9",
+                        &format!("2026-11-20T{:02}:{:02}:00+08:00", t, i),
+                        text,
+                    );
+                    m.moderate(&p).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let finished = m.finish().unwrap();
+    assert_eq!(finished.records, 200);
+    assert!(finished.commits >= 1 && finished.commits <= 200);
+    let s = store(dir.path());
+    assert_eq!(s.verify(None).unwrap().records, 200);
+    // Replaying the chain in its order through a fresh ledger gives every record's
+    // measures: the chain's order is the order escalation counted in.
+    let mut replay = OffenceLedger::new(
+        RuleSet::from_toml_str(RULES)
+            .unwrap()
+            .policy()
+            .escalation
+            .clone(),
+    );
+    let fresh = engine(RULES).load();
+    let mut checked = 0;
+    s.query(&crate::audit::Filter::default(), |r| {
+        let personal = r.personal.clone().unwrap();
+        let p = Post {
+            text: r.content.text.clone(),
+            time: r.post_time.clone(),
+            poster: Some(crate::Poster {
+                user_id: r.user_id.clone(),
+                ip: personal.ip,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut d = fresh.scan(&p);
+        replay.apply(&p, &mut d, jiff::Timestamp::now());
+        let measures: Vec<String> = d
+            .measures
+            .iter()
+            .map(|m| format!("{m:?}").to_lowercase())
+            .collect();
+        assert_eq!(
+            (r.action.as_str(), &measures),
+            (d.action.as_str(), &r.measures),
+            "record {}",
+            r.seq
+        );
+        checked += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(checked, 200);
+}
+
+#[test]
+fn a_post_that_cannot_be_decided_or_recorded_gets_no_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Pipeline::builder(engine(RULES))
+        .audit(store(dir.path()))
+        .limits(Limits {
+            max_hits: 10,
+            max_post_bytes: 64,
+        })
+        .build()
+        .unwrap();
+    let big = format!(r#"{{"id":"big","text":"{}"}}"#, "傻逼".repeat(20));
+    let e = m.moderate_json(big.as_bytes()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TooLarge);
+    assert_eq!(e.id, Some(crate::PostId::Str("big".into())));
+    let e = m.moderate_json(br#"{"title":"x"}"#).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidPost);
+    assert_eq!(
+        m.moderate(&Post::from_text("傻逼")).unwrap().action,
+        Action::Mask
+    );
+    // The store breaks under the pipeline: the next post is not decided.
+    let c = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    c.execute_batch("DROP TABLE records").unwrap();
+    let e = m.moderate(&Post::from_text("你好")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Audit, "{e}");
+    let batch = m.moderate_batch(&[Post::from_text("a"), Post::from_text("b")]);
+    assert!(batch
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Audit));
+}
+
+#[test]
+fn a_lower_hit_limit_truncates_and_holds_for_review() {
+    let m = Pipeline::builder(engine(RULES))
+        .limits(Limits {
+            max_hits: 2,
+            max_post_bytes: 1 << 20,
+        })
+        .build()
+        .unwrap();
+    let d = m.moderate(&Post::from_text("傻逼傻逼傻逼")).unwrap();
+    assert_eq!(
+        (d.hits.len(), d.truncated, d.action),
+        (2, true, Action::Review)
+    );
+}
+
+#[test]
+fn held_posts_reach_the_review_hook_in_order() {
+    let rules = RULES.replace("severity = \"low\"", "severity = \"medium\"");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let m = Pipeline::builder(engine(&rules))
+        .escalation(false)
+        .review_hook(std::sync::Arc::new(move |p: &Post, d: &Decision| {
+            sink.lock().unwrap().push((p.text.clone(), d.action));
+            Ok(())
+        }))
+        .build()
+        .unwrap();
+    let posts: Vec<Post> = ["傻逼一", "你好", "傻逼二"].map(Post::from_text).into();
+    for r in m.moderate_batch(&posts) {
+        r.unwrap();
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("傻逼一".to_owned(), Action::Review),
+            ("傻逼二".to_owned(), Action::Review)
+        ]
+    );
+}
