@@ -1,6 +1,7 @@
-//! Arbitrary bytes as one JSON Lines post, the way `shenhe scan` and the C API read it:
-//! reading never panics; a post that reads gets a decision whose hits lie on char
-//! boundaries of their field and match its text, and whose JSON round-trips.
+//! Arbitrary bytes as one JSON Lines post, through the line contract every face reads posts
+//! with (`shenhe::jsonl`): reading never panics; a line that is not a post gets an error
+//! line that is JSON; a post that reads gets a decision whose hits lie on char boundaries
+//! of their field and match its text, and whose JSON round-trips.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -11,11 +12,14 @@ use shenhe::{Decision, Engine};
 fuzz_target!(|data: &[u8]| {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     let engine = ENGINE.get_or_init(Engine::bundled);
-    let Ok(line) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok((post, d)) = engine.scan_json(line) else {
-        return;
+    let (post, d, _) = match shenhe::jsonl::scan_line(engine, data, false) {
+        Ok(scanned) => scanned,
+        Err(e) => {
+            let line: serde_json::Value =
+                serde_json::from_slice(&e.to_line()).expect("error lines are JSON");
+            assert!(line["error"].is_string());
+            return;
+        }
     };
     for h in &d.hits {
         let text = post.field(h.field).expect("a hit's field exists");

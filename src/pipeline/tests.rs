@@ -318,3 +318,11 @@ fn held_posts_reach_the_review_hook_in_order() {
         ]
     );
 }
+
+#[test]
+fn the_pipeline_and_the_engine_handle_can_be_shared_across_threads() {
+    fn assert<T: Send + Sync>() {}
+    assert::<Pipeline>();
+    assert::<EngineHandle>();
+    assert::<OffenceLedger>();
+}

@@ -151,6 +151,59 @@ int main(void) {
   last_error("reports directory not writable");
   CHECK(shenhe_moderator_free(moderator) == SHENHE_OK);
   CHECK(shenhe_moderator_free(NULL) == SHENHE_OK);
+
+  /* A moderator from options: defaults, refusals, escalation off, a size limit, a batch. */
+  shenhe_moderator_options options;
+  CHECK(shenhe_moderator_options_init(NULL) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_moderator_options_init(&options) == SHENHE_OK);
+  CHECK(options.escalation && options.report_deadline_hours == 24);
+  CHECK(options.utc_offset_hours == SHENHE_UTC_OFFSET_STORE && options.max_post_bytes == 0);
+  shenhe_moderator *configured = (shenhe_moderator *)0x1;
+  options.utc_offset_hours = 15;
+  CHECK(shenhe_moderator_new_with_options(other, &options, &configured) == SHENHE_INVALID_ARGUMENT);
+  CHECK(configured == (shenhe_moderator *)0x1);
+  last_error("offset out of range");
+  options.utc_offset_hours = SHENHE_UTC_OFFSET_STORE;
+  options.audit_db = "/tmp/shenhe-smoke-never-created.db";
+  options.audit_key_file = "/nonexistent/shenhe.key";
+  CHECK(shenhe_moderator_new_with_options(other, &options, &configured) == SHENHE_AUDIT_ERROR);
+  CHECK(configured == (shenhe_moderator *)0x1);
+  last_error("audit key file missing");
+  CHECK(shenhe_moderator_new_with_options(other, NULL, &configured) == SHENHE_NULL_ARGUMENT);
+  options.audit_db = NULL;
+  options.audit_key_file = NULL;
+  options.escalation = false;
+  options.max_post_bytes = 64;
+  CHECK(shenhe_moderator_new_with_options(other, &options, &configured) == SHENHE_OK);
+  for (int i = 0; i < 3; i++) {
+    char *d = NULL;
+    CHECK(shenhe_moderate_json(configured, (const uint8_t *)offences[i], strlen(offences[i]), &d) == SHENHE_OK);
+    CHECK(strstr(d, "\"measures\"") == NULL); /* escalation off */
+    shenhe_string_free(d);
+  }
+  const char *entries[] = {
+    "{\"id\":1,\"text\":\"笨蛋\",\"poster\":{\"user_id\":\"u7\"}}",
+    "{\"id\":2,\"title\":\"no text\"}",
+    "{\"id\":3,\"text\":\"笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋笨蛋\"}",
+  };
+  char batch[512] = "";
+  size_t entry_offsets[4] = {0};
+  for (int i = 0; i < 3; i++) {
+    strcat(batch, entries[i]);
+    entry_offsets[i + 1] = strlen(batch);
+  }
+  shenhe_status entry_status[3];
+  char *lines = NULL;
+  size_t lines_len = 0;
+  CHECK(shenhe_moderate_batch_jsonl(configured, SHENHE_BATCH_POSTS_JSON, (const uint8_t *)batch,
+                                    entry_offsets, NULL, 3, entry_status, &lines, &lines_len) == SHENHE_OK);
+  CHECK(entry_status[0] == SHENHE_OK && entry_status[1] == SHENHE_INVALID_POST && entry_status[2] == SHENHE_TOO_LARGE);
+  CHECK(strlen(lines) == lines_len);
+  printf("moderate batch: statuses %d %d %d\n%s", (int)entry_status[0], (int)entry_status[1], (int)entry_status[2], strstr(lines, "\n") + 1);
+  shenhe_string_free(lines);
+  CHECK(shenhe_moderate_batch_jsonl(NULL, SHENHE_BATCH_POSTS_JSON, (const uint8_t *)batch,
+                                    entry_offsets, NULL, 3, entry_status, &lines, &lines_len) == SHENHE_NULL_ARGUMENT);
+  CHECK(shenhe_moderator_free(configured) == SHENHE_OK);
   shenhe_hits_free(NULL);
   shenhe_engine_free(other);
 
