@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::audit::{AuditStore, PendingRecord, Preparer};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 /// The audit store of a pipeline, the run it records under, and the queue in front of it.
 #[derive(Debug)]
@@ -131,9 +131,17 @@ impl GroupCommit {
         }
         drop(q);
         let count = records.len() as u64;
-        let outcome = self
-            .store()
-            .append_prepared(self.run, records, jiff::Timestamp::now());
+        // A panic inside the store must not leave the queue led forever: it fails the group.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.store()
+                .append_prepared(self.run, records, jiff::Timestamp::now())
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Audit,
+                "internal error while committing (a panic, caught): these records are not stored",
+            ))
+        });
         let mut q = self.queue();
         if outcome.is_ok() && count > 0 {
             q.commits += 1;

@@ -58,7 +58,12 @@ impl OffenceLedger {
             return;
         };
         let keys = self.keys(user.map(str::to_owned), ip);
-        self.tally(&keys, at.as_second(), true);
+        self.tally(
+            &keys,
+            at.as_second(),
+            true,
+            jiff::Timestamp::now().as_second(),
+        );
     }
 
     fn keys(&self, user: Option<String>, ip: Option<&str>) -> Vec<(EscalateBy, String)> {
@@ -78,17 +83,18 @@ impl OffenceLedger {
     }
 
     /// Counts an offence at `at` (when `add`) and returns the most offences of any of
-    /// `keys` within the window ending at `at`.
-    fn tally(&mut self, keys: &[(EscalateBy, String)], at: i64, add: bool) -> usize {
+    /// `keys` within the window ending at `at`. `now` is the clock: the newest time the
+    /// ledger believes, so one post dated 2099 cannot make everyone's history look old.
+    fn tally(&mut self, keys: &[(EscalateBy, String)], at: i64, add: bool, now: i64) -> usize {
         let window = i64::from(self.escalation.window_hours) * 3600;
-        self.latest = self.latest.max(at);
-        // Offences at or before this can fall in no window any more (for posts in time
-        // order; a post older than the newest by more than a window loses that history).
-        let horizon = self.latest.saturating_sub(window);
+        self.latest = self.latest.max(at.min(now));
         let mut most = 0;
         for key in keys {
             let times = self.offences.entry(key.clone()).or_default();
-            times.retain(|&t| t > horizon);
+            // This offender's offences no window from here on can reach (for its posts in
+            // time order; a post older than its newest by more than a window loses that
+            // history).
+            times.retain(|&t| t > at.saturating_sub(window));
             if add {
                 times.push(at);
             }
@@ -98,7 +104,8 @@ impl OffenceLedger {
                 .count();
             most = most.max(n);
         }
-        self.prune(horizon);
+        // Offenders with nothing after this can fall in no window any more.
+        self.prune(self.latest.saturating_sub(window));
         most
     }
 
@@ -118,7 +125,7 @@ impl OffenceLedger {
             poster.and_then(|p| p.user_id.clone()),
             poster.and_then(|p| p.ip.as_deref()),
         );
-        let most = self.tally(&keys, at, add);
+        let most = self.tally(&keys, at, add, now.as_second());
         if let Some((action, measure)) = policy::escalate(decision.action, most, &self.escalation) {
             decision.action = action;
             if !decision.measures.contains(&measure) {

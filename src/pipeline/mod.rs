@@ -37,9 +37,10 @@ use crate::report::{Report, ReportWriter, DEFAULT_DEADLINE_HOURS};
 use crate::vocab::Action;
 use commit::{GroupCommit, Ticket};
 
-/// Called with every post held for review (`review`), after its audit record is durable:
-/// where a review queue takes it in. An error fails the post's moderation like a failed
-/// record does.
+/// Called with every post held for review (`review`), in order, before its audit record is
+/// committed: where a review queue takes it in. A post whose record then fails, or that a
+/// resumed scan decides again, comes to the hook again: keep it idempotent (by post id). An
+/// error fails the post's moderation like a failed record does.
 pub type ReviewHook = Arc<dyn Fn(&Post, &Decision) -> Result<()> + Send + Sync>;
 
 /// How a [`Pipeline`] is set up; from [`Pipeline::builder`].
@@ -104,7 +105,7 @@ impl PipelineBuilder {
         self
     }
 
-    /// Calls `hook` with every post held for review, once its record is durable.
+    /// Calls `hook` with every post held for review ([`ReviewHook`]).
     pub fn review_hook(mut self, hook: ReviewHook) -> Self {
         self.review = Some(hook);
         self
@@ -445,18 +446,20 @@ impl Pipeline {
     }
 
     /// Everything after the scan, for posts in order: escalation and the place in the
-    /// chain, the records (prepared here, committed with whoever else is committing), the
-    /// reports, the review hook.
+    /// chain, the records (prepared here), the reports and the review hook, then the commit
+    /// (shared with whoever else is committing).
     fn settle(&self, engine: &Engine, items: &mut [(&Post, &mut Decision)]) -> Result<()> {
         let now = jiff::Timestamp::now();
         let ticket = self.escalate(engine, items.iter_mut().map(|(p, d)| (*p, &mut **d)), now);
         let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)))?;
-        if let (Some(audit), Some(ticket)) = (&self.audit, ticket) {
-            audit.commit(ticket, records)?;
-        }
+        // Reports and the review hook before the record: after a crash or a failed commit
+        // the post is decided again and they come again (a report twice, never none).
         for (post, d) in items.iter() {
             self.report(engine, post, d, now)?;
             self.hand_to_review(post, d)?;
+        }
+        if let (Some(audit), Some(ticket)) = (&self.audit, ticket) {
+            audit.commit(ticket, records)?;
         }
         Ok(())
     }

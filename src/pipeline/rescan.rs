@@ -6,9 +6,11 @@
 //! order, and a writer thread writes the decisions. Channels between them are bounded, so
 //! memory stays flat however large the input.
 //!
-//! Crash safety: the writer writes a chunk's decisions to the output first and then records
-//! the chunk in the audit store (one commit) and the checkpoint, so after a crash the output
-//! holds at least every recorded line. Resuming cuts the output back to the last recorded
+//! Crash safety: the writer writes a chunk's decisions to the output first (flushed to the
+//! operating system) and then records the chunk in the audit store (one commit) and the
+//! checkpoint, so after a crash of the process the output holds at least every recorded
+//! line. (After a power loss the output may lack lines the store holds, unless it was
+//! synced: resume then refuses it as not this scan's output, and it is scanned again.) Resuming cuts the output back to the last recorded
 //! line ([`open_resumed_output`]) and continues the input after it: no decision lost, none
 //! written or recorded twice.
 
@@ -178,7 +180,7 @@ impl Pipeline {
         mut on_chunk: impl FnMut(u64, &[Scanned]),
     ) -> Result<ScanSummary>
     where
-        R: BufRead + Send,
+        R: BufRead + Send + 'static,
         W: Write + Send,
     {
         let skip = self.resume_after.unwrap_or(0);
@@ -190,8 +192,12 @@ impl Pipeline {
         let (out_tx, out_rx) = sync_channel::<Batch>(2);
         let audit = self.audit.as_deref();
         let checkpoint = self.checkpoint_path();
-        std::thread::scope(|scope| {
-            scope.spawn(move || jsonl::read_chunks(input, skip, chunk_tx));
+        // The reader is not scoped: stopped early (a closed output, a failed record), the scan
+        // returns without waiting for a read that may never end (a live feed on stdin). It
+        // ends at its next chunk, when it finds nobody receiving.
+        let reader = std::thread::spawn(move || jsonl::read_chunks(input, skip, chunk_tx));
+        let mut stopped_early = false;
+        let result = std::thread::scope(|scope| {
             let writer = scope.spawn(move || write_batches(out_rx, output, audit, checkpoint));
             let mut failure = None;
             for chunk in chunk_rx {
@@ -208,17 +214,17 @@ impl Pipeline {
                         lines.iter().for_each(|l| summary.add(l));
                         on_chunk(chunk.data.len() as u64, &lines);
                         if out_tx.send(batch).is_err() {
+                            stopped_early = true;
                             break;
                         }
                     }
                     Err(e) => {
                         failure = Some(e);
+                        stopped_early = true;
                         break;
                     }
                 }
             }
-            // The reader may be blocked on a full channel if we stopped early: it ends when
-            // its channel's receiver is dropped, which happened when the loop ended.
             drop(out_tx);
             let written = writer.join().expect("the writer thread does not panic");
             match (failure, written) {
@@ -226,7 +232,12 @@ impl Pipeline {
                 (Some(e), Ok(())) => Err(e),
                 (None, Ok(())) => Ok(summary),
             }
-        })
+        });
+        if !stopped_early {
+            // It sent its last chunk (or its error): it is done.
+            let _ = reader.join();
+        }
+        result
     }
 
     /// One chunk through the pipeline: scanned in parallel, escalated and reported in
@@ -342,7 +353,12 @@ fn write_checkpoint(path: &Path, line: u64) -> Result<()> {
             format!("writing the checkpoint {}: {e}", path.display()),
         )
     };
-    std::fs::write(&tmp, format!("{line}\n")).map_err(failed)?;
+    let mut f = File::create(&tmp).map_err(failed)?;
+    // Synced before the rename: after a power loss the checkpoint is the old one or the
+    // new one, never an empty file.
+    f.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(failed)?;
     std::fs::rename(&tmp, path).map_err(failed)
 }
 

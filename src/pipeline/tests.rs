@@ -326,3 +326,21 @@ fn the_pipeline_and_the_engine_handle_can_be_shared_across_threads() {
     assert::<EngineHandle>();
     assert::<OffenceLedger>();
 }
+
+#[test]
+fn a_post_dated_in_the_future_does_not_switch_escalation_off_for_everyone() {
+    let m = moderator();
+    m.moderate(&post(
+        "u0",
+        "198.51.100.1",
+        "2099-01-01T00:00:00+08:00",
+        "傻逼",
+    ))
+    .unwrap();
+    let mut last = None;
+    for hour in 1..=3 {
+        let t = format!("2026-11-20T0{hour}:00:00+08:00");
+        last = Some(m.moderate(&post("u1", "203.0.113.1", &t, "傻逼")).unwrap());
+    }
+    assert_eq!(last.unwrap().measures, vec![Measure::Warn]);
+}
