@@ -88,7 +88,11 @@ fn main() {
     for round in 1..=rounds {
         let (a, _) = measure(&engine, 1, per_thread * threads / 4);
         let (b, c) = measure(&engine, threads, per_thread);
-        println!("round {round}: 1 thread {a:.0} records/s; {threads} threads {b:.0} records/s ({c} commits for {} records)", threads * per_thread);
+        println!(
+            "round {round}: 1 thread {a:.0} records/s; {threads} threads {b:.0} records/s ({c} commits for {} records): {:.2}x",
+            threads * per_thread,
+            b / a
+        );
         one = one.max(a);
         if b > many {
             many = b;

@@ -9,11 +9,23 @@
 //! one, so N concurrent callers share about one flush instead of paying N. A caller returns
 //! only when its own records are committed (or their commit failed).
 //!
+//! Two things make the groups large on a machine with few cores. Callers sleep on their own
+//! (parked) and are woken one by one: the owners of the tickets just committed, and one
+//! caller to lead the next group; a condition variable woke all of them at every commit.
+//! And a leader that knows other callers are on their way (inside the pipeline, scanning
+//! or preparing: [`GroupCommit::enter`]) waits for them, at most [`GATHER`], as
+//! PostgreSQL's `commit_delay` does; never when it is the only caller, so a lone caller
+//! pays one flush as before. Without the wait, callers fall into two cohorts that
+//! alternate, each half of them per commit (measured: 4.2 records per commit with 8
+//! threads; with it, 7.9).
+//!
 //! A ticket dropped without being handed in (a panic between taking and handing in) is
 //! handed in empty by its `Drop`, so the tickets after it never wait forever.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::audit::{AuditStore, PendingRecord, Preparer};
 use crate::error::{Error, ErrorKind, Result};
@@ -25,7 +37,21 @@ pub(crate) struct GroupCommit {
     preparer: Preparer,
     run: i64,
     queue: Mutex<Queue>,
-    settled: Condvar,
+    /// Callers inside the pipeline now ([`GroupCommit::enter`]).
+    in_flight: AtomicUsize,
+}
+
+/// The longest a leader waits for callers on their way before it commits: about one
+/// flush on the disks this was measured on (300 µs), the best of 0, 150 and 300 µs there.
+const GATHER: Duration = Duration::from_micros(300);
+
+/// A caller inside the pipeline, counted until dropped.
+pub(crate) struct InFlight<'a>(&'a GroupCommit);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +66,10 @@ struct Queue {
     outcomes: HashMap<u64, Result<()>>,
     /// Tickets handed in empty by `Drop`: nobody picks up their outcome.
     abandoned: HashSet<u64>,
+    /// Callers asleep until their outcome is posted, by ticket.
+    parked: HashMap<u64, std::thread::Thread>,
+    /// A caller about to lead, waiting a moment for callers on their way.
+    gathering: Option<std::thread::Thread>,
     /// Someone is committing.
     leading: bool,
     /// Commits made and records committed (for figures and tests).
@@ -61,7 +91,7 @@ impl GroupCommit {
             store: Mutex::new(store),
             run,
             queue: Mutex::new(Queue::default()),
-            settled: Condvar::new(),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -85,6 +115,12 @@ impl GroupCommit {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts a caller as on its way to a commit until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
     /// The next place in the chain.
     pub(crate) fn ticket(self: &Arc<Self>) -> Ticket {
         let mut q = self.queue();
@@ -104,16 +140,49 @@ impl GroupCommit {
         let number = ticket.number;
         let mut q = self.queue();
         q.ready.insert(number, records);
+        if let Some(g) = &q.gathering {
+            g.unpark();
+        }
         loop {
             if let Some(outcome) = q.outcomes.remove(&number) {
+                q.parked.remove(&number);
                 return outcome;
             }
             if !q.leading && q.ready.contains_key(&q.done) {
-                q = self.lead(q);
+                q = self.gather(q);
+                if !q.leading {
+                    q = self.lead(q);
+                }
                 continue;
             }
-            q = self.settled.wait(q).unwrap_or_else(|e| e.into_inner());
+            // Asleep until a leader posts this ticket's outcome or hands this thread the
+            // lead: woken one by one, never all at once (on two cores a herd of woken
+            // callers was what kept the next group small).
+            q.parked.insert(number, std::thread::current());
+            drop(q);
+            std::thread::park();
+            q = self.queue();
         }
+    }
+
+    /// Waits, at most [`GATHER`], while callers inside the pipeline have not handed in yet
+    /// (they will be in this group); returns at once for a lone caller.
+    fn gather<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        let deadline = Instant::now() + GATHER;
+        q.leading = true;
+        while q.ready.len() < self.in_flight.load(Ordering::Relaxed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            q.gathering = Some(std::thread::current());
+            drop(q);
+            std::thread::park_timeout(left);
+            q = self.queue();
+            q.gathering = None;
+        }
+        q.leading = false;
+        q
     }
 
     /// Commits every ticket ready in order, as one transaction; returns the queue locked.
@@ -150,10 +219,18 @@ impl GroupCommit {
         for n in numbers {
             if !q.abandoned.remove(&n) {
                 q.outcomes.insert(n, outcome.clone());
+                if let Some(owner) = q.parked.remove(&n) {
+                    owner.unpark();
+                }
             }
         }
         q.leading = false;
-        self.settled.notify_all();
+        // The next group is ready to go: wake one of its callers to lead it.
+        if q.ready.contains_key(&q.done) {
+            if let Some(next) = q.ready.keys().find_map(|n| q.parked.get(n)) {
+                next.unpark();
+            }
+        }
         q
     }
 

@@ -358,6 +358,7 @@ impl Pipeline {
     /// hook. Fails, with no decision, when the post is over the size limit or when its
     /// record or report cannot be written: the caller must not publish it then.
     pub fn moderate(&self, post: &Post) -> Result<Decision> {
+        let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         limits.check(post)?;
@@ -372,6 +373,7 @@ impl Pipeline {
     /// when it can be read, what was wrong, and a kind (`InvalidPost`, `TooLarge`, or
     /// `Audit`/`Io` when the post was decided but could not be recorded or reported).
     pub fn moderate_json(&self, json: &[u8]) -> std::result::Result<Decision, LineError> {
+        let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         let (post, warnings) = jsonl::read_post(json, &limits)?;
@@ -411,6 +413,7 @@ impl Pipeline {
         n: usize,
         read: impl Fn(usize) -> std::result::Result<(Cow<'a, Post>, Vec<String>), LineError> + Sync,
     ) -> Vec<std::result::Result<Decision, LineError>> {
+        let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         let mut scanned: Vec<std::result::Result<(Cow<'a, Post>, Decision), LineError>> = (0..n)
