@@ -2,7 +2,7 @@
 //! offence escalation, how many offences its account or address has in the window.
 //!
 //! Pure functions of their inputs: no clock, no store, no state. The engine folds each hit
-//! into a [`Verdict`] as it scans; the pipeline's offence ledger counts offences and asks
+//! into a `Verdict` as it scans; the pipeline's offence ledger counts offences and asks
 //! [`escalate`] what the count means. The rule set's `[policy]` is the model
 //! ([`Policy`]); this room holds what it means, in the precedence DESIGN.md gives: a hit's
 //! action is its rule's `action`, else the board's override for its severity, else

@@ -285,7 +285,7 @@ struct Tail {
 }
 
 /// An audit store: a SQLite file. Not `Sync`: give each thread its own, or put it behind a
-/// mutex (the [`Moderator`](crate::Moderator) does).
+/// mutex (a [`Pipeline`](crate::Pipeline) shares one among its callers).
 #[derive(Debug)]
 pub struct AuditStore {
     conn: Connection,

@@ -114,6 +114,18 @@ impl OffenceLedger {
         if !decision.is_flagged() || e.count == 0 || e.by.is_empty() {
             return;
         }
+        let (at, keys) = self.place(post, now);
+        let most = self.tally(&keys, at, add, now.as_second());
+        if let Some((action, measure)) = policy::escalate(decision.action, most, &self.escalation) {
+            decision.action = action;
+            if !decision.measures.contains(&measure) {
+                decision.measures.push(measure);
+            }
+        }
+    }
+
+    /// When and under which keys `post` counts (`now` when it has no readable time).
+    fn place(&self, post: &Post, now: jiff::Timestamp) -> (i64, Vec<(EscalateBy, String)>) {
         let at = post
             .time
             .as_deref()
@@ -125,11 +137,23 @@ impl OffenceLedger {
             poster.and_then(|p| p.user_id.clone()),
             poster.and_then(|p| p.ip.as_deref()),
         );
-        let most = self.tally(&keys, at, add, now.as_second());
-        if let Some((action, measure)) = policy::escalate(decision.action, most, &self.escalation) {
-            decision.action = action;
-            if !decision.measures.contains(&measure) {
-                decision.measures.push(measure);
+        (at, keys)
+    }
+
+    /// Takes back the offence [`apply`](OffenceLedger::apply) counted for `post` (with the
+    /// same `now`): its decision never took effect (its record could not be written), so a
+    /// retry must not count it twice. Decisions made since are not changed.
+    pub fn forget(&mut self, post: &Post, decision: &Decision, now: jiff::Timestamp) {
+        let e = &self.escalation;
+        if !decision.is_flagged() || e.count == 0 || e.by.is_empty() {
+            return;
+        }
+        let (at, keys) = self.place(post, now);
+        for key in &keys {
+            if let Some(times) = self.offences.get_mut(key) {
+                if let Some(i) = times.iter().rposition(|&t| t == at) {
+                    times.remove(i);
+                }
             }
         }
     }

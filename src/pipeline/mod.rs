@@ -218,6 +218,17 @@ impl PipelineBuilder {
     }
 }
 
+impl Ledger {
+    /// Whether the store already held this post's offence when the pipeline started.
+    fn was_counted(&self, d: &Decision) -> bool {
+        !self.counted.is_empty()
+            && d.id.as_ref().is_some_and(|id| {
+                self.counted
+                    .contains(&serde_json::to_string(id).expect("ids serialise"))
+            })
+    }
+}
+
 /// The offence ledger, the rule set whose escalation settings it applies, and the posts
 /// whose offences the audit store already held when the pipeline started (not counted twice
 /// when decided again, as by a resumed scan).
@@ -454,10 +465,25 @@ impl Pipeline {
     fn settle(&self, engine: &Engine, items: &mut [(&Post, &mut Decision)]) -> Result<()> {
         let now = jiff::Timestamp::now();
         let ticket = self.escalate(engine, items.iter_mut().map(|(p, d)| (*p, &mut **d)), now);
+        let kept = self.keep(engine, items, ticket, now);
+        if kept.is_err() {
+            self.forget(items, now);
+        }
+        kept
+    }
+
+    /// The records (prepared here), the reports and the review hook, then the commit.
+    /// Reports and the hook come before the record: after a crash or a failed commit the
+    /// post is decided again and they come again (a report twice, never none).
+    fn keep(
+        &self,
+        engine: &Engine,
+        items: &[(&Post, &mut Decision)],
+        ticket: Option<Ticket>,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
         let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)))?;
-        // Reports and the review hook before the record: after a crash or a failed commit
-        // the post is decided again and they come again (a report twice, never none).
-        for (post, d) in items.iter() {
+        for (post, d) in items {
             self.report(engine, post, d, now)?;
             self.hand_to_review(post, d)?;
         }
@@ -465,6 +491,18 @@ impl Pipeline {
             audit.commit(ticket, records)?;
         }
         Ok(())
+    }
+
+    /// Takes back the offences [`escalate`](Pipeline::escalate) counted for posts whose
+    /// decisions did not take effect, so that the caller's retry counts them once.
+    fn forget(&self, items: &[(&Post, &mut Decision)], now: jiff::Timestamp) {
+        let Some(ledger) = &self.ledger else { return };
+        let mut ledger = lock(ledger);
+        for (post, d) in items {
+            if !ledger.was_counted(d) {
+                ledger.offences.forget(post, d, now);
+            }
+        }
     }
 
     /// Applies escalation to `items` in order, under the ledger's lock, and takes their
@@ -486,13 +524,7 @@ impl Pipeline {
             ledger.ruleset = engine.rules().info().clone();
         }
         for (post, d) in items {
-            let known = !ledger.counted.is_empty()
-                && d.id.as_ref().is_some_and(|id| {
-                    ledger
-                        .counted
-                        .contains(&serde_json::to_string(id).expect("ids serialise"))
-                });
-            if known {
+            if ledger.was_counted(d) {
                 ledger.offences.apply_counted(post, d, now);
             } else {
                 ledger.offences.apply(post, d, now);

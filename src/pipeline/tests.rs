@@ -344,3 +344,35 @@ fn a_post_dated_in_the_future_does_not_switch_escalation_off_for_everyone() {
     }
     assert_eq!(last.unwrap().measures, vec![Measure::Warn]);
 }
+
+#[test]
+fn a_post_retried_after_a_failure_counts_as_one_offence() {
+    let rules = RULES.replace("severity = \"low\"", "severity = \"medium\"");
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let m = Pipeline::builder(engine(&rules))
+        .review_hook(std::sync::Arc::new(move |_: &Post, _: &Decision| {
+            // The second post's first three attempts fail (a queue that is down).
+            match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                1..=3 => Err(Error::new(ErrorKind::Io, "the review queue is down")),
+                _ => Ok(()),
+            }
+        }))
+        .build()
+        .unwrap();
+    let p = |h: u32| post("u1", "", &format!("2026-11-20T0{h}:00:00+08:00"), "傻逼");
+    m.moderate(&p(1)).unwrap();
+    // Counted twice, the second post would reach three offences and be escalated on its
+    // second attempt (blocked, so never held, so never failing).
+    for _ in 0..3 {
+        assert_eq!(m.moderate(&p(2)).unwrap_err().kind(), ErrorKind::Io);
+    }
+    let second = m.moderate(&p(2)).unwrap();
+    assert_eq!((second.action, second.measures.len()), (Action::Review, 0));
+    let third = m.moderate(&p(3)).unwrap();
+    assert_eq!(
+        third.measures,
+        vec![Measure::Warn],
+        "the third offence, not the fifth"
+    );
+}
