@@ -225,7 +225,7 @@ fn pipeline(args: &Args, engine: Engine, input_name: &str) -> anyhow::Result<Pip
             Some(f) => Some(AuditKey::from_file(f)?),
             None => AuditKey::from_env()?,
         };
-        b = b.audit(AuditStore::open(db, key).with_context(|| db.display().to_string())?);
+        b = b.audit(AuditStore::open(db, key)?);
         if let Some(h) = args.audit_utc_offset {
             b = b.utc_offset_hours(h);
         }
@@ -236,11 +236,11 @@ fn pipeline(args: &Args, engine: Engine, input_name: &str) -> anyhow::Result<Pip
     if let Some(cp) = &args.checkpoint {
         b = b.checkpoint(cp);
     }
-    let what = args
-        .audit
-        .as_ref()
-        .map_or_else(String::new, |db| db.display().to_string());
-    b.build().with_context(|| what)
+    match &args.audit {
+        // What the store refuses (a missing key, other rules to resume) names the store.
+        Some(db) => b.build().with_context(|| db.display().to_string()),
+        None => Ok(b.build()?),
+    }
 }
 
 fn progress_bar(input_len: Option<u64>) -> ProgressBar {
