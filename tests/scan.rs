@@ -238,6 +238,29 @@ fn exit_code_2_for_unreadable_input_bad_usage_and_bad_rules() {
         out.stdout.is_empty(),
         "nothing is decided with a broken rule set"
     );
+    // Stores and directories that cannot be written are named once, before any decision.
+    let out = run(
+        &["scan", "--reports", "/proc/shenhe-reports"],
+        b"{\"text\":\"a\"}\n",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("shenhe: error: cannot write reports to /proc/shenhe-reports:"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["scan", "--audit", "/proc/shenhe.db"],
+        b"{\"text\":\"a\"}\n",
+    );
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out).matches("/proc/shenhe.db").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
