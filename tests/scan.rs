@@ -238,7 +238,7 @@ fn exit_code_2_for_unreadable_input_bad_usage_and_bad_rules() {
         out.stdout.is_empty(),
         "nothing is decided with a broken rule set"
     );
-    // Stores and directories that cannot be written are named once, before any decision.
+    // A store or a directory that cannot be written is named, before any decision.
     let out = run(
         &["scan", "--reports", "/proc/shenhe-reports"],
         b"{\"text\":\"a\"}\n",
@@ -254,9 +254,8 @@ fn exit_code_2_for_unreadable_input_bad_usage_and_bad_rules() {
         b"{\"text\":\"a\"}\n",
     );
     assert_eq!(code(&out), 2);
-    assert_eq!(
-        stderr(&out).matches("/proc/shenhe.db").count(),
-        2,
+    assert!(
+        stderr(&out).starts_with("shenhe: error: audit store /proc/shenhe.db:"),
         "{}",
         stderr(&out)
     );
