@@ -364,10 +364,11 @@ impl Pipeline {
         self.limits.unwrap_or_else(|| engine.limits())
     }
 
-    /// Scans one post, applies escalation, records the decision (returning once the record
-    /// is durable), writes its report when one is due, and hands a held post to the review
-    /// hook. Fails, with no decision, when the post is over the size limit or when its
-    /// record or report cannot be written: the caller must not publish it then.
+    /// Scans one post, applies escalation, writes its report when one is due, hands a held
+    /// post to the review hook, and records the decision, returning once the record is
+    /// durable. Fails, with no decision, when the post is over the size limit or when its
+    /// report, hand-over or record cannot be written: the caller must not publish it then
+    /// (its offence is not counted, so a retry counts it once).
     pub fn moderate(&self, post: &Post) -> Result<Decision> {
         let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
