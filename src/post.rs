@@ -87,12 +87,27 @@ impl Post {
 
     /// Parses one post, keeping what can be kept: a metadata field of the wrong type is
     /// dropped with a warning naming it (`poster.port: …`), and the post is still decided on
-    /// its text. Only a line that is not a JSON object, or lacks a string `text`, fails.
+    /// its text. A line that is not a JSON object, lacks a string `text`, or names a key twice
+    /// in one object fails: with `{"text":"出售冰毒","text":"ok"}` a host whose parser keeps
+    /// the first value would publish what shenhe never read.
     pub fn from_json_lenient(json: &str) -> crate::Result<(Post, Vec<String>)> {
-        if let Ok(post) = serde_json::from_str::<Post>(json) {
-            return Ok((post, Vec::new()));
-        }
         let invalid = |m: String| crate::Error::new(crate::ErrorKind::InvalidPost, m);
+        // The strict reader refuses a known field given twice; only when it refuses the
+        // line for another reason can a duplicate hide, so only then is every object
+        // checked for one (the lenient reader below would keep the last value).
+        match serde_json::from_str::<Post>(json) {
+            Ok(post) => return Ok((post, Vec::new())),
+            Err(e) if e.to_string().starts_with("duplicate field") => {
+                return Err(invalid(e.to_string()))
+            }
+            Err(_) => {
+                if let Err(d) = serde_json::from_str::<UniqueKeys>(json) {
+                    if d.to_string().starts_with("duplicate key") {
+                        return Err(invalid(d.to_string()));
+                    }
+                }
+            }
+        }
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
         let serde_json::Value::Object(mut map) = value else {
@@ -182,6 +197,61 @@ impl Post {
 }
 
 /// Takes `key` out of `map` as a `T`; a value of the wrong type is dropped with a warning.
+/// Any JSON value whose objects name each key once; reading it fails with "duplicate key
+/// `K`" otherwise.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<UniqueKeys, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+}
+
 fn take<T: serde::de::DeserializeOwned>(
     map: &mut serde_json::Map<String, serde_json::Value>,
     key: &str,
@@ -382,6 +452,27 @@ mod tests {
                 "poster.ip: `999.1.1.1` is not an IP address"
             ]
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_wherever_it_hides() {
+        for json in [
+            r#"{"text":"出售冰毒","text":"ok"}"#,
+            r#"{"text":"ok","poster":{"ip":"203.0.113.1","ip":"198.51.100.1"}}"#,
+            // Another field of the wrong type sends the line to the lenient reader.
+            r#"{"poster":{"port":"x"},"text":"出售冰毒","text":"ok"}"#,
+            r#"{"text":"ok","extra":{"a":1,"a":2},"title":[1,{"b":1,"b":2}]}"#,
+        ] {
+            let e = Post::from_json_lenient(json).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidPost, "{json}");
+            assert!(e.message().starts_with("duplicate"), "{json}: {e}");
+        }
+        // Each key once, in different objects: fine.
+        let (p, w) = Post::from_json_lenient(
+            r#"{"text":"a","poster":{"name":"n","port":"x"},"extra":{"name":"n"}}"#,
+        )
+        .unwrap();
+        assert_eq!((p.text.as_str(), w.len()), ("a", 1));
     }
 
     #[test]

@@ -165,6 +165,26 @@ fn malformed_lines_blank_lines_and_bad_utf8_each_get_an_error_line() {
     );
 }
 
+/// A key given twice is read by hosts as either value: the line is refused, never decided
+/// on one of them (it was decided `allow` on the last).
+#[test]
+fn a_post_naming_a_key_twice_gets_an_error_line_not_a_decision() {
+    let input = "{\"id\":\"p1\",\"text\":\"出售冰毒\",\"text\":\"ok\"}\n{\"id\":\"p2\",\"text\":\"ok\",\"poster\":{\"port\":\"x\",\"ip\":\"203.0.113.1\",\"ip\":\"198.51.100.1\"}}\n";
+    let out = run(&["scan", "-q"], input.as_bytes());
+    assert_eq!(code(&out), 0);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    for (line, field) in lines.iter().zip(["text", "ip"]) {
+        assert!(line.get("action").is_none(), "{line}");
+        let error = line["error"].as_str().unwrap();
+        assert!(
+            error.contains("duplicate") && error.contains(field),
+            "{error}"
+        );
+    }
+    assert_eq!(lines[0]["id"], "p1");
+}
+
 #[test]
 fn utf8_bom_is_skipped_and_utf16_is_refused() {
     let out = run(&["scan"], "\u{feff}{\"text\":\"约炮\"}\n".as_bytes());
