@@ -762,6 +762,59 @@ regex = ['代开.{0,4}发票']
     }
 
     #[test]
+    fn malformed_metadata_counts_as_the_riskier_value() {
+        let e = engine(
+            r#"
+[policy]
+unverified = "review"
+[[rule]]
+id = "new-unverified"
+category = 7
+severity = "low"
+terms = ["加我"]
+when = { verified = false, account_age_days_lt = 7 }
+[[rule]]
+id = "from-a-bad-range"
+category = 7
+severity = "low"
+terms = ["看片"]
+when = { ip_in = ["203.0.113.0/24"] }
+"#,
+        );
+        let post = |poster: &str, text: &str| {
+            let json = format!(
+                r#"{{"text":"{text}","time":"2026-11-20T08:00:00+08:00","poster":{poster}}}"#
+            );
+            let (p, w) = Post::from_json_lenient(&json).unwrap();
+            let mut d = e.scan(&p);
+            d.warnings.splice(0..0, w);
+            d
+        };
+        // A string where a boolean belongs, and a time nobody can read: still a new,
+        // unverified account (was: both conditions false, the post allowed).
+        let d = post(r#"{"verified":"false","registered":"yesterday"}"#, "加我");
+        assert_eq!(d.action, Action::Review, "{:?}", d.warnings);
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.contains("treated as not verified")));
+        let d = post(r#"{"verified":"no","registered":20261119}"#, "加我");
+        assert_eq!(d.hits.len(), 1, "{:?}", d.warnings);
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.contains("treated as a new account")));
+        // An address that cannot be read counts as one in the listed range.
+        assert_eq!(post(r#"{"ip":"203.0.113.x"}"#, "看片").hits.len(), 1);
+        // Missing is not malformed: no poster data, no condition holds.
+        assert!(post("{}", "加我看片").hits.is_empty());
+        // Well-formed values are read as they are.
+        assert!(post(r#"{"verified":true,"ip":"198.51.100.1"}"#, "加我看片")
+            .hits
+            .is_empty());
+    }
+
+    #[test]
     fn engine_is_send_sync_and_unwind_safe() {
         fn assert<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
         assert::<Engine>();

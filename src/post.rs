@@ -140,11 +140,28 @@ impl Post {
                     user_id: take(&mut p, "user_id", "poster.user_id", w),
                     name: take(&mut p, "name", "poster.name", w),
                     bio: take(&mut p, "bio", "poster.bio", w),
-                    verified: take(&mut p, "verified", "poster.verified", w),
+                    // Unreadable, it counts as the riskier value: not verified.
+                    verified: riskier(
+                        &mut p,
+                        "verified",
+                        "poster.verified",
+                        w,
+                        false,
+                        "treated as not verified",
+                    ),
                     identity_ref: take(&mut p, "identity_ref", "poster.identity_ref", w),
                     ip: take(&mut p, "ip", "poster.ip", w),
                     port: take(&mut p, "port", "poster.port", w),
-                    registered: take(&mut p, "registered", "poster.registered", w),
+                    // Unreadable, it counts as the riskier value: a new account (a
+                    // registration time no condition can read holds `account_age_days_lt`).
+                    registered: riskier(
+                        &mut p,
+                        "registered",
+                        "poster.registered",
+                        w,
+                        "(unreadable)".to_owned(),
+                        "treated as a new account",
+                    ),
                 });
             }
             Some(other) => warnings.push(format!(
@@ -268,6 +285,30 @@ fn take<T: serde::de::DeserializeOwned>(
             warnings.push(format!("{name}: {e} (got {}); ignored", kind_of(&value)));
             None
         }
+    }
+}
+
+/// [`take`] for a field whose unreadable value must not make a post look safer: a value of
+/// the wrong type becomes `risky`, with a warning saying so.
+fn riskier<T: serde::de::DeserializeOwned>(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    name: &str,
+    warnings: &mut Vec<String>,
+    risky: T,
+    meaning: &str,
+) -> Option<T> {
+    let value = map.get(key).filter(|v| !v.is_null()).cloned();
+    let given = take(map, key, name, warnings);
+    match (given, value) {
+        (Some(v), _) => Some(v),
+        (None, Some(_)) => {
+            if let Some(w) = warnings.last_mut() {
+                *w = w.replace("; ignored", &format!("; {meaning}"));
+            }
+            Some(risky)
+        }
+        (None, None) => None,
     }
 }
 
@@ -426,9 +467,11 @@ mod tests {
         assert_eq!(p.text, "t");
         assert_eq!(p.time, None);
         let poster = p.poster.unwrap();
+        // A port that cannot be read is dropped; a verification status that cannot be read
+        // counts as the riskier value.
         assert_eq!(
             (poster.user_id.as_deref(), poster.port, poster.verified),
-            (Some("u"), None, None)
+            (Some("u"), None, Some(false))
         );
         assert_eq!(poster.ip.as_deref(), Some("1.2.3.4"));
         assert_eq!(w.len(), 3, "{w:?}");

@@ -104,7 +104,10 @@ pub struct Rule {
 /// Conditions on the post's metadata (`when`): all given ones must hold.
 ///
 /// A condition on a field the post does not have does not hold: a post without poster
-/// data is neither verified nor unverified.
+/// data is neither verified nor unverified. A field the post has but that cannot be read
+/// counts as the riskier value, with a warning in the decision: not verified (`verified` of
+/// the wrong type), a new account (`registered` unreadable), an address in the list (`ip`
+/// unreadable), now (`time` unreadable).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Conditions {
@@ -129,30 +132,33 @@ impl Conditions {
             }
         }
         if let Some(days) = self.account_age_days_lt {
-            let registered = poster
-                .and_then(|p| p.registered.as_deref())
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-            let at = match post.time.as_deref() {
-                Some(t) => t.parse::<jiff::Timestamp>().ok(),
-                None => Some(now),
-            };
-            match (registered, at) {
-                (Some(r), Some(at)) => {
-                    let age = at.as_second() - r.as_second();
-                    if age >= i64::from(days) * 86_400 {
-                        return false;
+            // Malformed metadata counts as the riskier value: a registration time that
+            // cannot be read is a new account; a post time that cannot be read is now.
+            let at = post
+                .time
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .unwrap_or(now);
+            match poster.and_then(|p| p.registered.as_deref()) {
+                None => return false,
+                Some(t) => match t.parse::<jiff::Timestamp>() {
+                    Err(_) => {}
+                    Ok(r) if at.as_second() - r.as_second() >= i64::from(days) * 86_400 => {
+                        return false
                     }
-                }
-                _ => return false,
+                    Ok(_) => {}
+                },
             }
         }
         if !self.ip_in.is_empty() {
-            let ip = poster
-                .and_then(|p| p.ip.as_deref())
-                .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
-            match ip {
-                Some(ip) if self.ip_in.iter().any(|n| n.contains(&ip)) => {}
-                _ => return false,
+            // An address that cannot be read counts as one of the listed (the riskier value).
+            match poster.and_then(|p| p.ip.as_deref()) {
+                None => return false,
+                Some(ip) => match ip.trim().parse::<std::net::IpAddr>() {
+                    Err(_) => {}
+                    Ok(ip) if self.ip_in.iter().any(|n| n.contains(&ip)) => {}
+                    Ok(_) => return false,
+                },
             }
         }
         if let Some(boards) = &self.board_in {
