@@ -1295,7 +1295,7 @@ pub unsafe extern "C" fn shenhe_moderate_batch_jsonl(
                             crate::LineError::new(
                                 None,
                                 format!("not valid UTF-8 at byte {}", e.valid_up_to()),
-                                crate::ErrorKind::Syntax,
+                                crate::ErrorKind::InvalidPost,
                             )
                         })?
                     } else {
@@ -1316,7 +1316,12 @@ pub unsafe extern "C" fn shenhe_moderate_batch_jsonl(
                     out.extend_from_slice(&serde_json::to_vec(e).expect("error lines serialise"));
                     match e.kind {
                         crate::ErrorKind::InvalidValue => shenhe_status::SHENHE_INVALID_ARGUMENT,
-                        crate::ErrorKind::Syntax => shenhe_status::SHENHE_INVALID_UTF8,
+                        // A text is never an invalid post: only its UTF-8 can be wrong.
+                        crate::ErrorKind::InvalidPost
+                            if input == shenhe_batch_input::SHENHE_BATCH_TEXTS =>
+                        {
+                            shenhe_status::SHENHE_INVALID_UTF8
+                        }
                         k => status_of(k),
                     }
                 }

@@ -32,6 +32,7 @@ use crate::audit::{AuditStore, PendingRecord};
 use crate::engine::{Engine, EngineHandle, Limits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, LineError};
+use crate::matcher::KindTimes;
 use crate::post::{Decision, Post, RulesetInfo};
 use crate::report::{Report, ReportWriter, DEFAULT_DEADLINE_HOURS};
 use crate::vocab::Action;
@@ -310,6 +311,25 @@ pub struct Finished {
     pub commits: u64,
 }
 
+/// The scan every way in shares before the post is settled: the engine's decision (with
+/// its times when `timed`), the reader's `warnings` first, the hit list cut to `limits`.
+fn scan_post(
+    engine: &Engine,
+    limits: &Limits,
+    post: &Post,
+    warnings: Vec<String>,
+    timed: bool,
+) -> (Decision, KindTimes) {
+    let (mut d, times) = if timed {
+        engine.scan_timed(post)
+    } else {
+        (engine.scan(post), KindTimes::default())
+    };
+    d.prepend_warnings(warnings);
+    crate::policy::limit_hits(&mut d, limits.max_hits);
+    (d, times)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -374,8 +394,7 @@ impl Pipeline {
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         limits.check(post)?;
-        let mut d = engine.scan(post);
-        crate::policy::limit_hits(&mut d, limits.max_hits);
+        let (mut d, _) = scan_post(&engine, &limits, post, Vec::new(), false);
         self.settle(&engine, &mut [(post, &mut d)])?;
         Ok(d)
     }
@@ -389,9 +408,7 @@ impl Pipeline {
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         let (post, warnings) = jsonl::read_post(json, &limits)?;
-        let mut d = engine.scan(&post);
-        d.prepend_warnings(warnings);
-        crate::policy::limit_hits(&mut d, limits.max_hits);
+        let (mut d, _) = scan_post(&engine, &limits, &post, warnings, false);
         self.settle(&engine, &mut [(&post, &mut d)])
             .map_err(|e| LineError::new(post.id.clone(), e.to_string(), e.kind()))?;
         Ok(d)
@@ -435,9 +452,7 @@ impl Pipeline {
                 limits
                     .check(&post)
                     .map_err(|e| LineError::new(post.id.clone(), e.message(), e.kind()))?;
-                let mut d = engine.scan(&post);
-                d.prepend_warnings(warnings);
-                crate::policy::limit_hits(&mut d, limits.max_hits);
+                let (d, _) = scan_post(&engine, &limits, &post, warnings, false);
                 Ok((post, d))
             })
             .collect();

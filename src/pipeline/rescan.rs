@@ -23,7 +23,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use rayon::prelude::*;
 
 use super::commit::{GroupCommit, Ticket};
-use super::Pipeline;
+use super::{scan_post, Pipeline};
 use crate::audit::PendingRecord;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, Chunk, LineError};
@@ -256,13 +256,7 @@ impl Pipeline {
                 .map(|i| match chunk.post(i, &limits) {
                     Err(e) => Scanned::Failed(e),
                     Ok((post, warnings)) => {
-                        let (mut d, times) = if timed {
-                            engine.scan_timed(&post)
-                        } else {
-                            (engine.scan(&post), KindTimes::default())
-                        };
-                        d.prepend_warnings(warnings);
-                        crate::policy::limit_hits(&mut d, limits.max_hits);
+                        let (mut d, times) = scan_post(&engine, &limits, &post, warnings, timed);
                         d.line = Some(chunk.first_line + i as u64);
                         Scanned::Decided(Box::new((post, d, times)))
                     }
