@@ -123,7 +123,7 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Location, Result};
 pub use jsonl::LineError;
 pub use matcher::KindTimes;
-pub use pipeline::{Finished, OffenceLedger, Pipeline, PipelineBuilder, ReviewHook};
+pub use pipeline::{AuditFigures, Finished, OffenceLedger, Pipeline, PipelineBuilder, ReviewHook};
 pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};

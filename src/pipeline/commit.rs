@@ -75,6 +75,9 @@ struct Queue {
     /// Commits made and records committed (for figures and tests).
     commits: u64,
     records: u64,
+    /// Time spent in commits, and the last commit's failure (cleared by a success).
+    commit_time: Duration,
+    last_error: Option<String>,
 }
 
 /// A place in the chain, taken in order, handed in with [`GroupCommit::commit`].
@@ -200,6 +203,7 @@ impl GroupCommit {
         }
         drop(q);
         let count = records.len() as u64;
+        let started = Instant::now();
         // A panic inside the store must not leave the queue led forever: it fails the group.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.store()
@@ -212,9 +216,16 @@ impl GroupCommit {
             ))
         });
         let mut q = self.queue();
-        if outcome.is_ok() && count > 0 {
-            q.commits += 1;
-            q.records += count;
+        q.commit_time += started.elapsed();
+        match &outcome {
+            Ok(()) => {
+                q.last_error = None;
+                if count > 0 {
+                    q.commits += 1;
+                    q.records += count;
+                }
+            }
+            Err(e) => q.last_error = Some(e.to_string()),
         }
         for n in numbers {
             if !q.abandoned.remove(&n) {
@@ -248,6 +259,18 @@ impl GroupCommit {
     pub(crate) fn counts(&self) -> (u64, u64) {
         let q = self.queue();
         (q.commits, q.records)
+    }
+
+    /// Commits, records, time spent committing and the last failure, for a service's
+    /// metrics and readiness.
+    pub(crate) fn figures(&self) -> super::AuditFigures {
+        let q = self.queue();
+        super::AuditFigures {
+            commits: q.commits,
+            records: q.records,
+            commit_seconds: q.commit_time.as_secs_f64(),
+            last_error: q.last_error.clone(),
+        }
     }
 }
 

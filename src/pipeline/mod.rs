@@ -311,6 +311,20 @@ pub struct Finished {
     pub commits: u64,
 }
 
+/// What the audit store's commits have cost so far: [`Pipeline::audit_figures`].
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct AuditFigures {
+    /// Commits (disk flushes) made.
+    pub commits: u64,
+    /// Records they held.
+    pub records: u64,
+    /// Time spent committing, in seconds (failed commits included).
+    pub commit_seconds: f64,
+    /// Why the last commit failed, when it did (cleared by the next that succeeds).
+    pub last_error: Option<String>,
+}
+
 /// The scan every way in shares before the post is settled: the engine's decision (with
 /// its times when `timed`), the reader's `warnings` first, the hit list cut to `limits`.
 fn scan_post(
@@ -613,6 +627,12 @@ impl Pipeline {
             finished.reports = Some(n);
         }
         Ok(finished)
+    }
+
+    /// The audit store's commit figures, when a store is attached (for metrics and a
+    /// service's readiness).
+    pub fn audit_figures(&self) -> Option<AuditFigures> {
+        self.audit.as_ref().map(|a| a.figures())
     }
 
     /// The checkpoint file, when one is kept.

@@ -6,6 +6,8 @@ mod diff;
 mod import;
 mod lint;
 mod scan;
+#[cfg(feature = "serve")]
+mod serve;
 mod test_examples;
 
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ enum Command {
     Import(import::Args),
     /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
     Audit(audit::Args),
+    /// The HTTP moderation service (and `serve key new` for its API keys).
+    #[cfg(feature = "serve")]
+    Serve(serve::Args),
 }
 
 /// Where the rules come from: `--rules PATH` (repeatable) or the bundled rule sets.
@@ -79,6 +84,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Import(args) => import::run(args),
         Command::Audit(args) => audit::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,139 @@
+//! The service's configuration file (`shenhe.toml`, table `[server]`) and the flags that
+//! override it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::auth::KeyConfig;
+
+/// The whole file: everything the service reads is under `[server]`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    server: ServerConfig,
+}
+
+/// `[server]`: where to listen, what to load, what to record, who may call.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Rule files or directories; the bundled rules when empty.
+    pub rules: Vec<PathBuf>,
+    /// Audit store (SQLite): every decision is recorded before it is answered.
+    pub audit: Option<PathBuf>,
+    /// The key that seals personal fields in the audit store (else `SHENHE_AUDIT_KEY`).
+    pub audit_key_file: Option<PathBuf>,
+    /// Reports directory.
+    pub reports: Option<PathBuf>,
+    /// Hours after detection by which a report is due.
+    pub report_deadline_hours: u32,
+    /// Repeat-offence escalation.
+    pub escalation: bool,
+    /// TLS certificate chain and private key (PEM); plain HTTP without them.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest post, its text fields together, in bytes; a request body may be twice this
+    /// (JSON escapes) plus 64 KiB of metadata.
+    pub max_post_bytes: usize,
+    /// Most hits listed per decision.
+    pub max_hits: usize,
+    /// Largest body of `/v1/moderate/batch`.
+    pub max_batch_bytes: usize,
+    /// A request (headers and body read, decision made) that takes longer gets 408.
+    pub request_timeout_secs: u64,
+    /// Requests per second each key may make (bursts up to the same number); 0: no limit.
+    pub rate_limit: u32,
+    /// The API keys.
+    pub keys: Vec<KeyConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            rules: Vec::new(),
+            audit: None,
+            audit_key_file: None,
+            reports: None,
+            report_deadline_hours: shenhe::report::DEFAULT_DEADLINE_HOURS,
+            escalation: true,
+            tls_cert: None,
+            tls_key: None,
+            max_post_bytes: shenhe::DEFAULT_MAX_POST_BYTES,
+            max_hits: shenhe::DEFAULT_MAX_HITS,
+            max_batch_bytes: 64 << 20,
+            request_timeout_secs: 30,
+            rate_limit: 0,
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads `path`; a syntax error or an unknown key names file:line:column. Relative paths
+    /// inside are taken from the file's directory.
+    pub fn load(path: &Path) -> anyhow::Result<ServerConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            let loc = shenhe::Location::from_offset(path, &text, at);
+            anyhow::anyhow!("{loc}: {}", e.message())
+        })?;
+        let mut c = file.server;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        c.rules.iter_mut().for_each(rebase);
+        for p in [
+            &mut c.audit,
+            &mut c.audit_key_file,
+            &mut c.reports,
+            &mut c.tls_cert,
+            &mut c.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rebase(p);
+        }
+        Ok(c)
+    }
+
+    /// Refuses what cannot work, before anything is opened.
+    pub fn check(&self) -> anyhow::Result<SocketAddr> {
+        let addr: SocketAddr = self
+            .listen
+            .parse()
+            .with_context(|| format!("listen = {:?} is not an address:port", self.listen))?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)");
+        }
+        if self.keys.is_empty() {
+            bail!(
+                "no API keys: add [[server.keys]] blocks to the config \
+                 (`shenhe serve key new --name NAME --role moderate` prints one)"
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for k in &self.keys {
+            k.check()?;
+            if !names.insert(k.name.as_str()) {
+                bail!("two keys are named {:?}: names must be unique", k.name);
+            }
+        }
+        if self.max_post_bytes == 0 || self.max_batch_bytes == 0 {
+            bail!("max_post_bytes and max_batch_bytes must be at least 1");
+        }
+        Ok(addr)
+    }
+}

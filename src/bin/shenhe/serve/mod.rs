@@ -1,0 +1,406 @@
+//! `shenhe serve`: the HTTP moderation service over the library's pipeline, for back ends
+//! that cannot link a library (PHP-FPM, Ruby, Java). Routes in `routes.rs`, the Shumei
+//! wire-compatible route in `shumei.rs`, keys and roles in `auth.rs`, logs and metrics in
+//! `observe.rs`, the config file in `config.rs`.
+//!
+//! A 2xx answer to a moderation call means the decision's audit record is committed (the
+//! pipeline's group commit). SIGTERM (or Ctrl-C) stops accepting, lets calls in flight
+//! finish, closes the audit run and exits 0. SIGHUP reloads the configured rules.
+
+mod auth;
+mod config;
+mod observe;
+mod routes;
+mod shumei;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use shenhe::audit::{AuditKey, AuditStore};
+use shenhe::{Engine, EngineHandle, Limits, Pipeline, RuleSet};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use auth::{Keys, Role};
+use config::ServerConfig;
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<KeyCommand>,
+    /// The service's configuration (TOML, table [server]); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Rule file or directory (repeatable), instead of the config's; the bundled rules
+    /// when neither gives any.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Audit store (SQLite): every decision is committed before it is answered.
+    #[arg(long, value_name = "DB")]
+    audit: Option<PathBuf>,
+    /// The key that seals personal fields in the audit store (default: the config's, else
+    /// SHENHE_AUDIT_KEY).
+    #[arg(long, value_name = "FILE")]
+    audit_key_file: Option<PathBuf>,
+    /// Reports directory.
+    #[arg(long, value_name = "DIR")]
+    reports: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+enum KeyCommand {
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum KeyAction {
+    /// Print a fresh API key (once: only its SHA-256 is kept) and the config block for it.
+    New {
+        /// Who will call with it (recorded in the logs).
+        #[arg(long)]
+        name: String,
+        /// What it may do (repeatable).
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<Role>,
+    },
+}
+
+/// What every route shares.
+pub struct App {
+    pipeline: Pipeline,
+    keys: Keys,
+    config: ServerConfig,
+    limits: Limits,
+    metrics: PrometheusHandle,
+    started: Instant,
+    requests: AtomicU64,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    fn next_request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.started_epoch())
+    }
+
+    /// The start time in seconds, distinguishing request ids across restarts.
+    fn started_epoch(&self) -> u32 {
+        static EPOCH: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        *EPOCH.get_or_init(|| jiff::Timestamp::now().as_second() as u32)
+    }
+
+    fn ruleset_summary(&self) -> serde_json::Value {
+        let engine = self.pipeline.engine().load();
+        let info = engine.rules().info();
+        serde_json::json!({
+            "ruleset": { "name": info.name, "version": info.version, "hash": info.hash },
+            "rules": engine.rules().rules().len(),
+        })
+    }
+
+    /// Loads `paths` (the configured rules when `None`) and swaps them in; on error the
+    /// rules in force stay, and the message names file:line:column.
+    async fn reload(
+        self: &Arc<Self>,
+        paths: Option<Vec<PathBuf>>,
+    ) -> Result<serde_json::Value, String> {
+        let _one = self.reloading.lock().await;
+        let paths = paths.unwrap_or_else(|| self.config.rules.clone());
+        let limits = self.limits;
+        let built = tokio::task::spawn_blocking(move || -> shenhe::Result<Engine> {
+            let rules = if paths.is_empty() {
+                RuleSet::bundled()
+            } else {
+                RuleSet::from_paths(&paths)?
+            };
+            Engine::with_limits(&rules, limits)
+        })
+        .await
+        .map_err(|_| "internal error while loading the rules".to_owned())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        match built {
+            Ok(engine) => {
+                self.pipeline.engine().reload(engine);
+                metrics::counter!("shenhe_reloads_total", "outcome" => "ok").increment(1);
+                let summary = self.ruleset_summary();
+                tracing::info!(target: "shenhe::rules", ruleset = %summary["ruleset"], "rules reloaded");
+                Ok(summary)
+            }
+            Err(e) => {
+                metrics::counter!("shenhe_reloads_total", "outcome" => "error").increment(1);
+                tracing::warn!(target: "shenhe::rules", error = %e, "reload refused: the rules in force stay");
+                Err(e)
+            }
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(KeyCommand::Key {
+        command: KeyAction::New { name, roles },
+    }) = args.command
+    {
+        let (key, block) = auth::new_key(&name, &roles)?;
+        println!("{key}");
+        eprintln!(
+            "shenhe serve: the key above is shown once; only its SHA-256 goes in the config:\n"
+        );
+        print!("\n{block}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = configure(&args)?;
+    let addr = config.check()?;
+    init_logs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the service's threads")?;
+    runtime.block_on(serve(config, addr))
+}
+
+/// The config file with the flags laid over it.
+fn configure(args: &Args) -> anyhow::Result<ServerConfig> {
+    let mut c = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(l) = &args.listen {
+        c.listen = l.clone();
+    }
+    if !args.rules.is_empty() {
+        c.rules = args.rules.clone();
+    }
+    for (flag, slot) in [
+        (&args.audit, &mut c.audit),
+        (&args.audit_key_file, &mut c.audit_key_file),
+        (&args.reports, &mut c.reports),
+        (&args.tls_cert, &mut c.tls_cert),
+        (&args.tls_key, &mut c.tls_key),
+    ] {
+        if flag.is_some() {
+            slot.clone_from(flag);
+        }
+    }
+    if c.audit_key_file.is_some() && c.audit.is_none() {
+        bail!("an audit key file without an audit store (--audit DB or [server] audit)");
+    }
+    Ok(c)
+}
+
+/// Structured logs on standard error, one JSON object a line; `SHENHE_LOG` filters them
+/// (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHENHE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn pipeline(config: &ServerConfig, engine: Engine) -> anyhow::Result<Pipeline> {
+    let mut b = Pipeline::builder(EngineHandle::new(engine))
+        .escalation(config.escalation)
+        .report_deadline_hours(config.report_deadline_hours)
+        .run_files("shenhe serve", config.listen.as_str());
+    if let Some(db) = &config.audit {
+        let key = match &config.audit_key_file {
+            Some(f) => Some(AuditKey::from_file(f)?),
+            None => AuditKey::from_env()?,
+        };
+        b = b.audit(AuditStore::open(db, key).with_context(|| db.display().to_string())?);
+    }
+    if let Some(dir) = &config.reports {
+        b = b.reports(dir);
+    }
+    match &config.audit {
+        Some(db) => b.build().with_context(|| db.display().to_string()),
+        None => Ok(b.build()?),
+    }
+}
+
+async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCode> {
+    let limits = Limits {
+        max_hits: config.max_hits,
+        max_post_bytes: config.max_post_bytes,
+    };
+    let rules = config.rules.clone();
+    let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
+        let rules = if rules.is_empty() {
+            RuleSet::bundled()
+        } else {
+            RuleSet::from_paths(&rules)?
+        };
+        Ok(Engine::with_limits(&rules, limits)?)
+    })
+    .await??;
+    let pipeline = pipeline(&config, engine)?;
+    let metrics = observe::install_metrics()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "TLS certificate {} and key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?,
+            )
+        }
+        _ => None,
+    };
+    let app = Arc::new(App {
+        pipeline,
+        keys: Keys::new(&config.keys, config.rate_limit),
+        limits,
+        metrics,
+        started: Instant::now(),
+        requests: AtomicU64::new(0),
+        reloading: tokio::sync::Mutex::new(()),
+        config,
+    });
+    let router = router(&app);
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(signals(app.clone(), handle.clone()));
+    tokio::spawn(upkeep(app.clone()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let summary = app.ruleset_summary();
+    tracing::info!(target: "shenhe::serve", addr = %local, scheme, ruleset = %summary["ruleset"], keys = app.config.keys.len(), audit = app.config.audit.is_some(), "listening");
+    println!("shenhe serve: listening on {scheme}://{local}");
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        Some(tls) => {
+            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            slow_clients(server.http_builder());
+            server.serve(service).await
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            slow_clients(server.http_builder());
+            server.serve(service).await
+        }
+    };
+    served.context("serving")?;
+    // Every call in flight has been answered: close the audit run.
+    let finished = app.pipeline.finish()?;
+    tracing::info!(target: "shenhe::serve", records = finished.records, commits = finished.commits, "stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Clients that send their headers too slowly are cut off (the body has its own timeout).
+fn slow_clients(b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+}
+
+fn router(app: &Arc<App>) -> Router {
+    let c = &app.config;
+    let post_limit = c.max_post_bytes.saturating_mul(2).saturating_add(64 << 10);
+    let role = |r: Role| axum::middleware::from_fn_with_state((app.clone(), r), routes::require);
+    let moderate = Router::new()
+        .route("/v1/moderate", post(routes::moderate))
+        .route("/v1/check", post(routes::check))
+        .layer(DefaultBodyLimit::max(post_limit))
+        .route_layer(role(Role::Moderate));
+    // The batch route reads its body as a stream, bounded by max_batch_bytes itself.
+    let batch = Router::new()
+        .route("/v1/moderate/batch", post(routes::moderate_batch))
+        .route_layer(role(Role::Moderate));
+    let admin = Router::new()
+        .route("/admin/reload", post(routes::reload))
+        .route("/admin/ruleset", get(routes::ruleset))
+        .layer(DefaultBodyLimit::max(64 << 10))
+        .route_layer(role(Role::Admin));
+    let open = Router::new()
+        .route("/compat/shumei/text/v4", post(shumei::text_v4))
+        .layer(DefaultBodyLimit::max(post_limit))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics));
+    let timeout = Duration::from_secs(c.request_timeout_secs.max(1));
+    Router::new()
+        .merge(moderate)
+        .merge(batch)
+        .merge(admin)
+        .merge(open)
+        .fallback(routes::not_found)
+        .layer(RequestBodyTimeoutLayer::new(timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::observe,
+        ))
+        .with_state(app.clone())
+}
+
+/// SIGTERM and SIGINT stop the service gracefully; SIGHUP reloads the configured rules.
+async fn signals(app: Arc<App>, handle: axum_server::Handle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!(target: "shenhe::serve", "cannot watch signals: SIGTERM would not stop gracefully");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = app.reload(None).await;
+            }
+        }
+    }
+    tracing::info!(target: "shenhe::serve", in_flight = handle.connection_count(), "stopping: no new connections, finishing the calls in flight");
+    handle.graceful_shutdown(Some(Duration::from_secs(30)));
+}
+
+/// Housekeeping for the metrics recorder (histograms are drained into their buckets).
+async fn upkeep(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        app.metrics.run_upkeep();
+    }
+}
