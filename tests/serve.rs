@@ -1,0 +1,697 @@
+//! `shenhe serve`, driven as a forum back end drives it: the real binary on a loopback port,
+//! plain HTTP/1.1 over a socket (no client library between the test and the wire).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shenhe::audit::{AuditKey, AuditStore, Filter};
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    moderate: String,
+    admin: String,
+    slow: String,
+    key: AuditKey,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// A key of our own and its SHA-256, so the config can be written without the binary.
+fn key_pair(name: &str) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let key = format!("shk_test_{name}_{}", "7".repeat(40));
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    (key, digest)
+}
+
+impl Server {
+    /// Starts the service with `extra` lines added to `[server]`.
+    fn start(extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        let key = AuditKey::generate();
+        std::fs::write(dir.path().join("audit.key"), key.to_hex()).unwrap();
+        let (moderate, m) = key_pair("forum");
+        let (admin, a) = key_pair("ops");
+        let (slow, s) = key_pair("slow");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\naudit = \"audit.db\"\naudit_key_file = \"audit.key\"\n{extra}\n\
+             [[server.keys]]\nname = \"forum\"\nsha256 = \"{m}\"\nroles = [\"moderate\"]\n\
+             [[server.keys]]\nname = \"ops\"\nsha256 = \"{a}\"\nroles = [\"admin\"]\n\
+             [[server.keys]]\nname = \"slow\"\nsha256 = \"{s}\"\nroles = [\"moderate\"]\nrate_limit = 2\n"
+        );
+        std::fs::write(dir.path().join("shenhe.toml"), config).unwrap();
+        let mut child = common::shenhe()
+            .args(["serve", "--config"])
+            .arg(dir.path().join("shenhe.toml"))
+            .env_remove("SHENHE_AUDIT_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .trim()
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("no address in {first:?}; log: {}", log.lock().unwrap())
+            });
+        Server {
+            child,
+            addr,
+            dir,
+            moderate,
+            admin,
+            slow,
+            key,
+            log,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+
+    fn call(&self, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> Reply {
+        http(self.addr, method, path, key, body)
+    }
+
+    fn moderate(&self, body: &str) -> Reply {
+        self.call(
+            "POST",
+            "/v1/moderate",
+            Some(&self.moderate),
+            body.as_bytes(),
+        )
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the service did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every record in the store (verified first).
+    fn records(&self) -> Vec<shenhe::audit::AuditRecord> {
+        let store = AuditStore::open(self.db(), Some(self.key.clone())).unwrap();
+        assert_eq!(store.verify(None).unwrap().problem, None, "audit verify");
+        let mut out = Vec::new();
+        store
+            .query(&Filter::default(), |r| {
+                out.push(r);
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the reply with a chunked body decoded.
+fn http(addr: SocketAddr, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    read_reply(s)
+}
+
+fn read_reply(s: TcpStream) -> Reply {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let n = usize::from_str_radix(line.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        r.read_to_end(&mut body).unwrap();
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The bundled sample posts, as lines.
+fn sample() -> Vec<String> {
+    std::fs::read_to_string(common::manifest().join("examples/posts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `shenhe scan` over `lines` with the bundled rules: its output lines.
+fn scan(lines: &[String], dir: &Path) -> Vec<Value> {
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = common::run(&["scan", "-q", "-i", input.to_str().unwrap()], b"");
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    common::json_lines(&out)
+}
+
+#[test]
+fn one_post_at_a_time_and_the_batch_route_decide_as_shenhe_scan_does() {
+    let posts = sample();
+    let expected = scan(&posts, tempfile::tempdir().unwrap().path());
+    let single = Server::start("");
+    for (i, (p, want)) in posts.iter().zip(&expected).enumerate() {
+        let r = single.moderate(p);
+        let mut want = want.clone();
+        want.as_object_mut().unwrap().remove("line");
+        if want.get("error").is_some() {
+            assert!(
+                matches!(r.status, 400 | 413),
+                "line {}: {}",
+                i + 1,
+                r.text()
+            );
+            assert_eq!(r.json()["error"], want["error"], "line {}", i + 1);
+        } else {
+            assert_eq!(r.status, 200, "line {}: {}", i + 1, r.text());
+            assert_eq!(r.json(), want, "line {}", i + 1);
+        }
+    }
+    // Every decided post is recorded, in order.
+    let decided = expected.iter().filter(|d| d.get("error").is_none()).count();
+    assert_eq!(single.records().len(), decided);
+
+    let batch = Server::start("");
+    let body = posts.join("\n");
+    let r = batch.call(
+        "POST",
+        "/v1/moderate/batch",
+        Some(&batch.moderate),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let got: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(batch.records().len(), decided);
+}
+
+#[test]
+fn keys_and_roles_decide_who_may_call_what() {
+    let s = Server::start("");
+    let post = br#"{"text":"hello"}"#;
+    let none = s.call("POST", "/v1/moderate", None, post);
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        s.call("POST", "/v1/moderate", Some("shk_guess"), post)
+            .status,
+        401
+    );
+    // A moderate key cannot reload; an admin key cannot moderate.
+    let r = s.call("POST", "/admin/reload", Some(&s.moderate), b"");
+    assert_eq!(r.status, 403);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin"));
+    assert_eq!(
+        s.call("POST", "/v1/moderate", Some(&s.admin), post).status,
+        403
+    );
+    assert_eq!(
+        s.call("GET", "/admin/ruleset", Some(&s.admin), b"").status,
+        200
+    );
+    // Open routes.
+    assert_eq!(s.call("GET", "/healthz", None, b"").status, 200);
+    let ready = s.call("GET", "/readyz", None, b"");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["status"], "ready");
+    assert_eq!(s.call("GET", "/nowhere", None, b"").status, 404);
+    // The key's rate: 2 a second for "slow", so a burst of 10 meets 429 with Retry-After.
+    let statuses: Vec<u16> = (0..10)
+        .map(|_| s.call("POST", "/v1/moderate", Some(&s.slow), post).status)
+        .collect();
+    assert!(
+        statuses.contains(&200) && statuses.contains(&429),
+        "{statuses:?}"
+    );
+    let refused = s.call("POST", "/v1/moderate", Some(&s.slow), post);
+    if refused.status == 429 {
+        assert!(refused.header("retry-after").is_some());
+    }
+    // The log names the key, the route and the status, one JSON object per request, and
+    // never the post's text or the poster's address.
+    let r = s.moderate(r#"{"id":"L1","text":"出售冰毒","poster":{"ip":"198.51.100.23"}}"#);
+    assert_eq!(r.status, 200);
+    let id = r.header("x-request-id").unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = s.log.lock().unwrap().clone();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no log line for {id}: {log}"));
+    assert_eq!(line["key"], "forum");
+    assert_eq!(line["route"], "/v1/moderate");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["outcome"], "delete");
+    assert!(
+        !log.contains("198.51.100.23") && !log.contains("冰毒"),
+        "{log}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason_and_never_allowed() {
+    let s = Server::start("max_post_bytes = 1000\nrequest_timeout_secs = 2");
+    let bad = s.moderate(r#"{"text": "unterminated"#);
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"].as_str().unwrap().contains("EOF"),
+        "{}",
+        bad.text()
+    );
+    let no_text = s.moderate(r#"{"id":"t1","title":"出售冰毒"}"#);
+    assert_eq!(no_text.status, 400);
+    assert_eq!(no_text.json()["id"], "t1");
+    assert!(no_text.json()["error"].as_str().unwrap().contains("text"));
+    let dup = s.moderate(r#"{"text":"出售冰毒","text":"ok"}"#);
+    assert_eq!(dup.status, 400, "{}", dup.text());
+    // Text over max_post_bytes, and a body over twice it plus 64 KiB.
+    let long = json!({ "text": "好".repeat(400) }).to_string();
+    let r = s.moderate(&long);
+    assert_eq!(r.status, 413, "{}", r.text());
+    let huge = json!({ "text": "a".repeat(100_000) }).to_string();
+    assert_eq!(s.moderate(&huge).status, 413);
+    let bad_utf8 = s.call(
+        "POST",
+        "/v1/moderate",
+        Some(&s.moderate),
+        b"{\"text\":\"\xff\"}",
+    );
+    assert_eq!(bad_utf8.status, 400);
+    // /v1/check explains without recording.
+    let c = s.call(
+        "POST",
+        "/v1/check",
+        Some(&s.moderate),
+        r#"{"text":"网络赌场"}"#.as_bytes(),
+    );
+    assert_eq!(c.status, 200);
+    assert_eq!(c.json()["hits"][0]["rule"], "gambling.promotion");
+    assert_eq!(
+        s.call("POST", "/v1/check", Some(&s.moderate), b"[]").status,
+        400
+    );
+    // A client that announces a body and never sends it is cut off, and nothing is allowed.
+    let mut slow = TcpStream::connect(s.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/moderate HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Length: 50\r\n\r\n{{\"text\":",
+        s.moderate
+    )
+    .unwrap();
+    let started = Instant::now();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let r = read_reply(slow);
+    assert_eq!(r.status, 408);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Nothing refused was recorded.
+    assert_eq!(s.records().len(), 0);
+}
+
+#[test]
+fn a_broken_rule_set_is_refused_and_a_good_one_replaces_the_rules_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let v1 = "[ruleset]\nname = \"site\"\nversion = \"1\"\n\n[[rule]]\nid = \"spam.one\"\ncategory = 9\nseverity = \"high\"\naction = \"block\"\nterms = [\"苹果手机抽奖\"]\n";
+    std::fs::write(&rules, v1).unwrap();
+    let s = Server::start_in(dir, &format!("rules = [{:?}]", rules.to_str().unwrap()));
+    let before = s.call("GET", "/admin/ruleset", Some(&s.admin), b"").json();
+    assert_eq!(before["ruleset"]["name"], "site");
+    assert_eq!(
+        s.moderate(r#"{"text":"苹果手机抽奖"}"#).json()["action"],
+        "block"
+    );
+
+    // A broken file: 422 naming file:line:column; the old rules keep deciding.
+    std::fs::write(&rules, v1.replace("terms = [", "terms = [[")).unwrap();
+    let r = s.call("POST", "/admin/reload", Some(&s.admin), b"");
+    assert_eq!(r.status, 422);
+    let e = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(e.contains("rules.toml:10:"), "{e}");
+    let after = s.call("GET", "/admin/ruleset", Some(&s.admin), b"").json();
+    assert_eq!(after["ruleset"]["hash"], before["ruleset"]["hash"]);
+    assert_eq!(
+        s.moderate(r#"{"text":"苹果手机抽奖"}"#).json()["action"],
+        "block"
+    );
+
+    // A good one, named in the body.
+    let other = s.dir.path().join("other.toml");
+    std::fs::write(&other, v1.replace("苹果手机抽奖", "免费领取红包")).unwrap();
+    let body = json!({ "rules": [other] }).to_string();
+    let r = s.call("POST", "/admin/reload", Some(&s.admin), body.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(r.json()["ruleset"]["hash"], before["ruleset"]["hash"]);
+    assert_eq!(
+        s.moderate(r#"{"text":"苹果手机抽奖"}"#).json()["action"],
+        "allow"
+    );
+    assert_eq!(
+        s.moderate(r#"{"text":"免费领取红包"}"#).json()["action"],
+        "block"
+    );
+
+    // SIGHUP reloads the configured file.
+    std::fs::write(&rules, v1.replace("苹果手机抽奖", "点击链接中奖")).unwrap();
+    s.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.moderate(r#"{"text":"点击链接中奖"}"#).json()["action"] != "block" {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = s.call("GET", "/metrics", None, b"").text();
+    assert!(
+        metrics.contains("shenhe_reloads_total{outcome=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("shenhe_reloads_total{outcome=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shenhe_ruleset_info{name=\"site\",version=\"1\""));
+    assert!(metrics.contains("shenhe_decisions_total{action=\"block\"}"));
+    assert!(metrics.contains(
+        "shenhe_http_request_duration_seconds_bucket{route=\"/v1/moderate\",le=\"0.005\"}"
+    ));
+    assert!(metrics.contains("shenhe_audit_records_total"));
+}
+
+#[test]
+fn the_shumei_route_speaks_their_shapes() {
+    let s = Server::start("");
+    let call = |body: Value| {
+        s.call(
+            "POST",
+            "/compat/shumei/text/v4",
+            None,
+            body.to_string().as_bytes(),
+        )
+    };
+    let req = |key: &str, text: &str| {
+        json!({ "accessKey": key, "appId": "default", "eventId": "post", "type": "TEXTRISK",
+                "data": { "text": text, "tokenId": "u42", "ip": "203.0.113.9" } })
+    };
+    let r = call(req(&s.moderate, "朋友说：网络赌场又开了"));
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["code"], 1100);
+    assert_eq!(v["riskLevel"], "REJECT");
+    assert_eq!(v["riskLabel1"], "ban");
+    assert_eq!(v["riskLabel3"], "gambling.promotion");
+    let word = &v["riskDetail"]["matchedLists"][0]["words"][0];
+    assert_eq!(word["word"], "网络赌场");
+    assert_eq!(word["position"], json!([4, 8]));
+    assert_eq!(v["auxInfo"]["filteredText"], "朋友说：＊＊＊＊又开了");
+    assert_eq!(r.header("x-request-id").unwrap(), v["requestId"]);
+
+    let clean = call(req(&s.moderate, "周末一起去爬山吗")).json();
+    assert_eq!(
+        (clean["code"].clone(), clean["riskLevel"].clone()),
+        (json!(1100), json!("PASS"))
+    );
+    assert_eq!(clean["riskLabel1"], "normal");
+
+    // Never PASS when nothing was decided.
+    for (body, code) in [
+        (req("wrong", "周末一起去爬山吗"), 9101),
+        (req(&s.admin, "周末一起去爬山吗"), 9101),
+        (
+            json!({ "accessKey": s.moderate, "data": { "tokenId": "u1" } }),
+            1902,
+        ),
+        (json!({ "accessKey": s.moderate }), 1902),
+    ] {
+        let v = call(body).json();
+        assert_eq!(v["code"], code, "{v}");
+        assert_ne!(v["riskLevel"], "PASS");
+    }
+    let not_json = s.call("POST", "/compat/shumei/text/v4", None, b"{");
+    assert_eq!(not_json.json()["code"], 1902);
+    // The two decided posts are recorded with the poster's account.
+    let recs = s.records();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0].user_id.as_deref(), Some("u42"));
+}
+
+#[test]
+fn sigterm_finishes_what_is_in_flight_and_exits_zero() {
+    let mut s = Server::start("");
+    let addr = s.addr;
+    let key = s.moderate.clone();
+    // A batch in flight when the signal arrives: half its body sent before, half after.
+    let body: String = (0..3000)
+        .map(|i| format!("{{\"id\":\"b{i}\",\"text\":\"第{i}条：出售冰毒\"}}\n"))
+        .collect();
+    let mut c = TcpStream::connect(addr).unwrap();
+    write!(
+        c,
+        "POST /v1/moderate/batch HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, second) = body.split_at(body.len() / 2);
+    c.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "exited with a call in flight"
+    );
+    c.write_all(second.as_bytes()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let r = read_reply(c);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text().lines().count(), 3000);
+    assert!(r
+        .text()
+        .lines()
+        .all(|l| l.contains("\"action\":\"delete\"")));
+    assert_eq!(s.wait(), Some(0));
+    assert_eq!(s.records().len(), 3000);
+    assert!(TcpStream::connect(addr).is_err(), "still accepting");
+}
+
+#[test]
+fn after_kill_9_under_load_every_acknowledged_decision_is_in_the_store() {
+    let s = Server::start("");
+    let (addr, key) = (s.addr, s.moderate.clone());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (key, stop) = (key.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("w{w}-{i}");
+                    let body = json!({ "id": id, "text": format!("{i}号帖子：网络赌场"),
+                                       "poster": { "user_id": format!("u{w}") } });
+                    let Ok(mut c) = TcpStream::connect(addr) else { break };
+                    let req = format!(
+                        "POST /v1/moderate HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.to_string().len()
+                    );
+                    if c.write_all(req.as_bytes()).is_err() {
+                        break;
+                    }
+                    let mut reply = Vec::new();
+                    let _ = c.read_to_end(&mut reply);
+                    if reply.starts_with(b"HTTP/1.1 200") {
+                        acked.push(id);
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    s.signal("-KILL");
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(acked.len() > 50, "only {} acknowledged", acked.len());
+    eprintln!("{} acknowledged before kill -9", acked.len());
+    let stored: HashSet<String> = s
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.post_id {
+            Some(shenhe::PostId::Str(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged, {} not in the store: {:?}",
+        acked.len(),
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // The CLI agrees: the chain verifies.
+    let out = common::run(&["audit", "verify", "--db", s.db().to_str().unwrap()], b"");
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+}
+
+#[test]
+fn a_config_that_cannot_work_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shenhe.toml");
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nlisen = 1\n").unwrap();
+    let out = common::run(&["serve", "--config", cfg.to_str().unwrap()], b"");
+    assert_eq!(common::code(&out), 2);
+    assert!(
+        common::stderr(&out).contains("shenhe.toml:3:1"),
+        "{}",
+        common::stderr(&out)
+    );
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let out = common::run(&["serve", "--config", cfg.to_str().unwrap()], b"");
+    assert_eq!(common::code(&out), 2);
+    assert!(
+        common::stderr(&out).contains("no API keys"),
+        "{}",
+        common::stderr(&out)
+    );
+    // `serve key new` prints a key once and a block that admits it.
+    let out = common::run(
+        &[
+            "serve", "key", "new", "--name", "forum", "--role", "moderate",
+        ],
+        b"",
+    );
+    assert_eq!(common::code(&out), 0);
+    let text = common::stdout(&out);
+    let key = text.lines().next().unwrap();
+    assert!(key.starts_with("shk_") && key.len() == 68, "{key}");
+    let block: toml::Value = toml::from_str(text.split_once('\n').unwrap().1).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        block["server"]["keys"][0]["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
+    );
+}
