@@ -695,3 +695,62 @@ fn a_config_that_cannot_work_is_refused_before_listening() {
         hex::encode(sha2::Sha256::digest(key.as_bytes()))
     );
 }
+
+#[test]
+fn tls_serves_the_same_routes_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl (the README's test command installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let s = Server::start_in(dir, "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"");
+    let curl = |path: &str, body: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--cacert"])
+            .arg(s.dir.path().join("cert.pem"))
+            .args(["-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", s.moderate));
+        if let Some(b) = body {
+            c.args(["--data-binary", b]);
+        }
+        let out = c
+            .arg(format!("https://127.0.0.1:{}{path}", s.addr.port()))
+            .output()
+            .expect("curl (the README's test command installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_owned(), body.to_owned())
+    };
+    let (code, body) = curl("/v1/moderate", Some(r#"{"id":"s1","text":"网络赌场"}"#));
+    assert_eq!(code, "200", "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["action"],
+        "delete"
+    );
+    assert_eq!(curl("/healthz", None).0, "200");
+    // Plain HTTP on the TLS port is not answered as HTTP.
+    let plain = std::panic::catch_unwind(|| http(s.addr, "GET", "/healthz", None, b""));
+    assert!(plain.map_or(true, |r| r.status != 200));
+    assert_eq!(s.records().len(), 1);
+}
