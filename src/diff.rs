@@ -191,7 +191,8 @@ impl DiffSummary {
         for (k, list) in &self.samples {
             let _ = writeln!(s, "samples, {}:", k.as_str());
             for (c, text) in list {
-                let excerpt: String = text.chars().take(40).collect::<String>().replace('\n', " ");
+                let excerpt: String = text.chars().take(40).collect();
+                let excerpt = crate::terminal::printable(&excerpt);
                 let _ = writeln!(
                     s,
                     "  line {}: {} {:?} -> {} {:?}  {excerpt}",

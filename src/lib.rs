@@ -104,6 +104,7 @@ pub mod diff;
 mod engine;
 mod error;
 pub mod ffi;
+mod fsx;
 pub mod jsonl;
 mod matcher;
 pub mod normalize;
@@ -113,6 +114,7 @@ mod post;
 pub mod report;
 pub mod rules;
 pub mod stats;
+pub mod terminal;
 mod vocab;
 
 pub use category::Category;

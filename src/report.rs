@@ -136,21 +136,28 @@ impl Report {
         }
     }
 
-    /// A file name unique within one scan: the line (or a sequence number) and the id.
+    /// A file name for this report: the line (or a sequence number) and the id, cleaned
+    /// to letters, digits, `-` and `_`, and cut to at most 64 characters and 96 bytes (a
+    /// file name may not exceed 255 bytes). Two reports may get the same name (`post.1` and
+    /// `post/1`): [`ReportWriter::write`] then numbers the second.
     pub fn file_name(&self, seq: u64) -> String {
         let id = match &self.post_id {
             Some(PostId::Int(i)) => i.to_string(),
-            Some(PostId::Str(s)) => s
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || c == '-' || c == '_' {
+            Some(PostId::Str(s)) => {
+                let mut out = String::new();
+                for c in s.chars().take(64) {
+                    let c = if c.is_alphanumeric() || c == '-' || c == '_' {
                         c
                     } else {
                         '_'
+                    };
+                    if out.len() + c.len_utf8() > 96 {
+                        break;
                     }
-                })
-                .take(64)
-                .collect(),
+                    out.push(c);
+                }
+                out
+            }
             None => "noid".to_owned(),
         };
         format!("report-{:08}-{id}.json", self.line.unwrap_or(seq))
@@ -179,10 +186,10 @@ impl ReportWriter {
     /// Creates the directory if needed and starts a new index (one scan's reports).
     pub fn create(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)?;
-        let mut csv = BufWriter::new(File::create(dir.join("index.csv"))?);
-        csv.write_all(CSV_HEAD.as_bytes())?;
-        csv.flush()?;
+        crate::fsx::private_dir_all(&dir)?;
+        let index = dir.join("index.csv");
+        crate::fsx::replace(&index, CSV_HEAD.as_bytes())?;
+        let csv = BufWriter::new(crate::fsx::append_no_follow(&index)?);
         Ok(ReportWriter {
             dir,
             csv,
@@ -200,7 +207,7 @@ impl ReportWriter {
     /// input line, same file name) is rewritten in place and keeps its one row.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<ReportWriter> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)?;
+        crate::fsx::private_dir_all(&dir)?;
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.starts_with("report-") && n.ends_with(".json"))
@@ -234,10 +241,8 @@ impl ReportWriter {
         }
         // Replaced whole, so a crash while rebuilding leaves the old index, never half.
         let index = dir.join("index.csv");
-        let tmp = dir.join("index.csv.tmp");
-        std::fs::write(&tmp, csv)?;
-        std::fs::rename(&tmp, &index)?;
-        let file = std::fs::OpenOptions::new().append(true).open(&index)?;
+        crate::fsx::replace(&index, csv.as_bytes())?;
+        let file = crate::fsx::append_no_follow(&index)?;
         Ok(ReportWriter {
             dir,
             csv: BufWriter::new(file),
@@ -255,19 +260,23 @@ impl ReportWriter {
         let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
         let path = loop {
             let path = self.dir.join(&name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            // Private, and never through a symbolic link: anything already at the name
+            // (a link included) makes this a new name.
+            match crate::fsx::create_private(&path) {
                 Ok(mut f) => {
                     f.write_all(&json)?;
                     break path;
                 }
                 // A scan's report is named by its input line: a resumed scan that decides
-                // the line again writes the same report again, in place.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && report.line.is_some() => {
-                    std::fs::write(&path, &json)?;
+                // the line again writes the same report again, in place. Another post's
+                // report under the same name (another scan into this folder, ids that
+                // clean to the same name) is kept: this one gets the next number.
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists
+                        && report.line.is_some()
+                        && same_post(&path, report) =>
+                {
+                    crate::fsx::replace(&path, &json)?;
                     break path;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -294,7 +303,7 @@ impl ReportWriter {
         self.csv.flush()?;
         let count = self.listed.len() as u64;
         let page = html_page(&self.html_rows, count);
-        std::fs::write(self.dir.join("index.html"), page)?;
+        crate::fsx::replace(&self.dir.join("index.html"), page.as_bytes())?;
         Ok(count)
     }
 
@@ -302,6 +311,20 @@ impl ReportWriter {
     pub fn finish(mut self) -> io::Result<u64> {
         self.flush()
     }
+}
+
+/// Whether the report file at `path` (a regular file, not a link) reports the same post
+/// from the same input line: a resumed scan deciding it again.
+fn same_post(path: &Path, report: &Report) -> bool {
+    if crate::fsx::is_symlink(path) {
+        return false;
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Report>(&b).ok())
+        .is_some_and(|old| {
+            old.line == report.line && old.post_id == report.post_id && old.text == report.text
+        })
 }
 
 /// One `index.csv` row (no line break) for `report`, written as file `name`.

@@ -189,6 +189,8 @@ fn personal_fields_are_sealed_with_the_operators_key() {
     let key = stdout(&run(&["audit", "keygen"], b""));
     let key_file = dir.path().join("key.hex");
     std::fs::write(&key_file, &key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = shenhe()
         .args([
             "scan",

@@ -41,7 +41,10 @@ impl Server {
 
     fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
         let key = AuditKey::generate();
-        std::fs::write(dir.path().join("audit.key"), key.to_hex()).unwrap();
+        let key_file = dir.path().join("audit.key");
+        std::fs::write(&key_file, key.to_hex()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let (moderate, m) = key_pair("forum");
         let (admin, a) = key_pair("ops");
         let (slow, s) = key_pair("slow");

@@ -46,8 +46,10 @@ impl AuditKey {
         Ok(AuditKey(key))
     }
 
-    /// A key from a file: 64 hex digits, or exactly 32 raw bytes.
+    /// A key from a file: 64 hex digits, or exactly 32 raw bytes. A file that others may
+    /// read (any group or other permission bit) is refused.
     pub fn from_file(path: &std::path::Path) -> Result<AuditKey> {
+        crate::fsx::check_private_key_file(path).map_err(|e| Error::new(ErrorKind::AuditKey, e))?;
         let bytes = std::fs::read(path).map_err(|e| {
             Error::new(
                 ErrorKind::AuditKey,

@@ -419,6 +419,15 @@ impl AuditStore {
     pub fn open(path: impl AsRef<Path>, key: Option<AuditKey>) -> Result<AuditStore> {
         let path = path.as_ref();
         let what = format!("audit store {}", path.display());
+        // Created private (0600, whatever the umask): it holds personal data. SQLite gives
+        // its -wal and -shm files the database file's mode.
+        if std::fs::symlink_metadata(path).is_err() {
+            match crate::fsx::create_private(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::new(ErrorKind::Audit, format!("{what}: {e}"))),
+            }
+        }
         let conn = Connection::open(path).map_err(db_err(&what))?;
         // Before the first table: larger pages suit rows of a few hundred bytes appended
         // in order (no effect on an existing store).

@@ -10,6 +10,7 @@ use shenhe::audit::{
     AuditKey, AuditRecord, AuditStore, Filter, HoldKind, DEFAULT_RETENTION_DAYS,
     RETENTION_FLOOR_DAYS,
 };
+use shenhe::terminal::printable;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -106,8 +107,13 @@ enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Print a new random key (64 hex digits) for sealing personal fields.
-    Keygen,
+    /// A new random key (64 hex digits) for sealing personal fields: printed, or written
+    /// to a new file readable by its owner only (key files others can read are refused).
+    Keygen {
+        /// Write the key to this new file (mode 0600) instead of printing it.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -227,10 +233,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if max_days < RETENTION_FLOOR_DAYS {
                 bail!("--max-days {max_days}: records are kept at least {RETENTION_FLOOR_DAYS} days (six calendar months)");
             }
+            let clock = jiff::Timestamp::now();
             let now = match &now {
                 Some(t) => time(t, "--now")?,
-                None => jiff::Timestamp::now(),
+                None => clock,
             };
+            // Pruning deletes: a date given by hand may look back, never ahead of the clock.
+            if now > clock + jiff::SignedDuration::from_mins(5) {
+                bail!("--now {now} is after the real clock ({clock}): pruning deletes records, so it cannot run ahead of the present");
+            }
             let p = store.open()?.prune(now, max_days)?;
             println!(
                 "pruned {} days ({} records deleted, {} kept by holds){}",
@@ -323,8 +334,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{n} records exported");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keygen => {
-            println!("{}", AuditKey::generate().to_hex());
+        Command::Keygen { output } => {
+            let key = AuditKey::generate().to_hex();
+            match output {
+                None => println!("{key}"),
+                Some(path) => {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .with_context(|| {
+                            format!("cannot create {} (it must not exist yet)", path.display())
+                        })?;
+                    writeln!(f, "{key}")
+                        .and_then(|_| f.sync_all())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -355,12 +384,12 @@ fn table_row(r: &AuditRecord) -> String {
         "{:>6}  {:<10}  {:<20}  {:<12}  {:<12}  {:<22}  {:<7}  {:<5}  {}",
         r.seq,
         r.day,
-        cut(&r.post_id_text(), 20),
-        cut(r.user_id.as_deref().unwrap_or("-"), 12),
+        printable(&cut(&r.post_id_text(), 20)),
+        printable(&cut(r.user_id.as_deref().unwrap_or("-"), 12)),
         cats.join(" "),
-        ip_port(r),
+        printable(&ip_port(r)),
         r.action,
         if r.report { "yes" } else { "no" },
-        cut(&r.content.text, 40)
+        printable(&cut(&r.content.text, 40))
     )
 }

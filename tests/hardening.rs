@@ -1,0 +1,303 @@
+//! Issue 20 (hardening), tried as an attacker or an unlucky operator would: evidence a post
+//! cannot destroy, personal data kept private.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn scan_into(dir: &Path, input: &str, reports: &Path, extra: &[&str]) -> std::process::Output {
+    let file = dir.join("in.jsonl");
+    std::fs::write(&file, input).unwrap();
+    let mut args = vec![
+        "scan",
+        "-q",
+        "-i",
+        file.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        "--reports",
+        reports.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
+fn report_files(reports: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("report-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Item 1: a second scan into the same folder keeps the first scan's reports, even where
+/// the names collide (same line, ids that clean to the same name).
+#[test]
+fn a_second_scan_into_the_same_reports_folder_keeps_the_first_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let out = scan_into(
+        dir.path(),
+        "{\"id\":\"post.1\",\"text\":\"出售冰毒\"}\n",
+        &reports,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = scan_into(
+        dir.path(),
+        "{\"id\":\"post/1\",\"text\":\"网络赌场开业\"}\n",
+        &reports,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names = report_files(&reports);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let texts: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(reports.join(n)).unwrap()).unwrap();
+            v["text"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(texts.contains(&"出售冰毒".to_owned()) && texts.contains(&"网络赌场开业".to_owned()));
+    let csv = std::fs::read_to_string(reports.join("index.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "header and both rows: {csv}");
+}
+
+/// Item 2: an id of 64 four-byte characters gave a file name over 255 bytes: no decision,
+/// no record, and `--resume` failed the same way.
+#[test]
+fn a_long_id_of_four_byte_characters_still_gets_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let id = "𝐩".repeat(64);
+    let out = scan_into(
+        dir.path(),
+        &format!("{{\"id\":\"{id}\",\"text\":\"出售冰毒\"}}\n"),
+        &reports,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names = report_files(&reports);
+    assert_eq!(names.len(), 1);
+    assert!(names[0].len() <= 255);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join(&names[0])).unwrap()).unwrap();
+    assert_eq!(v["post_id"], id.as_str());
+}
+
+/// Item 8: links planted in the reports folder are replaced or passed by, never written
+/// through.
+#[test]
+fn symlinks_in_the_reports_folder_are_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    for name in ["index.html", "index.csv", "report-00000001-p1.json"] {
+        std::os::unix::fs::symlink(&victim, reports.join(name)).unwrap();
+    }
+    let out = scan_into(
+        dir.path(),
+        "{\"id\":\"p1\",\"text\":\"出售冰毒\"}\n",
+        &reports,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    for name in ["index.html", "index.csv"] {
+        let m = std::fs::symlink_metadata(reports.join(name)).unwrap();
+        assert!(m.file_type().is_file(), "{name} is still a link");
+    }
+    // The report went under another name; the planted link is left as it was.
+    assert!(report_files(&reports)
+        .iter()
+        .any(|n| n.starts_with("report-00000001-p1-")
+            && !std::fs::symlink_metadata(reports.join(n))
+                .unwrap()
+                .file_type()
+                .is_symlink()));
+}
+
+/// Item 14: evidence and personal data are private whatever the umask; a key file others
+/// can read is refused.
+#[test]
+fn evidence_files_are_private_and_a_readable_key_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let db = dir.path().join("audit.db");
+    let key = dir.path().join("audit.key");
+    let out = run(&["audit", "keygen", "-o", key.to_str().unwrap()], b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode(&key), 0o600);
+    let out = scan_into(
+        dir.path(),
+        "{\"id\":\"p1\",\"text\":\"出售冰毒\",\"poster\":{\"ip\":\"203.0.113.7\"}}\n",
+        &reports,
+        &[
+            "--audit",
+            db.to_str().unwrap(),
+            "--audit-key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(mode(&reports), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    for name in report_files(&reports)
+        .iter()
+        .map(String::as_str)
+        .chain(["index.csv", "index.html"])
+    {
+        assert_eq!(mode(&reports.join(name)), 0o600, "{name}");
+    }
+    // The key file made readable by others is refused, naming the file and the fix.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(
+        &[
+            "audit",
+            "verify",
+            "--db",
+            db.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    // keygen never overwrites a key.
+    let out = run(&["audit", "keygen", "-o", key.to_str().unwrap()], b"");
+    assert_eq!(code(&out), 2);
+}
+
+/// Item 5: `audit prune --now` after the real clock deleted today's records.
+#[test]
+fn prune_cannot_run_ahead_of_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"p1\",\"text\":\"出售冰毒\"}\n").unwrap();
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "--audit",
+            db.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(
+        &[
+            "audit",
+            "prune",
+            "--db",
+            db.to_str().unwrap(),
+            "--now",
+            "2099-01-01T00:00:00Z",
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("after the real clock"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["audit", "query", "--db", db.to_str().unwrap(), "--json"],
+        b"",
+    );
+    assert_eq!(stdout(&out).lines().count(), 1, "the record is still there");
+}
+
+/// Item 7: post text, ids and user ids reach the terminal with control characters and
+/// bidirectional overrides escaped.
+#[test]
+fn audit_query_and_diff_escape_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let input = dir.path().join("in.jsonl");
+    let post = serde_json::json!({
+        "id": "p\u{1b}]0;owned\u{7}",
+        "text": "出售冰毒\u{1b}[2J\r\u{202e}evil",
+        "poster": { "user_id": "u\u{1b}[31m" }
+    });
+    std::fs::write(&input, format!("{post}\n")).unwrap();
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "--audit",
+            db.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["audit", "query", "--db", db.to_str().unwrap()], b"");
+    let text = stdout(&out);
+    assert!(
+        !text
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\r' || c == '\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("\\u{1b}") && text.contains("\\u{202e}"),
+        "{text}"
+    );
+    // diff's samples.
+    let rules_old = dir.path().join("old.toml");
+    let rules_new = dir.path().join("new.toml");
+    std::fs::write(
+        &rules_old,
+        "[[rule]]\nid = \"x.a\"\ncategory = 9\nseverity = \"low\"\nterms = [\"不存在的词\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &rules_new,
+        "[[rule]]\nid = \"x.a\"\ncategory = 9\nseverity = \"low\"\nterms = [\"出售冰毒\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "diff",
+            "--old",
+            rules_old.to_str().unwrap(),
+            "--new",
+            rules_new.to_str().unwrap(),
+            "-i",
+            input.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("出售冰毒"), "{text}");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\r' || c == '\u{202e}'),
+        "{text:?}"
+    );
+}
