@@ -110,7 +110,8 @@ typedef enum {
  */
 typedef enum {
   /*
-   Each entry is the text of a post without metadata; a null entry is an empty text.
+   Each entry is the text of a post without metadata; a null entry is an error
+   (`SHENHE_INVALID_POST`): nothing to decide is never `allow`.
    */
   SHENHE_BATCH_TEXTS = 0,
   /*

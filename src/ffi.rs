@@ -571,7 +571,8 @@ pub unsafe extern "C" fn shenhe_scan_batch(
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum shenhe_batch_input {
-    /// Each entry is the text of a post without metadata; a null entry is an empty text.
+    /// Each entry is the text of a post without metadata; a null entry is an error
+    /// (`SHENHE_INVALID_POST`): nothing to decide is never `allow`.
     SHENHE_BATCH_TEXTS = 0,
     /// Each entry is a post as JSON, the shape `shenhe scan` reads; a null entry is an error.
     SHENHE_BATCH_POSTS_JSON = 1,
@@ -708,15 +709,16 @@ fn batch_entry(
         );
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| match (input, valid) {
-        (shenhe_batch_input::SHENHE_BATCH_TEXTS, _) => {
-            let text = if valid {
-                crate::engine::utf8(raw).map_err(|e| {
-                    let message = format!("not valid UTF-8 at byte {}", e.valid_up_to());
-                    (shenhe_status::SHENHE_INVALID_UTF8, None, message)
-                })?
-            } else {
-                ""
-            };
+        (shenhe_batch_input::SHENHE_BATCH_TEXTS, false) => Err((
+            shenhe_status::SHENHE_INVALID_POST,
+            None,
+            "the entry is null: no text to decide".to_owned(),
+        )),
+        (shenhe_batch_input::SHENHE_BATCH_TEXTS, true) => {
+            let text = crate::engine::utf8(raw).map_err(|e| {
+                let message = format!("not valid UTF-8 at byte {}", e.valid_up_to());
+                (shenhe_status::SHENHE_INVALID_UTF8, None, message)
+            })?;
             engine.try_scan(&crate::Post::from_text(text)).map_err(|e| {
                 (
                     shenhe_status::SHENHE_TOO_LARGE,

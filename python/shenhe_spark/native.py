@@ -234,8 +234,8 @@ class Engine:
 
     def decide(self, column, posts_json=False, threads=1):
         """The decision columns (a `pa.RecordBatch` in DECISION_SCHEMA, one row per entry) of
-        a string column: texts, or posts as JSON when `posts_json`. A null text is an empty
-        post; a null or unreadable post JSON, or a post over the size limit, gets `error`
+        a string column: texts, or posts as JSON when `posts_json`. A null text, a null or
+        unreadable post JSON, or a post over the size limit, gets `error`
         and null decision columns, never an exception. `threads=1` decides on this thread
         only; 0 uses every core."""
         if isinstance(column, pa.ChunkedArray):

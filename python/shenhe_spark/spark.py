@@ -47,12 +47,12 @@ def _ship(sc, lib_path):
 def post_json_column(df, text_col, id_col=None, title_col=None, board_col=None, time_col=None, poster_col=None,
                      poster_cols=None):
     """A Spark column holding each row's post as JSON, in the shape `shenhe scan` reads,
-    built on the JVM (`to_json`). A null text is an empty text; other null fields are left
-    out. `poster_col` names a struct column shaped like `poster`; `poster_cols` maps poster
+    built on the JVM (`to_json`). Null fields are left out, so a row whose text is null
+    gets an error, never `allow`. `poster_col` names a struct column shaped like `poster`; `poster_cols` maps poster
     fields (user_id, name, bio, verified, identity_ref, ip, port, registered) to columns."""
     from pyspark.sql import functions as F
 
-    fields = [F.coalesce(F.col(text_col).cast("string"), F.lit("")).alias("text")]
+    fields = [F.col(text_col).cast("string").alias("text")]
     if id_col:
         fields.append(F.col(id_col).alias("id"))
     for name, col in (("title", title_col), ("board", board_col)):

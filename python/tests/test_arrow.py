@@ -43,10 +43,11 @@ class ScanArrow(unittest.TestCase):
         sliced = whole.slice(1, 4)
         batch = scan_arrow(sliced, lib_path=LIB)
         self.assertEqual(batch.num_rows, 4)
-        # A null text is an empty post: allowed, no hits, no error.
-        self.assertEqual(actions(batch), ["delete", "allow", "delete", "allow"])
-        self.assertEqual(batch.column("hits").to_pylist()[1], [])
-        self.assertEqual(batch.column("error").null_count, 4)
+        # A null text is not a post: an error and no decision, never allow.
+        self.assertEqual(actions(batch), ["delete", None, "delete", "allow"])
+        self.assertIsNone(batch.column("hits").to_pylist()[1])
+        self.assertEqual(batch.column("error").null_count, 3)
+        self.assertIn("null", batch.column("error").to_pylist()[1])
         self.assertEqual(scan_arrow(sliced.cast(pa.large_string()), lib_path=LIB).to_pylist(), batch.to_pylist())
         chunked = pa.chunked_array([whole.slice(0, 2), whole.slice(2)])
         self.assertEqual(actions(scan_arrow(chunked, lib_path=LIB)), actions(scan_arrow(whole, lib_path=LIB)))

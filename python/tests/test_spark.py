@@ -168,7 +168,8 @@ class SparkRescan(unittest.TestCase):
         df = self.spark.createDataFrame([(1, "今天天气不错"), (2, None), (3, "出售冰毒")], "n long, text string")
         out = scan_dataframe(df, "text", rules, lib_path=LIB)
         rows = sorted(out.collect(), key=lambda r: r.n)
-        self.assertEqual([r.action for r in rows], ["delete", "allow", "allow"])
+        self.assertEqual([r.action for r in rows], ["delete", None, "allow"])
+        self.assertIn("null", rows[1].error)
         self.assertEqual(rows[0].hits[0].char_start, 2)
         fields = {f.name: f.dataType for f in out.schema.fields}
         self.assertEqual(fields["categories"], ArrayType(IntegerType(), True))

@@ -49,13 +49,14 @@ impl AuditKey {
     /// A key from a file: 64 hex digits, or exactly 32 raw bytes. A file that others may
     /// read (any group or other permission bit) is refused.
     pub fn from_file(path: &std::path::Path) -> Result<AuditKey> {
-        crate::fsx::check_private_key_file(path).map_err(|e| Error::new(ErrorKind::AuditKey, e))?;
         let bytes = std::fs::read(path).map_err(|e| {
             Error::new(
                 ErrorKind::AuditKey,
                 format!("cannot read the audit key file {}: {e}", path.display()),
             )
         })?;
+        crate::fsx::check_private_key_file(path)
+            .map_err(|e| Error::new(ErrorKind::AuditKey, format!("audit key file {e}")))?;
         if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
             return Ok(AuditKey(key));
         }
