@@ -15,7 +15,7 @@ use shenhe::audit::AuditStore;
 use shenhe::{Engine, EngineHandle, Pipeline, Post};
 
 fn post(i: usize) -> Post {
-    let text = if i % 3 == 0 {
+    let text = if i.is_multiple_of(3) {
         "出售冰毒，量大从优"
     } else {
         "楼主说得对，周末一起去爬山"

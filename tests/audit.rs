@@ -137,37 +137,48 @@ fn a_truncated_tail_is_caught_with_the_head_kept_elsewhere() {
     assert!(text.contains("expected"), "{text}");
 }
 
+/// A store whose records (the 50-post archive) were decided `days_ago` days before now,
+/// written through the library: the command line cannot date a record, or a prune, in the
+/// future.
+fn past_store(days_ago: i64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::fs::read_to_string(archive(dir.path(), 50)).unwrap();
+    let db = dir.path().join("audit.db");
+    let engine = shenhe::Engine::bundled();
+    let posts: Vec<shenhe::Post> = input
+        .lines()
+        .filter_map(|l| shenhe::jsonl::read_post(l.as_bytes(), &engine.limits()).ok())
+        .map(|(p, _)| p)
+        .collect();
+    let decisions: Vec<shenhe::Decision> = posts.iter().map(|p| engine.scan(p)).collect();
+    let mut store = shenhe::audit::AuditStore::open(&db, None).unwrap();
+    let run = store
+        .begin_run(Some("archive"), None, engine.rules().hash())
+        .unwrap();
+    let then = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days_ago);
+    let entries = posts.iter().zip(&decisions).map(|(p, d)| (None, p, d));
+    store.append(run, entries, then).unwrap();
+    (dir, db)
+}
+
 #[test]
 fn retention_never_prunes_younger_than_184_days_and_holds_keep_records() {
-    let (_dir, db) = scanned(50);
-    let now = jiff::Timestamp::now();
-    let at = |days: i64| (now + jiff::SignedDuration::from_hours(24 * days)).to_string();
-    let prune = |max: &str, when: &str| {
-        let out = run(
-            &[
-                "audit",
-                "prune",
-                "--db",
-                s(&db),
-                "--max-days",
-                max,
-                "--now",
-                when,
-            ],
-            b"",
-        );
+    let prune = |db: &Path, max: &str| {
+        let out = run(&["audit", "prune", "--db", s(db), "--max-days", max], b"");
         (code(&out), stdout(&out) + &stderr(&out))
     };
-    // 183 days later nothing is old enough, even at the minimum retention.
-    let (c, text) = prune("184", &at(183));
+    // Records 183 days old are not old enough, even at the minimum retention.
+    let (_young_dir, young) = past_store(183);
+    let (c, text) = prune(&young, "184");
     assert_eq!((c, text.starts_with("pruned 0 days")), (0, true), "{text}");
-    let (c, text) = prune("183", &at(400));
+    let (c, text) = prune(&young, "183");
     assert_eq!(c, 2, "below the floor is refused: {text}");
     assert!(text.contains("at least 184 days"), "{text}");
-    // Hold one account's records, then prune long after.
+    // Records 192 days old: hold one account's, then prune at 190 days.
+    let (_old_dir, db) = past_store(192);
     let held = run(&["audit", "hold", "--db", s(&db), "--user", "u31"], b"");
     assert_eq!(code(&held), 0, "{}", stderr(&held));
-    let (c, text) = prune("190", &at(192));
+    let (c, text) = prune(&db, "190");
     assert_eq!(c, 0, "{text}");
     assert!(text.starts_with("pruned 1 days"), "{text}");
     let q = run(&["audit", "query", "--db", s(&db), "--json"], b"");

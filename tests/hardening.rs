@@ -301,3 +301,57 @@ fn audit_query_and_diff_escape_control_characters() {
         "{text:?}"
     );
 }
+
+/// Item 4: a second writer on one store wrote 8,192 decisions it never recorded, then
+/// failed. Now it is refused at start, with who holds the store.
+#[test]
+fn a_second_writer_on_one_audit_store_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"p1\",\"text\":\"出售冰毒\"}\n").unwrap();
+    let out_file = dir.path().join("out.jsonl");
+    let scan = || {
+        run(
+            &[
+                "scan",
+                "-q",
+                "-i",
+                input.to_str().unwrap(),
+                "-o",
+                out_file.to_str().unwrap(),
+                "--audit",
+                db.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    let holder = shenhe::Pipeline::builder(shenhe::EngineHandle::new(shenhe::Engine::bundled()))
+        .audit(shenhe::audit::AuditStore::open(&db, None).unwrap())
+        .build()
+        .unwrap();
+    let out = scan();
+    assert_eq!(code(&out), 2);
+    let e = stderr(&out);
+    assert!(
+        e.contains("in use by another writer")
+            && e.contains(&format!("pid {}", std::process::id())),
+        "{e}"
+    );
+    assert!(!out_file.exists() || std::fs::read(&out_file).unwrap().is_empty());
+    // Another pipeline in the same process is refused too; readers are not.
+    let second = shenhe::Pipeline::builder(shenhe::EngineHandle::new(shenhe::Engine::bundled()))
+        .audit(shenhe::audit::AuditStore::open(&db, None).unwrap())
+        .build();
+    assert!(second.is_err());
+    let out = run(&["audit", "verify", "--db", db.to_str().unwrap()], b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Once the holder is gone, the scan runs and records.
+    drop(holder);
+    let out = scan();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap().lines().count(),
+        1
+    );
+}

@@ -137,6 +137,8 @@ fn the_cli_the_c_moderator_and_the_rust_pipeline_decide_record_and_report_alike(
     std::fs::write(d.join("posts.jsonl"), &input).unwrap();
     let key = AuditKey::generate();
     std::fs::write(d.join("key"), key.to_hex()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.join("key"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
 
     // 1. The command line, over the file.

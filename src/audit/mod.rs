@@ -293,6 +293,9 @@ pub struct AuditStore {
     sealed: bool,
     offset: Offset,
     tail: Tail,
+    path: std::path::PathBuf,
+    /// The writer's lock on `<store>.lock`, once taken ([`AuditStore::lock_writer`]).
+    writer: Option<std::fs::File>,
 }
 
 fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -512,7 +515,76 @@ impl AuditStore {
             sealed,
             offset,
             tail,
+            path: path.to_path_buf(),
+            writer: None,
         })
+    }
+
+    /// Makes this the store's one writer until it is dropped (or the process ends, however
+    /// it ends): an exclusive lock on `<store>.lock`, which names the holder. Another
+    /// writer, in this process or another, is refused with that name: two writers would
+    /// each chain records after the same head, and one would write decisions it can never
+    /// record. Readers (verify, query, export) need no lock.
+    pub fn lock_writer(&mut self, who: &str) -> Result<()> {
+        use std::io::{Read, Seek, Write};
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let what = format!("audit store {}", self.path.display());
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600).custom_flags(0o400000); // O_NOFOLLOW
+        }
+        let mut file = o.open(&lock_path).map_err(|e| {
+            Error::new(
+                ErrorKind::Audit,
+                format!("{what}: cannot open {}: {e}", lock_path.display()),
+            )
+        })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(Error::new(
+                    ErrorKind::Audit,
+                    format!(
+                        "{what} is in use by another writer ({}): one writer per store; wait for it to finish, or stop it",
+                        if holder.is_empty() { "unknown" } else { holder }
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::new(
+                    ErrorKind::Audit,
+                    format!("{what}: cannot lock {}: {e}", lock_path.display()),
+                ))
+            }
+        }
+        let note = format!(
+            "pid {}, {who}, since {}",
+            std::process::id(),
+            Timestamp::now()
+        );
+        let written = file
+            .set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| file.write_all(note.as_bytes()));
+        if let Err(e) = written {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                format!("{what}: cannot write {}: {e}", lock_path.display()),
+            ));
+        }
+        self.writer = Some(file);
+        Ok(())
     }
 
     /// Whether personal fields are sealed in this store.

@@ -150,6 +150,11 @@ impl PipelineBuilder {
         let audit = match self.audit {
             None => None,
             Some(mut store) => {
+                let who = match &self.input {
+                    Some(input) => format!("{} of {input}", command_line()),
+                    None => command_line(),
+                };
+                store.lock_writer(&who)?;
                 store.can_record()?;
                 match self.utc_offset_hours {
                     Some(h) if h != store.utc_offset_hours() => store.set_utc_offset_hours(h)?,
@@ -342,6 +347,16 @@ fn scan_post(
     d.prepend_warnings(warnings);
     crate::policy::limit_hits(&mut d, limits.max_hits);
     (d, times)
+}
+
+/// The program and its first arguments, to name a store's writer.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().take(3).collect();
+    if args.is_empty() {
+        "a program".to_owned()
+    } else {
+        args.join(" ")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

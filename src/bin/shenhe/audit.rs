@@ -242,7 +242,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if now > clock + jiff::SignedDuration::from_mins(5) {
                 bail!("--now {now} is after the real clock ({clock}): pruning deletes records, so it cannot run ahead of the present");
             }
-            let p = store.open()?.prune(now, max_days)?;
+            let mut s = store.open()?;
+            s.lock_writer("shenhe audit prune")?;
+            let p = s.prune(now, max_days)?;
             println!(
                 "pruned {} days ({} records deleted, {} kept by holds){}",
                 p.days.len(),
@@ -257,13 +259,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Hold { store, target } => {
             let (kind, value) = target.get();
-            store.open()?.hold(kind, value)?;
+            let mut s = store.open()?;
+            s.lock_writer("shenhe audit hold")?;
+            s.hold(kind, value)?;
             println!("held: {kind:?} {value}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Unhold { store, target } => {
             let (kind, value) = target.get();
-            if store.open()?.unhold(kind, value)? {
+            let mut s = store.open()?;
+            s.lock_writer("shenhe audit unhold")?;
+            if s.unhold(kind, value)? {
                 println!("released: {kind:?} {value}");
             } else {
                 println!("no hold on {kind:?} {value}");
