@@ -124,6 +124,18 @@ impl Post {
             None => return Err(invalid("missing field `text`".into())),
         };
         let mut warnings = Vec::new();
+        // An id that is a number but not a 64-bit integer (12345678901234567890, 1.5) is
+        // kept, as its decimal text, so the decision, the record and the report still name
+        // the post.
+        if let Some(serde_json::Value::Number(n)) = map.get("id") {
+            if n.as_i64().is_none() {
+                let text = n.to_string();
+                warnings.push(format!(
+                    "id: the number {text} is not a 64-bit integer; kept as the string \"{text}\""
+                ));
+                map.insert("id".into(), serde_json::Value::String(text));
+            }
+        }
         let mut post = Post {
             text,
             id: take(&mut map, "id", "id", &mut warnings),

@@ -355,3 +355,92 @@ fn a_second_writer_on_one_audit_store_is_refused_at_start() {
         1
     );
 }
+
+/// Item 13: a numeric id beyond 64 bits was dropped (the report had no post id); a huge
+/// `--threads` was spawned; an endless rule file grew until memory ran out.
+#[test]
+fn huge_ids_threads_and_endless_rule_files_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let out_file = dir.path().join("out.jsonl");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":12345678901234567890,\"text\":\"出售冰毒\"}\n{\"id\":1.5,\"text\":\"网络赌场\"}\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out_file.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["id"], "12345678901234567890");
+    assert!(lines[0]["warnings"][0].as_str().unwrap().contains("64-bit"));
+    assert_eq!(lines[1]["id"], "1.5");
+    let ids: Vec<serde_json::Value> = report_files(&reports)
+        .iter()
+        .map(|n| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(reports.join(n)).unwrap()).unwrap();
+            v["post_id"].clone()
+        })
+        .collect();
+    assert!(
+        ids.contains(&serde_json::json!("12345678901234567890")),
+        "{ids:?}"
+    );
+
+    let out = run(
+        &["scan", "--threads", "99999", "-i", input.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("from 1 to 1024"), "{}", stderr(&out));
+
+    // An endless rule source is refused at the limit, naming it.
+    let out = run(&["check", "--rules", "/dev/zero", "x"], b"");
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("/dev/zero") && stderr(&out).contains("128 MiB"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Item 11: the bundled rules read only `text`, so a banned title with an empty text was
+/// allowed; spam and insults in a display name or bio went through too.
+#[test]
+fn the_bundled_rules_read_titles_and_where_it_matters_names_and_bios() {
+    let input = concat!(
+        "{\"id\":1,\"title\":\"出售冰毒\",\"text\":\"\"}\n",
+        "{\"id\":2,\"title\":\"网络赌场\",\"text\":\"看标题\"}\n",
+        "{\"id\":3,\"text\":\"大家好\",\"poster\":{\"name\":\"傻逼楼主\"}}\n",
+        "{\"id\":4,\"title\":\"周末去爬山\",\"text\":\"天气不错\"}\n",
+    );
+    let out = run(&["scan", "-q"], input.as_bytes());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let d = json_lines(&out);
+    assert_eq!(d[0]["action"], "delete", "{}", d[0]);
+    assert_eq!(d[0]["hits"][0]["field"], "title");
+    assert_ne!(d[1]["action"], "allow", "{}", d[1]);
+    assert_ne!(d[2]["action"], "allow", "{}", d[2]);
+    assert_eq!(d[2]["hits"][0]["field"], "name");
+    assert_eq!(d[3]["action"], "allow", "{}", d[3]);
+    // The bundled examples and tests still pass with the wider fields.
+    let out = run(&["test"], b"");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}

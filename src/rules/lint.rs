@@ -57,7 +57,9 @@ impl std::fmt::Display for LintFinding {
 /// Lints the rule files of `paths` (as `RuleSet::from_paths` reads them).
 pub fn lint_paths(paths: &[PathBuf]) -> Result<Vec<LintFinding>> {
     let sources = gather(paths)?;
-    Ok(lint_sources(&sources, &|p: &Path| std::fs::read(p)))
+    Ok(lint_sources(&sources, &|p: &Path| {
+        crate::rules::load::read_bounded(p)
+    }))
 }
 
 /// Lints the bundled rule files.

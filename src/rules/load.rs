@@ -79,7 +79,7 @@ fn gather(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
     }
     let mut sources = Vec::with_capacity(files.len());
     for path in files {
-        let bytes = std::fs::read(&path).map_err(|e| io_error(&path, &e))?;
+        let bytes = read_bounded(&path).map_err(|e| io_error(&path, &e))?;
         let text = decode_utf8(&path, bytes)?;
         sources.push(SourceFile { path, text });
     }
@@ -111,7 +111,7 @@ pub(super) fn test_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
     found
         .into_iter()
         .map(|p| {
-            let bytes = std::fs::read(&p).map_err(|e| io_error(&p, &e))?;
+            let bytes = read_bounded(&p).map_err(|e| io_error(&p, &e))?;
             let text = decode_utf8(&p, bytes)?;
             Ok((p, text))
         })
@@ -134,7 +134,7 @@ pub(super) fn from_paths(paths: &[PathBuf]) -> Result<RuleSet> {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join("+");
-    load(sources, &|p: &Path| std::fs::read(p), default_name)
+    load(sources, &|p: &Path| read_bounded(p), default_name)
 }
 
 pub(super) fn from_str(toml: &str, base: Option<&Path>) -> Result<RuleSet> {
@@ -149,7 +149,7 @@ pub(super) fn from_str(toml: &str, base: Option<&Path>) -> Result<RuleSet> {
                 // Terms files are named relative to the rule file, which here is `<input>`
                 // standing in `base`.
                 let rel = p.strip_prefix("").unwrap_or(p);
-                std::fs::read(base.join(rel))
+                read_bounded(&base.join(rel))
             };
             load(vec![source], &resolve, "inline".into())
         }
@@ -191,6 +191,29 @@ fn bundled_file(p: &Path) -> io::Result<Vec<u8>> {
 
 pub(super) fn bundled() -> Result<RuleSet> {
     load(bundled_sources(), &bundled_file, "bundled".into())
+}
+
+/// The largest rule or terms file read (each is read whole): a larger one, or an endless
+/// source (`/dev/zero`, a pipe that never ends), is refused instead of filling memory.
+pub const MAX_RULE_FILE_BYTES: u64 = 128 << 20;
+
+/// Reads a rule or terms file, at most [`MAX_RULE_FILE_BYTES`].
+pub(crate) fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB (rule and terms files are read whole); not loaded",
+                MAX_RULE_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn io_error(path: &Path, e: &io::Error) -> Error {

@@ -22,6 +22,7 @@ pub use crate::vocab::{Action, Field, Severity, Step};
 pub use import::{import_word_list, Imported};
 pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
 pub use load::BUNDLED_PREFIX;
+pub use load::MAX_RULE_FILE_BYTES;
 pub use load::{MAX_REGEX_LEN, MAX_TERM_CHARS};
 pub(crate) use load::{REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 pub use testfile::{bundled_test_files, parse_tests, test_files, RuleTest};

@@ -45,7 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let new = Engine::new(&RuleSet::from_paths(&args.new)?)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
-        pool = pool.num_threads(n.max(1));
+        if n == 0 || n > crate::scan::MAX_THREADS {
+            anyhow::bail!("--threads {n}: from 1 to {}", crate::scan::MAX_THREADS);
+        }
+        pool = pool.num_threads(n);
     }
     let pool = pool.build().context("starting the worker threads")?;
     let (reader, len) = open_input(&args.input)?;

@@ -85,6 +85,10 @@ pub struct Args {
     quiet: bool,
 }
 
+/// More worker threads than this only costs memory (each has a stack and a share of the
+/// chunks in flight).
+pub(crate) const MAX_THREADS: usize = 1024;
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = args.rules.engine()?;
     let limits = shenhe::Limits {
@@ -100,8 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pool = {
         let mut b = rayon::ThreadPoolBuilder::new();
         if let Some(n) = args.threads {
-            if n == 0 {
-                bail!("--threads must be at least 1");
+            if n == 0 || n > MAX_THREADS {
+                bail!("--threads {n}: from 1 to {MAX_THREADS}");
             }
             b = b.num_threads(n);
         }
