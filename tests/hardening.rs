@@ -444,3 +444,61 @@ fn the_bundled_rules_read_titles_and_where_it_matters_names_and_bios() {
     let out = run(&["test"], b"");
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+/// Item 15: a rule reading `name` stored the matched part of a sealed display name in clear
+/// in the record's hits.
+#[test]
+fn a_hit_in_a_sealed_display_name_is_not_stored_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let key = dir.path().join("audit.key");
+    assert_eq!(
+        code(&run(&["audit", "keygen", "-o", key.to_str().unwrap()], b"")),
+        0
+    );
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"n1\",\"text\":\"大家好\",\"poster\":{\"name\":\"傻逼楼主\",\"ip\":\"203.0.113.7\"}}\n").unwrap();
+    let (k, d) = (key.to_str().unwrap(), db.to_str().unwrap());
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "--audit",
+            d,
+            "--audit-key-file",
+            k,
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // What is on disk: no part of the name, no address.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (hits, personal): (String, String) = conn
+        .query_row("SELECT hits, personal FROM records", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(hits.contains("\"field\":\"name\""), "{hits}");
+    for secret in ["傻逼", "楼主", "203.0.113.7"] {
+        assert!(
+            !hits.contains(secret) && !personal.contains(secret),
+            "{secret} in clear: {hits} {personal}"
+        );
+    }
+    // With the key the record reads whole; without it the part stays sealed.
+    let with_key = run(
+        &["audit", "query", "--db", d, "--key-file", k, "--json"],
+        b"",
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout(&with_key).trim()).unwrap();
+    assert_eq!(r["hits"][0]["matched"], "傻逼", "{r}");
+    let without = run(&["audit", "query", "--db", d, "--json"], b"");
+    let r: serde_json::Value = serde_json::from_str(stdout(&without).trim()).unwrap();
+    assert_eq!(r["hits"][0]["matched"], "(sealed)", "{r}");
+    let out = run(&["audit", "verify", "--db", d], b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

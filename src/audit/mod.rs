@@ -178,6 +178,7 @@ impl Preparer {
     /// Prepares one decision for [`AuditStore::append_prepared`].
     pub fn prepare(&self, line: Option<u64>, post: &Post, d: &Decision) -> Result<PendingRecord> {
         let poster = post.poster.clone().unwrap_or_default();
+        let sealing = self.key.is_some() && self.sealed;
         let personal = to_json(&Personal {
             ip: poster.ip,
             port: poster.port,
@@ -214,11 +215,52 @@ impl Preparer {
             action: d.action.as_str().to_owned(),
             report: d.report,
             measures: to_json(&d.measures),
-            hits: to_json(&d.hits),
+            hits: if sealing {
+                to_json(&sealed_hits(&d.hits))
+            } else {
+                to_json(&d.hits)
+            },
             ruleset: d.ruleset.hash.clone(),
         };
         let body = row.body_digest();
         Ok(PendingRecord(row, body))
+    }
+}
+
+/// What a hit in a sealed display name says in the record instead of the matched part:
+/// the part is inside the sealed name, at the hit's offsets, for whoever holds the key.
+pub const SEALED_MATCH: &str = "(sealed)";
+
+/// The hits as a store that seals personal fields keeps them: a hit in the poster's name
+/// (a personal field) keeps its rule and offsets but neither the matched characters nor
+/// the term (which can be the same characters).
+fn sealed_hits(hits: &[crate::Hit]) -> Vec<crate::Hit> {
+    hits.iter()
+        .map(|h| {
+            let mut h = h.clone();
+            if h.field == crate::Field::Name {
+                h.matched = SEALED_MATCH.to_owned();
+                h.term = SEALED_MATCH.into();
+            }
+            h
+        })
+        .collect()
+}
+
+/// Puts back the matched part of hits in the poster's name, read from the unsealed name.
+fn unseal_hits(hits: &mut serde_json::Value, name: Option<&str>) {
+    let (Some(list), Some(name)) = (hits.as_array_mut(), name) else {
+        return;
+    };
+    for h in list {
+        if h["field"] == "name" && h["matched"] == SEALED_MATCH {
+            let span = (h["start"].as_u64(), h["end"].as_u64());
+            if let (Some(a), Some(b)) = span {
+                if let Some(part) = name.get(a as usize..b as usize) {
+                    h["matched"] = serde_json::Value::String(part.to_owned());
+                }
+            }
+        }
     }
 }
 
@@ -1080,6 +1122,9 @@ impl AuditStore {
         } else {
             Some(row.personal)
         };
+        let personal: Option<Personal> = personal.and_then(|p| serde_json::from_str(&p).ok());
+        let mut hits = serde_json::from_str(&row.hits).unwrap_or_default();
+        unseal_hits(&mut hits, personal.as_ref().and_then(|p| p.name.as_deref()));
         AuditRecord {
             seq: row.seq,
             day: row.day,
@@ -1092,13 +1137,13 @@ impl AuditStore {
             post_time: row.post_time,
             scan_time: row.scan_time,
             user_id: row.user_id,
-            personal: personal.and_then(|p| serde_json::from_str(&p).ok()),
+            personal,
             content: serde_json::from_str(&row.content).unwrap_or_default(),
             categories: serde_json::from_str(&row.categories).unwrap_or_default(),
             action: row.action,
             report: row.report,
             measures: serde_json::from_str(&row.measures).unwrap_or_default(),
-            hits: serde_json::from_str(&row.hits).unwrap_or_default(),
+            hits,
             ruleset: row.ruleset,
             hash,
         }
