@@ -502,3 +502,110 @@ fn a_hit_in_a_sealed_display_name_is_not_stored_in_clear() {
     let out = run(&["audit", "verify", "--db", d], b"");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// Item 3: with the disk full, the C moderator answered SHENHE_OK for posts whose record
+/// or report was never written. A file-size limit (what a full disk looks like to the
+/// writer: every write past it fails) stands in for the full disk here.
+#[test]
+fn a_full_disk_fails_the_c_moderator_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exe = compile_c("tests/c/moderate_each.c", d);
+    let key = d.join("audit.key");
+    assert_eq!(
+        code(&run(&["audit", "keygen", "-o", key.to_str().unwrap()], b"")),
+        0
+    );
+    let filler = "这是一段很长的帖子内容，用来让审计库和报告尽快写满磁盘。".repeat(20);
+    let posts: String = (0..400)
+        .map(|i| {
+            let text = if i % 2 == 0 { format!("出售冰毒{i}{filler}") } else { format!("{filler}{i}") };
+            format!("{}\n", serde_json::json!({ "id": format!("p{i}"), "text": text, "poster": { "user_id": format!("u{}", i % 50) } }))
+        })
+        .collect();
+    std::fs::write(d.join("posts.jsonl"), &posts).unwrap();
+    let (db, reports) = (d.join("audit.db"), d.join("reports"));
+    // The store is made while there is room; the disk fills while posts come in.
+    drop(
+        shenhe::audit::AuditStore::open(
+            &db,
+            Some(shenhe::audit::AuditKey::from_file(&key).unwrap()),
+        )
+        .unwrap(),
+    );
+    // Ignored SIGXFSZ stays ignored across exec: writes past the limit fail with EFBIG.
+    // The answers go to a pipe, which the limit does not touch.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1024; exec {} {} {} {} < {}",
+        exe.display(),
+        db.display(),
+        key.display(),
+        reports.display(),
+        d.join("posts.jsonl").display(),
+    );
+    let run_out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        run_out.status.code().is_some(),
+        "killed by a signal: {:?}",
+        run_out.status
+    );
+    let out = String::from_utf8(run_out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&run_out.stderr).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 400, "one answer per post; stderr: {err}");
+    let ok: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| !l.starts_with("ERROR"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refused = lines.len() - ok.len();
+    assert!(
+        refused > 0 && !ok.is_empty(),
+        "{} ok, {refused} refused",
+        ok.len()
+    );
+    eprintln!("full disk: {} answered OK, {refused} refused", ok.len());
+    // Every post answered OK is recorded, and its report, when due, is there.
+    let store = shenhe::audit::AuditStore::open(
+        &db,
+        Some(shenhe::audit::AuditKey::from_file(&key).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(store.verify(None).unwrap().problem, None);
+    let mut recorded = std::collections::HashSet::new();
+    store
+        .query(&shenhe::audit::Filter::default(), |r| {
+            if let Some(shenhe::PostId::Str(id)) = r.post_id {
+                recorded.insert(id);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let report_names: Vec<String> = std::fs::read_dir(&reports)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in &ok {
+        let id = d["id"].as_str().unwrap();
+        assert!(recorded.contains(id), "{id} answered OK but not recorded");
+        if d["report"] == true {
+            let written = report_names
+                .iter()
+                .any(|n| n.ends_with(&format!("-{id}.json")));
+            let size = report_names
+                .iter()
+                .find(|n| n.ends_with(&format!("-{id}.json")))
+                .map(|n| std::fs::metadata(reports.join(n)).unwrap().len());
+            assert!(
+                written && size > Some(0),
+                "{id} answered OK without its report"
+            );
+        }
+    }
+}
