@@ -93,6 +93,8 @@ pub struct App {
     keys: Keys,
     config: ServerConfig,
     limits: Limits,
+    /// No audit store and no reports: small posts are decided on the async threads.
+    inline: bool,
     metrics: PrometheusHandle,
     started: Instant,
     requests: AtomicU64,
@@ -284,6 +286,7 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
         pipeline,
         keys: Keys::new(&config.keys, config.rate_limit),
         limits,
+        inline: config.audit.is_none() && config.reports.is_none(),
         metrics,
         started: Instant::now(),
         requests: AtomicU64::new(0),
