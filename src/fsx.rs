@@ -27,6 +27,16 @@ pub(crate) fn create_private(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
+/// Opens `path` for reading and writing, created readable by the owner only when missing,
+/// refusing a symbolic link (a lock file).
+pub(crate) fn open_private_no_follow(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    o.mode(0o600).custom_flags(O_NOFOLLOW);
+    o.open(path)
+}
+
 /// Opens an existing regular file for appending, refusing a symbolic link.
 pub(crate) fn append_no_follow(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();

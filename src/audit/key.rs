@@ -80,6 +80,15 @@ impl AuditKey {
         }
     }
 
+    /// Writes the key (64 hex digits and a newline) to a new file readable by its owner
+    /// only; refuses a path where anything already is.
+    pub fn write_new_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = crate::fsx::create_private(path)?;
+        writeln!(f, "{}", self.to_hex())?;
+        f.sync_all()
+    }
+
     /// A fresh random key (for `shenhe audit keygen` and tests).
     pub fn generate() -> AuditKey {
         AuditKey(XChaCha20Poly1305::generate_key(&mut OsRng).into())

@@ -576,14 +576,7 @@ impl AuditStore {
         lock_path.push(".lock");
         let lock_path = std::path::PathBuf::from(lock_path);
         let what = format!("audit store {}", self.path.display());
-        let mut o = std::fs::OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600).custom_flags(0o400000); // O_NOFOLLOW
-        }
-        let mut file = o.open(&lock_path).map_err(|e| {
+        let mut file = crate::fsx::open_private_no_follow(&lock_path).map_err(|e| {
             Error::new(
                 ErrorKind::Audit,
                 format!("{what}: cannot open {}: {e}", lock_path.display()),

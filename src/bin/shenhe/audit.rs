@@ -341,24 +341,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { output } => {
-            let key = AuditKey::generate().to_hex();
+            let key = AuditKey::generate();
             match output {
-                None => println!("{key}"),
-                Some(path) => {
-                    use std::io::Write;
-                    use std::os::unix::fs::OpenOptionsExt;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&path)
-                        .with_context(|| {
-                            format!("cannot create {} (it must not exist yet)", path.display())
-                        })?;
-                    writeln!(f, "{key}")
-                        .and_then(|_| f.sync_all())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
+                None => println!("{}", key.to_hex()),
+                Some(path) => key.write_new_file(&path).with_context(|| {
+                    format!("cannot create {} (it must not exist yet)", path.display())
+                })?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -132,17 +132,10 @@ impl App {
         let _one = self.reloading.lock().await;
         let paths = paths.unwrap_or_else(|| self.config.rules.clone());
         let limits = self.limits;
-        let built = tokio::task::spawn_blocking(move || -> shenhe::Result<Engine> {
-            let rules = if paths.is_empty() {
-                RuleSet::bundled()
-            } else {
-                RuleSet::from_paths(&paths)?
-            };
-            Engine::with_limits(&rules, limits)
-        })
-        .await
-        .map_err(|_| "internal error while loading the rules".to_owned())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        let built = tokio::task::spawn_blocking(move || build_engine(&paths, limits))
+            .await
+            .map_err(|_| "internal error while loading the rules".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         match built {
             Ok(engine) => {
                 self.pipeline.engine().reload(engine);
@@ -158,6 +151,17 @@ impl App {
             }
         }
     }
+}
+
+/// The rules at `paths` (the bundled ones when none) compiled with `limits`: at start and
+/// on every reload.
+fn build_engine(paths: &[PathBuf], limits: Limits) -> shenhe::Result<Engine> {
+    let rules = if paths.is_empty() {
+        RuleSet::bundled()
+    } else {
+        RuleSet::from_paths(paths)?
+    };
+    Engine::with_limits(&rules, limits)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -254,15 +258,7 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
         max_post_bytes: config.max_post_bytes,
     };
     let rules = config.rules.clone();
-    let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
-        let rules = if rules.is_empty() {
-            RuleSet::bundled()
-        } else {
-            RuleSet::from_paths(&rules)?
-        };
-        Ok(Engine::with_limits(&rules, limits)?)
-    })
-    .await??;
+    let engine = tokio::task::spawn_blocking(move || build_engine(&rules, limits)).await??;
     let pipeline = pipeline(&config, engine)?;
     let metrics = observe::install_metrics()?;
     let tls = match (&config.tls_cert, &config.tls_key) {

@@ -46,8 +46,7 @@ struct Data {
 /// Shumei's first-level label for a rule: by the family its id starts with, else by the
 /// category (Article 15 items 1–4 are political, 8 is insult, the rest prohibited).
 pub fn label1(rule: &str, category: u16) -> &'static str {
-    let family = rule.split('.').next().unwrap_or("");
-    match family {
+    match family(rule) {
         "porn" | "sex" | "obscenity" => "porn",
         "gambling" | "drugs" | "weapons" => "ban",
         "violence" | "terror" => "violence",
@@ -61,6 +60,11 @@ pub fn label1(rule: &str, category: u16) -> &'static str {
             _ => "ban",
         },
     }
+}
+
+/// A rule's family: its id before the first dot (`gambling` for `gambling.casino`).
+fn family(rule: &str) -> &str {
+    rule.split('.').next().unwrap_or(rule)
 }
 
 fn label1_zh(label: &str) -> &'static str {
@@ -221,7 +225,7 @@ fn answer(request_id: &str, d: &Decision) -> Value {
             let l1 = label1(rule, hits[0].category);
             json!({
                 "riskLabel1": l1,
-                "riskLabel2": rule.split('.').next().unwrap_or(rule),
+                "riskLabel2": family(rule),
                 "riskLabel3": rule,
                 "riskDescription": format!("{}:{rule}", label1_zh(l1)),
                 "probability": 1,
@@ -245,7 +249,7 @@ fn answer(request_id: &str, d: &Decision) -> Value {
         "requestId": request_id,
         "riskLevel": level(d.action),
         "riskLabel1": l1,
-        "riskLabel2": top.rule.split('.').next().unwrap_or(&top.rule),
+        "riskLabel2": family(&top.rule),
         "riskLabel3": top.rule,
         "riskDescription": format!("{}:{}", label1_zh(l1), top.rule),
         "riskDetail": { "matchedLists": matched },
