@@ -91,7 +91,7 @@ fn every_kind_of_tampering_is_caught_and_named() {
         ),
         ("DELETE FROM records WHERE seq = 40;", "record 41", "chain is broken"),
         (
-            "INSERT INTO records SELECT seq + 1000, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, prev, hash FROM records WHERE seq = 40;",
+            "INSERT INTO records SELECT seq + 1000, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, prev, hash, caller, event FROM records WHERE seq = 40;",
             "record 1040",
             "inserted",
         ),

@@ -289,9 +289,11 @@ fn one_post_at_a_time_and_the_batch_route_decide_as_shenhe_scan_does() {
             assert_eq!(r.json(), want, "line {}", i + 1);
         }
     }
-    // Every decided post is recorded, in order.
+    // Every decided post is recorded, in order, naming the key that asked.
     let decided = expected.iter().filter(|d| d.get("error").is_none()).count();
-    assert_eq!(single.records().len(), decided);
+    let records = single.records();
+    assert_eq!(records.len(), decided);
+    assert!(records.iter().all(|r| r.caller.as_deref() == Some("forum")));
 
     let batch = Server::start("");
     let body = posts.join("\n");
@@ -309,7 +311,38 @@ fn one_post_at_a_time_and_the_batch_route_decide_as_shenhe_scan_does() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(batch.records().len(), decided);
+    let records = batch.records();
+    assert_eq!(records.len(), decided);
+    assert!(records.iter().all(|r| r.caller.as_deref() == Some("forum")));
+    // The key's name is kept where `audit query --caller` finds it.
+    let db = batch.db();
+    let query = |caller: &str| {
+        let out = common::run(
+            &[
+                "audit",
+                "query",
+                "--json",
+                "--caller",
+                caller,
+                "--db",
+                db.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let found = query("forum");
+    assert_eq!(found.lines().count(), decided);
+    assert!(
+        found.lines().all(|l| l.contains(r#""caller":"forum""#)),
+        "{found}"
+    );
+    assert_eq!(query("ops").lines().count(), 0);
 }
 
 #[test]
@@ -583,6 +616,7 @@ fn the_shumei_route_speaks_their_shapes() {
     let recs = s.records();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0].user_id.as_deref(), Some("u42"));
+    assert_eq!(recs[0].caller.as_deref(), Some("forum"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::post::PostId;
 pub const WITHHELD: &str = "(withheld)";
 
 /// The start of a CSV export: the byte-order mark and the header line.
-pub const CSV_HEAD: &str = "\u{feff}seq,day,run,line,post_id,post_time,scan_time,user_id,ip,port,identity_ref,verified,board,title,text,categories,action,report,measures,rules,ruleset,hash\n";
+pub const CSV_HEAD: &str = "\u{feff}seq,day,run,line,post_id,post_time,scan_time,user_id,ip,port,identity_ref,verified,board,title,text,categories,action,report,measures,rules,ruleset,hash,caller,event\n";
 
 impl AuditRecord {
     /// The post id as text (`-` when the post had none).
@@ -64,6 +64,8 @@ impl AuditRecord {
             rules.join(" "),
             self.ruleset.clone(),
             self.hash.clone(),
+            self.caller.clone().unwrap_or_default(),
+            self.event.clone().unwrap_or_default(),
         ])
     }
 }

@@ -70,7 +70,9 @@ CREATE TABLE IF NOT EXISTS records (
     hits TEXT NOT NULL,
     ruleset TEXT NOT NULL,
     prev TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    caller TEXT,
+    event TEXT
 );
 CREATE TABLE IF NOT EXISTS manifest (
     day TEXT PRIMARY KEY,
@@ -159,6 +161,13 @@ pub struct AuditRecord {
     pub ruleset: String,
     /// This record's chain hash.
     pub hash: String,
+    /// Who asked: the API key or user name of a service's caller (none for a scan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// What kind of act a record that is not a machine decision records (a reviewer's
+    /// verdict, an administrative act); none for a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// A decision ready to be recorded: see [`AuditStore::prepare`].
@@ -177,6 +186,18 @@ pub struct Preparer {
 impl Preparer {
     /// Prepares one decision for [`AuditStore::append_prepared`].
     pub fn prepare(&self, line: Option<u64>, post: &Post, d: &Decision) -> Result<PendingRecord> {
+        self.prepare_by(line, post, d, None)
+    }
+
+    /// [`prepare`](Preparer::prepare), naming who asked for the decision (a service's API
+    /// key or user): the record keeps it, inside the hashed content.
+    pub fn prepare_by(
+        &self,
+        line: Option<u64>,
+        post: &Post,
+        d: &Decision,
+        caller: Option<&str>,
+    ) -> Result<PendingRecord> {
         let poster = post.poster.clone().unwrap_or_default();
         let sealing = self.key.is_some() && self.sealed;
         let personal = to_json(&Personal {
@@ -221,6 +242,8 @@ impl Preparer {
                 to_json(&d.hits)
             },
             ruleset: d.ruleset.hash.clone(),
+            caller: caller.map(str::to_owned),
+            event: None,
         };
         let body = row.body_digest();
         Ok(PendingRecord(row, body))
@@ -305,6 +328,8 @@ pub struct Filter {
     pub since: Option<Timestamp>,
     /// Recorded before (scan time).
     pub until: Option<Timestamp>,
+    /// Asked for by this caller (API key or user name).
+    pub caller: Option<String>,
 }
 
 /// A day of the manifest.
@@ -367,6 +392,8 @@ struct Row {
     measures: String,
     hits: String,
     ruleset: String,
+    caller: Option<String>,
+    event: Option<String>,
 }
 
 impl Row {
@@ -374,6 +401,8 @@ impl Row {
     /// depend on its place in the store, in a fixed order, each as its length (8 bytes,
     /// little-endian; all ones for NULL) and its bytes (numbers in decimal), so no two
     /// different records encode alike. Computed where records are prepared, in parallel.
+    /// The caller and event (store format 2) come last, and only when one of them is set:
+    /// a record of format 1 keeps its hash, and the field count tells the two apart.
     fn body_digest(&self) -> [u8; 32] {
         fn put(h: &mut Sha256, v: Option<&[u8]>) {
             match v {
@@ -406,6 +435,11 @@ impl Row {
         put(&mut h, Some(if self.report { b"1" } else { b"0" }));
         for v in [&self.measures, &self.hits, &self.ruleset] {
             put(&mut h, Some(v.as_bytes()));
+        }
+        if self.caller.is_some() || self.event.is_some() {
+            for v in [&self.caller, &self.event] {
+                put(&mut h, v.as_deref().map(str::as_bytes));
+            }
         }
         h.finalize().into()
     }
@@ -443,14 +477,61 @@ impl Row {
                 measures: r.get(13)?,
                 hits: r.get(14)?,
                 ruleset: r.get(15)?,
+                caller: r.get(16)?,
+                event: r.get(17)?,
             },
-            r.get(16)?,
-            r.get(17)?,
+            r.get(18)?,
+            r.get(19)?,
         ))
     }
 }
 
-const ROW_COLUMNS: &str = "seq, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, prev, hash";
+const ROW_COLUMNS: &str = "seq, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, caller, event, prev, hash";
+
+/// The store format this build writes: 2 added the `caller` and `event` columns (a store
+/// of format 1 is brought up to 2 when opened; its records keep their hashes).
+const SCHEMA_VERSION: u32 = 2;
+
+/// Brings a store of an older format up to [`SCHEMA_VERSION`]; refuses a newer one (its
+/// records could hold what this build would not check, or would drop on reading).
+fn upgrade(conn: &Connection, what: &str, schema: Option<String>) -> Result<()> {
+    let version: u32 = schema.as_deref().unwrap_or("1").parse().unwrap_or(u32::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::Audit,
+            format!("{what} has format {}, newer than this shenhe's ({SCHEMA_VERSION}): use a newer shenhe", schema.as_deref().unwrap_or("?")),
+        ));
+    }
+    if version < 2 {
+        // Under the write lock, and looked up again inside it: another process may have
+        // upgraded the store since it was read.
+        let failed = format!("{what}: upgrading to format 2");
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err(&failed))?;
+        let has_caller: bool = tx
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('records') WHERE name = 'caller'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err(&failed))?;
+        if !has_caller {
+            tx.execute_batch(
+                "ALTER TABLE records ADD COLUMN caller TEXT;
+                 ALTER TABLE records ADD COLUMN event TEXT;",
+            )
+            .map_err(db_err(&failed))?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
+            [SCHEMA_VERSION.to_string()],
+        )
+        .map_err(db_err(&failed))?;
+        tx.commit().map_err(db_err(&failed))?;
+    }
+    Ok(())
+}
 
 /// The calendar day of `t` at `offset`, `YYYY-MM-DD`.
 fn day_of(t: Timestamp, offset: Offset) -> String {
@@ -502,13 +583,14 @@ impl AuditStore {
                     .as_ref()
                     .map_or("none".to_owned(), AuditKey::check_value);
                 conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('key_check', ?1), ('schema', '1'), ('utc_offset_hours', ?2)",
-                    params![c, DEFAULT_UTC_OFFSET_HOURS.to_string()],
+                    "INSERT INTO meta (key, value) VALUES ('key_check', ?1), ('schema', ?3), ('utc_offset_hours', ?2)",
+                    params![c, DEFAULT_UTC_OFFSET_HOURS.to_string(), SCHEMA_VERSION.to_string()],
                 )
                 .map_err(db_err(&what))?;
                 c
             }
         };
+        upgrade(&conn, &what, meta("schema")?)?;
         let sealed = check != "none";
         if let Some(k) = &key {
             if !sealed {
@@ -787,7 +869,7 @@ impl AuditStore {
         {
             let mut insert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO records ({ROW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                    "INSERT INTO records ({ROW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                 ))
                 .map_err(db_err("preparing the insert"))?;
             for PendingRecord(mut row, body) in pending {
@@ -814,6 +896,8 @@ impl AuditStore {
                         row.measures,
                         row.hits,
                         row.ruleset,
+                        row.caller,
+                        row.event,
                         tail.hash,
                         hash,
                     ])
@@ -1091,6 +1175,10 @@ impl AuditStore {
             args.push(a.clone());
             sql.push_str(&format!(" AND action = ?{}", args.len()));
         }
+        if let Some(c) = &filter.caller {
+            args.push(c.clone());
+            sql.push_str(&format!(" AND caller = ?{}", args.len()));
+        }
         sql.push_str(" ORDER BY seq");
         let mut stmt = self.conn.prepare(&sql).map_err(db_err("querying"))?;
         let rows = stmt
@@ -1139,6 +1227,8 @@ impl AuditStore {
             hits,
             ruleset: row.ruleset,
             hash,
+            caller: row.caller,
+            event: row.event,
         }
     }
 
@@ -1150,7 +1240,7 @@ impl AuditStore {
     ) -> Result<()> {
         let mut stmt = self
             .conn
-            .prepare("SELECT user_id, personal, COALESCE(post_time, scan_time), post_id FROM records WHERE action != 'allow' ORDER BY seq")
+            .prepare("SELECT user_id, personal, COALESCE(post_time, scan_time), post_id FROM records WHERE action != 'allow' AND event IS NULL ORDER BY seq")
             .map_err(db_err("reading offences"))?;
         let mut rows = stmt.query([]).map_err(db_err("reading offences"))?;
         while let Some(r) = rows.next().map_err(db_err("reading offences"))? {

@@ -105,7 +105,7 @@ fn an_inserted_record_is_caught() {
         })
         .unwrap();
     c.execute(
-        &format!("INSERT INTO records ({ROW_COLUMNS}) SELECT 7, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, ?1, hash FROM records WHERE seq = 6"),
+        &format!("INSERT INTO records ({ROW_COLUMNS}) SELECT 7, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, caller, event, ?1, hash FROM records WHERE seq = 6"),
         [&prev],
     )
     .unwrap();
@@ -304,5 +304,80 @@ fn queries_filter_by_ip_network_user_category_action_and_time() {
             ..Filter::default()
         }),
         0
+    );
+}
+
+/// A store written by shenhe before format 2 (5 sample posts, `shenhe scan --audit`), as
+/// `sqlite3 .dump` printed it, and the head `audit head` printed then.
+const FORMAT1_DUMP: &str = include_str!("../../tests/data/audit/format1.sql");
+const FORMAT1_HEAD: &str = "ac904ef41b95c0edb555d53a233220f0bc8bd677566c5ff57424e408da61e5bd";
+
+#[test]
+fn a_store_of_format_1_is_upgraded_and_keeps_every_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    raw(&dir).execute_batch(FORMAT1_DUMP).unwrap();
+    let mut s = AuditStore::open(dir.path().join("audit.db"), None).unwrap();
+    let v = s.verify(Some(FORMAT1_HEAD)).unwrap();
+    assert_eq!((v.problem, v.records), (None, 5));
+    let schema: String = raw(&dir)
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(schema, "2");
+    // New records, named by their caller, chain on after the old ones.
+    let engine = Engine::bundled();
+    let p = post("p9", "u9", "出售冰毒");
+    let d = engine.scan(&p);
+    let run = s.begin_run(None, None, "hash").unwrap();
+    let pending = s
+        .preparer()
+        .prepare_by(None, &p, &d, Some("forum"))
+        .unwrap();
+    s.append_prepared(run, vec![pending], Timestamp::now())
+        .unwrap();
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    let mut callers = Vec::new();
+    s.query(&Filter::default(), |r| {
+        callers.push(r.caller);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        callers,
+        [None, None, None, None, None, Some("forum".into())]
+    );
+    let only = Filter {
+        caller: Some("forum".into()),
+        ..Filter::default()
+    };
+    assert_eq!(s.query(&only, |_| Ok(())).unwrap(), 1);
+    // The caller is inside the hash: naming someone else is an edit.
+    raw(&dir)
+        .execute("UPDATE records SET caller = 'someone' WHERE seq = 6", [])
+        .unwrap();
+    assert!(
+        problem(&s).starts_with("record 6 (post \"p9\""),
+        "{}",
+        problem(&s)
+    );
+    raw(&dir)
+        .execute("UPDATE records SET caller = NULL WHERE seq = 6", [])
+        .unwrap();
+    assert!(problem(&s).starts_with("record 6 "), "{}", problem(&s));
+}
+
+#[test]
+fn a_store_of_a_newer_format_is_refused() {
+    let (dir, s) = store_with_days(None, "2026-01-01T02:00:00Z", 1);
+    drop(s);
+    raw(&dir)
+        .execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
+        .unwrap();
+    let e = AuditStore::open(dir.path().join("audit.db"), None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("has format 3, newer than this shenhe's (2)"),
+        "{e}"
     );
 }

@@ -406,7 +406,7 @@ impl Pipeline {
         n: usize,
         read: impl Fn(usize) -> std::result::Result<(Post, Vec<String>), LineError> + Sync,
     ) -> Vec<std::result::Result<Decision, LineError>> {
-        self.batch(n, |i| read(i).map(|(p, w)| (Cow::Owned(p), w)))
+        self.batch(n, None, |i| read(i).map(|(p, w)| (Cow::Owned(p), w)))
     }
 
     fn limits_for(&self, engine: &Engine) -> Limits {
@@ -419,12 +419,18 @@ impl Pipeline {
     /// report, hand-over or record cannot be written: the caller must not publish it then
     /// (its offence is not counted, so a retry counts it once).
     pub fn moderate(&self, post: &Post) -> Result<Decision> {
+        self.moderate_by(post, None)
+    }
+
+    /// [`moderate`](Pipeline::moderate) at the request of `caller` (a service's API key or
+    /// user name), whom the audit record names.
+    pub fn moderate_by(&self, post: &Post, caller: Option<&str>) -> Result<Decision> {
         let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         limits.check(post)?;
         let (mut d, _) = scan_post(&engine, &limits, post, Vec::new(), false);
-        self.settle(&engine, &mut [(post, &mut d)])?;
+        self.settle(&engine, &mut [(post, &mut d)], caller)?;
         Ok(d)
     }
 
@@ -433,12 +439,22 @@ impl Pipeline {
     /// when it can be read, what was wrong, and a kind (`InvalidPost`, `TooLarge`, or
     /// `Audit`/`Io` when the post was decided but could not be recorded or reported).
     pub fn moderate_json(&self, json: &[u8]) -> std::result::Result<Decision, LineError> {
+        self.moderate_json_by(json, None)
+    }
+
+    /// [`moderate_json`](Pipeline::moderate_json) at the request of `caller`, whom the
+    /// audit record names.
+    pub fn moderate_json_by(
+        &self,
+        json: &[u8],
+        caller: Option<&str>,
+    ) -> std::result::Result<Decision, LineError> {
         let _on_the_way = self.audit.as_ref().map(|a| a.enter());
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
         let (post, warnings) = jsonl::read_post(json, &limits)?;
         let (mut d, _) = scan_post(&engine, &limits, &post, warnings, false);
-        self.settle(&engine, &mut [(&post, &mut d)])
+        self.settle(&engine, &mut [(&post, &mut d)], caller)
             .map_err(|e| LineError::new(post.id.clone(), e.to_string(), e.kind()))?;
         Ok(d)
     }
@@ -447,10 +463,12 @@ impl Pipeline {
     /// reported in input order. One result per post, in order; a failed record or report
     /// fails every post of the batch.
     pub fn moderate_batch(&self, posts: &[Post]) -> Vec<Result<Decision>> {
-        self.batch(posts.len(), |i| Ok((Cow::Borrowed(&posts[i]), Vec::new())))
-            .into_iter()
-            .map(|r| r.map_err(|e| Error::new(e.kind, e.message)))
-            .collect()
+        self.batch(posts.len(), None, |i| {
+            Ok((Cow::Borrowed(&posts[i]), Vec::new()))
+        })
+        .into_iter()
+        .map(|r| r.map_err(|e| Error::new(e.kind, e.message)))
+        .collect()
     }
 
     /// [`moderate_batch`](Pipeline::moderate_batch) over posts given as JSON, each read as
@@ -459,9 +477,19 @@ impl Pipeline {
         &self,
         lines: &[&[u8]],
     ) -> Vec<std::result::Result<Decision, LineError>> {
+        self.moderate_json_batch_by(lines, None)
+    }
+
+    /// [`moderate_json_batch`](Pipeline::moderate_json_batch) at the request of `caller`,
+    /// whom the audit records name.
+    pub fn moderate_json_batch_by(
+        &self,
+        lines: &[&[u8]],
+        caller: Option<&str>,
+    ) -> Vec<std::result::Result<Decision, LineError>> {
         let engine = self.engine.load();
         let limits = self.limits_for(&engine);
-        self.batch(lines.len(), |i| {
+        self.batch(lines.len(), caller, |i| {
             jsonl::read_post(lines[i], &limits).map(|(p, w)| (Cow::Owned(p), w))
         })
     }
@@ -469,6 +497,7 @@ impl Pipeline {
     fn batch<'a>(
         &self,
         n: usize,
+        caller: Option<&str>,
         read: impl Fn(usize) -> std::result::Result<(Cow<'a, Post>, Vec<String>), LineError> + Sync,
     ) -> Vec<std::result::Result<Decision, LineError>> {
         let _on_the_way = self.audit.as_ref().map(|a| a.enter());
@@ -490,7 +519,7 @@ impl Pipeline {
             .flatten()
             .map(|(p, d)| (&**p, d))
             .collect();
-        let settled = self.settle(&engine, &mut items);
+        let settled = self.settle(&engine, &mut items, caller);
         drop(items);
         scanned
             .into_iter()
@@ -507,10 +536,15 @@ impl Pipeline {
     /// Everything after the scan, for posts in order: escalation and the place in the
     /// chain, the records (prepared here), the reports and the review hook, then the commit
     /// (shared with whoever else is committing).
-    fn settle(&self, engine: &Engine, items: &mut [(&Post, &mut Decision)]) -> Result<()> {
+    fn settle(
+        &self,
+        engine: &Engine,
+        items: &mut [(&Post, &mut Decision)],
+        caller: Option<&str>,
+    ) -> Result<()> {
         let now = jiff::Timestamp::now();
         let ticket = self.escalate(engine, items.iter_mut().map(|(p, d)| (*p, &mut **d)), now);
-        let kept = self.keep(engine, items, ticket, now);
+        let kept = self.keep(engine, items, ticket, now, caller);
         if kept.is_err() {
             self.forget(items, now);
         }
@@ -526,8 +560,9 @@ impl Pipeline {
         items: &[(&Post, &mut Decision)],
         ticket: Option<Ticket>,
         now: jiff::Timestamp,
+        caller: Option<&str>,
     ) -> Result<()> {
-        let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)))?;
+        let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)), caller)?;
         for (post, d) in items {
             self.report(engine, post, d, now)?;
             self.hand_to_review(post, d)?;
@@ -583,12 +618,13 @@ impl Pipeline {
     fn prepare<'p>(
         &self,
         items: impl Iterator<Item = (Option<u64>, &'p Post, &'p Decision)>,
+        caller: Option<&str>,
     ) -> Result<Vec<PendingRecord>> {
         let Some(audit) = &self.audit else {
             return Ok(Vec::new());
         };
         items
-            .map(|(line, p, d)| audit.preparer().prepare(line, p, d))
+            .map(|(line, p, d)| audit.preparer().prepare_by(line, p, d, caller))
             .collect()
     }
 

@@ -157,6 +157,9 @@ struct FilterArgs {
     /// Recorded before this time (RFC 3339).
     #[arg(long, value_name = "T")]
     until: Option<String>,
+    /// Asked for by this caller: the name of a service's API key or user.
+    #[arg(long, value_name = "NAME")]
+    caller: Option<String>,
 }
 
 fn time(value: &str, flag: &str) -> anyhow::Result<jiff::Timestamp> {
@@ -197,6 +200,7 @@ impl FilterArgs {
                 .as_deref()
                 .map(|t| time(t, "--until"))
                 .transpose()?,
+            caller: self.caller.clone(),
         })
     }
 }

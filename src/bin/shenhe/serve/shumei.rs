@@ -163,8 +163,11 @@ pub async fn text_v4(
     }
     let json = serde_json::to_vec(&Value::Object(post)).expect("JSON serialises");
     let pipeline_app = app.clone();
-    let decided =
-        tokio::task::spawn_blocking(move || pipeline_app.pipeline.moderate_json(&json)).await;
+    let name = caller.name.clone();
+    let decided = tokio::task::spawn_blocking(move || {
+        pipeline_app.pipeline.moderate_json_by(&json, Some(&name))
+    })
+    .await;
     let mut res = match decided {
         Ok(Ok(d)) => {
             count_decision(&d);
