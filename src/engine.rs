@@ -498,6 +498,7 @@ impl Engine {
             measures: Vec::new(),
             truncated,
             warnings: post.metadata_warnings(),
+            review_id: None,
             ruleset: self.rules.info().clone(),
         }
     }

@@ -41,6 +41,10 @@ pub enum ErrorKind {
     TooLarge,
     /// The output's reader went away (a closed pipe): not a failure for a command-line tool.
     BrokenPipe,
+    /// What was asked for does not exist (a review id).
+    NotFound,
+    /// The request contradicts what was done before (a second verdict on a decided post).
+    Conflict,
 }
 
 /// A place in a source file, 1-based.

@@ -112,6 +112,7 @@ pub mod pipeline;
 pub mod policy;
 mod post;
 pub mod report;
+pub mod review;
 pub mod rules;
 pub mod stats;
 pub mod terminal;
@@ -125,7 +126,9 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Location, Result};
 pub use jsonl::LineError;
 pub use matcher::KindTimes;
-pub use pipeline::{AuditFigures, Finished, OffenceLedger, Pipeline, PipelineBuilder, ReviewHook};
+pub use pipeline::{
+    AuditFigures, Finished, Moderated, OffenceLedger, Pipeline, PipelineBuilder, ReviewHook,
+};
 pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};

@@ -411,6 +411,9 @@ pub struct Decision {
     /// Problems with metadata fields; the post is still decided.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The review queue's id for a post held for review, when a queue took it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<i64>,
     /// The rule set that decided.
     pub ruleset: Arc<RulesetInfo>,
 }

@@ -65,7 +65,10 @@ impl AuditRecord {
             self.ruleset.clone(),
             self.hash.clone(),
             self.caller.clone().unwrap_or_default(),
-            self.event.clone().unwrap_or_default(),
+            self.event
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         ])
     }
 }

@@ -17,7 +17,7 @@
 //!   fields as withheld.
 
 mod export;
-mod key;
+pub(crate) mod key;
 
 pub use export::{CSV_HEAD, WITHHELD};
 pub use key::{AuditKey, KEY_ENV};
@@ -164,10 +164,11 @@ pub struct AuditRecord {
     /// Who asked: the API key or user name of a service's caller (none for a scan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
-    /// What kind of act a record that is not a machine decision records (a reviewer's
-    /// verdict, an administrative act); none for a decision.
+    /// The act a record that is not a machine decision records, as a JSON object with its
+    /// `kind` (a reviewer's verdict: `{"kind":"verdict","review_id":…,"verdict":…,"note":…}`);
+    /// none for a decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
+    pub event: Option<serde_json::Value>,
 }
 
 /// A decision ready to be recorded: see [`AuditStore::prepare`].
@@ -197,6 +198,31 @@ impl Preparer {
         post: &Post,
         d: &Decision,
         caller: Option<&str>,
+    ) -> Result<PendingRecord> {
+        self.prepare_row(line, post, d, caller, None)
+    }
+
+    /// A record of an act on a post that is not the machine's decision: a reviewer's
+    /// verdict, say. `event` says what was done (a JSON object with its `kind`), `caller`
+    /// who did it; `d` is the decision as the act leaves it (its action and report flag),
+    /// with the hits that were judged. Offences are never counted from such records.
+    pub fn prepare_act(
+        &self,
+        post: &Post,
+        d: &Decision,
+        caller: &str,
+        event: &serde_json::Value,
+    ) -> Result<PendingRecord> {
+        self.prepare_row(None, post, d, Some(caller), Some(event.to_string()))
+    }
+
+    fn prepare_row(
+        &self,
+        line: Option<u64>,
+        post: &Post,
+        d: &Decision,
+        caller: Option<&str>,
+        event: Option<String>,
     ) -> Result<PendingRecord> {
         let poster = post.poster.clone().unwrap_or_default();
         let sealing = self.key.is_some() && self.sealed;
@@ -243,7 +269,7 @@ impl Preparer {
             },
             ruleset: d.ruleset.hash.clone(),
             caller: caller.map(str::to_owned),
-            event: None,
+            event,
         };
         let body = row.body_digest();
         Ok(PendingRecord(row, body))
@@ -1228,7 +1254,9 @@ impl AuditStore {
             ruleset: row.ruleset,
             hash,
             caller: row.caller,
-            event: row.event,
+            event: row
+                .event
+                .map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
         }
     }
 

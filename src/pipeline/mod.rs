@@ -38,11 +38,15 @@ use crate::report::{Report, ReportWriter, DEFAULT_DEADLINE_HOURS};
 use crate::vocab::Action;
 use commit::{GroupCommit, Ticket};
 
+/// The decision of [`Pipeline::moderate_json_then`], or the error line to give back.
+pub type Moderated = std::result::Result<Decision, LineError>;
+
 /// Called with every post held for review (`review`), in order, before its audit record is
-/// committed: where a review queue takes it in. A post whose record then fails, or that a
-/// resumed scan decides again, comes to the hook again: keep it idempotent (by post id). An
-/// error fails the post's moderation like a failed record does.
-pub type ReviewHook = Arc<dyn Fn(&Post, &Decision) -> Result<()> + Send + Sync>;
+/// committed: where a review queue takes it in, returning the item's id for the decision's
+/// `review_id` (or `None`). A post whose record then fails, or that a resumed scan decides
+/// again, comes to the hook again: keep it idempotent (by post id). An error fails the
+/// post's moderation like a failed record does.
+pub type ReviewHook = Arc<dyn Fn(&Post, &Decision) -> Result<Option<i64>> + Send + Sync>;
 
 /// How a [`Pipeline`] is set up; from [`Pipeline::builder`].
 #[must_use]
@@ -212,7 +216,7 @@ impl PipelineBuilder {
         Ok(Pipeline {
             engine: self.engine,
             limits: self.limits,
-            ledger: self.escalation.then(|| Mutex::new(seeded)),
+            ledger: self.escalation.then(|| Arc::new(Mutex::new(seeded))),
             audit,
             reports,
             deadline_hours: self.deadline_hours,
@@ -282,7 +286,7 @@ struct Ledger {
 pub struct Pipeline {
     engine: EngineHandle,
     limits: Option<Limits>,
-    ledger: Option<Mutex<Ledger>>,
+    ledger: Option<Arc<Mutex<Ledger>>>,
     audit: Option<Arc<GroupCommit>>,
     reports: Option<Mutex<ReportWriter>>,
     deadline_hours: u32,
@@ -357,6 +361,25 @@ fn command_line() -> String {
     } else {
         args.join(" ")
     }
+}
+
+/// [`Pipeline::forget`] on the ledger itself, for a commit's callback.
+fn forget_in<'p>(
+    ledger: &Mutex<Ledger>,
+    items: impl Iterator<Item = (&'p Post, &'p Decision)>,
+    now: jiff::Timestamp,
+) {
+    let mut ledger = lock(ledger);
+    for (post, d) in items {
+        if !ledger.was_counted(d) {
+            ledger.offences.forget(post, d, now);
+        }
+    }
+}
+
+/// The error line for `post`, refused with `e`.
+fn line_error(post: &Post, e: &Error) -> LineError {
+    LineError::new(post.id.clone(), e.to_string(), e.kind())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -459,6 +482,56 @@ impl Pipeline {
         Ok(d)
     }
 
+    /// [`moderate_json_by`](Pipeline::moderate_json_by) for a caller that must not wait for
+    /// the disk (an async service's task): the scan, escalation, report and review hand-over
+    /// happen on this thread, the commit is shared with whoever else is committing, and
+    /// `done` gets the outcome once the record is durable, on the thread that committed it
+    /// (keep it short: a channel send). Without an audit store, and for a post refused
+    /// before the commit, `done` is called here, before this returns. Exactly once either
+    /// way; a failed commit gives the error, and the post's offence is not counted.
+    pub fn moderate_json_then(
+        &self,
+        json: &[u8],
+        caller: Option<&str>,
+        done: impl FnOnce(Moderated) + Send + 'static,
+    ) {
+        let _on_the_way = self.audit.as_ref().map(|a| a.enter());
+        let engine = self.engine.load();
+        let limits = self.limits_for(&engine);
+        let (post, warnings) = match jsonl::read_post(json, &limits) {
+            Ok(read) => read,
+            Err(e) => return done(Err(e)),
+        };
+        let (mut d, _) = scan_post(&engine, &limits, &post, warnings, false);
+        let now = jiff::Timestamp::now();
+        let ticket = self.escalate(&engine, std::iter::once((&post, &mut d)), now);
+        let records = match self.hand_over(&engine, &mut [(&post, &mut d)], now, caller) {
+            Ok(records) => records,
+            Err(e) => {
+                drop(ticket);
+                self.forget(&[(&post, &mut d)], now);
+                return done(Err(line_error(&post, &e)));
+            }
+        };
+        let (Some(audit), Some(ticket)) = (&self.audit, ticket) else {
+            return done(Ok(d));
+        };
+        let ledger = self.ledger.clone();
+        audit.submit(
+            ticket,
+            records,
+            Box::new(move |outcome| match outcome {
+                Ok(()) => done(Ok(d)),
+                Err(e) => {
+                    if let Some(ledger) = &ledger {
+                        forget_in(ledger, std::iter::once((&post, &d)), now);
+                    }
+                    done(Err(line_error(&post, &e)))
+                }
+            }),
+        );
+    }
+
     /// Moderates many posts: scanned in parallel, then escalated, recorded (one commit) and
     /// reported in input order. One result per post, in order; a failed record or report
     /// fails every post of the batch.
@@ -551,37 +624,44 @@ impl Pipeline {
         kept
     }
 
-    /// The records (prepared here), the reports and the review hook, then the commit.
-    /// Reports and the hook come before the record: after a crash or a failed commit the
-    /// post is decided again and they come again (a report twice, never none).
+    /// The hand-over, then the commit.
     fn keep(
         &self,
         engine: &Engine,
-        items: &[(&Post, &mut Decision)],
+        items: &mut [(&Post, &mut Decision)],
         ticket: Option<Ticket>,
         now: jiff::Timestamp,
         caller: Option<&str>,
     ) -> Result<()> {
-        let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)), caller)?;
-        for (post, d) in items {
-            self.report(engine, post, d, now)?;
-            self.hand_to_review(post, d)?;
-        }
+        let records = self.hand_over(engine, items, now, caller)?;
         if let (Some(audit), Some(ticket)) = (&self.audit, ticket) {
             audit.commit(ticket, records)?;
         }
         Ok(())
     }
 
+    /// Everything before the commit: the records (prepared here), the reports and the
+    /// review hook. Reports and the hook come before the record: after a crash or a failed
+    /// commit the post is decided again and they come again (a report twice, never none).
+    fn hand_over(
+        &self,
+        engine: &Engine,
+        items: &mut [(&Post, &mut Decision)],
+        now: jiff::Timestamp,
+        caller: Option<&str>,
+    ) -> Result<Vec<PendingRecord>> {
+        for (post, d) in items.iter_mut() {
+            self.report(engine, post, d, now)?;
+            self.hand_to_review(post, d)?;
+        }
+        self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)), caller)
+    }
+
     /// Takes back the offences [`escalate`](Pipeline::escalate) counted for posts whose
     /// decisions did not take effect, so that the caller's retry counts them once.
     fn forget(&self, items: &[(&Post, &mut Decision)], now: jiff::Timestamp) {
-        let Some(ledger) = &self.ledger else { return };
-        let mut ledger = lock(ledger);
-        for (post, d) in items {
-            if !ledger.was_counted(d) {
-                ledger.offences.forget(post, d, now);
-            }
+        if let Some(ledger) = &self.ledger {
+            forget_in(ledger, items.iter().map(|(p, d)| (*p, &**d)), now);
         }
     }
 
@@ -655,11 +735,11 @@ impl Pipeline {
         Ok(())
     }
 
-    fn hand_to_review(&self, post: &Post, d: &Decision) -> Result<()> {
-        match &self.review {
-            Some(hook) if d.action == Action::Review => hook(post, d),
-            _ => Ok(()),
+    fn hand_to_review(&self, post: &Post, d: &mut Decision) -> Result<()> {
+        if let (Some(hook), Action::Review) = (&self.review, d.action) {
+            d.review_id = hook(post, d)?;
         }
+        Ok(())
     }
 
     /// Ends the audit run (marks it finished: a later `--resume` starts afresh) and writes
@@ -678,6 +758,59 @@ impl Pipeline {
             finished.reports = Some(n);
         }
         Ok(finished)
+    }
+
+    /// Records `reviewer`'s verdict on a held post in the audit chain (who, when, which
+    /// verdict, the note: an `event` of kind `verdict`, with the post, the hits judged and
+    /// the action the verdict leaves: `approve` → allow, `remove` → delete, `report` →
+    /// delete and report), and for `report` writes the report the post now owes, before the
+    /// record, as a reporting rule's would be. Returns once the record is durable. The
+    /// queue's own state ([`ReviewQueue::decide`](crate::review::ReviewQueue::decide)) comes
+    /// after: a crash between the two leaves the verdict in the evidence and the item open,
+    /// never the reverse.
+    pub fn record_verdict(
+        &self,
+        item: &crate::review::ReviewItem,
+        verdict: crate::review::Verdict,
+        reviewer: &str,
+        note: Option<&str>,
+    ) -> Result<()> {
+        use crate::review::Verdict;
+        let Some(audit) = &self.audit else {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                "a verdict is recorded in the audit store: this pipeline has none",
+            ));
+        };
+        let now = jiff::Timestamp::now();
+        let mut d = item.decision.clone();
+        d.measures.clear();
+        d.review_id = Some(item.id);
+        (d.action, d.report) = match verdict {
+            Verdict::Approve => (Action::Allow, false),
+            Verdict::Remove => (Action::Delete, false),
+            Verdict::Report => (Action::Delete, true),
+        };
+        if d.report {
+            if self.reports.is_none() {
+                return Err(Error::new(
+                    ErrorKind::InvalidValue,
+                    "a report verdict writes a report: give the service a reports directory",
+                ));
+            }
+            self.report(&self.engine.load(), &item.post, &d, now)?;
+        }
+        let event = serde_json::json!({
+            "kind": "verdict",
+            "review_id": item.id,
+            "verdict": verdict.as_str(),
+            "note": note,
+            "machine_action": item.decision.action.as_str(),
+        });
+        let record = audit
+            .preparer()
+            .prepare_act(&item.post, &d, reviewer, &event)?;
+        audit.commit(audit.ticket(), vec![record])
     }
 
     /// The audit store's commit figures, when a store is attached (for metrics and a

@@ -272,10 +272,11 @@ impl Pipeline {
             Scanned::Failed(_) => None,
         });
         let ticket = self.escalate(&engine, decided, now);
-        for l in &lines {
+        for l in &mut lines {
             if let Scanned::Decided(pd) = l {
-                self.report(&engine, &pd.0, &pd.1, now)?;
-                self.hand_to_review(&pd.0, &pd.1)?;
+                let (post, d, _) = &mut **pd;
+                self.report(&engine, post, d, now)?;
+                self.hand_to_review(post, d)?;
             }
         }
         let (bytes, records) = pool.install(|| -> Result<(Vec<u8>, Vec<PendingRecord>)> {

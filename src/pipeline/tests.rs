@@ -301,15 +301,20 @@ fn held_posts_reach_the_review_hook_in_order() {
     let m = Pipeline::builder(engine(&rules))
         .escalation(false)
         .review_hook(std::sync::Arc::new(move |p: &Post, d: &Decision| {
-            sink.lock().unwrap().push((p.text.clone(), d.action));
-            Ok(())
+            let mut seen = sink.lock().unwrap();
+            seen.push((p.text.clone(), d.action));
+            Ok(Some(seen.len() as i64 * 10))
         }))
         .build()
         .unwrap();
     let posts: Vec<Post> = ["傻逼一", "你好", "傻逼二"].map(Post::from_text).into();
-    for r in m.moderate_batch(&posts) {
-        r.unwrap();
-    }
+    let ids: Vec<Option<i64>> = m
+        .moderate_batch(&posts)
+        .into_iter()
+        .map(|r| r.unwrap().review_id)
+        .collect();
+    // The queue's id comes back in the decision of each held post.
+    assert_eq!(ids, [Some(10), None, Some(20)]);
     assert_eq!(
         *seen.lock().unwrap(),
         [
@@ -355,7 +360,7 @@ fn a_post_retried_after_a_failure_counts_as_one_offence() {
             // The second post's first three attempts fail (a queue that is down).
             match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
                 1..=3 => Err(Error::new(ErrorKind::Io, "the review queue is down")),
-                _ => Ok(()),
+                _ => Ok(None),
             }
         }))
         .build()
@@ -375,4 +380,119 @@ fn a_post_retried_after_a_failure_counts_as_one_offence() {
         vec![Measure::Warn],
         "the third offence, not the fifth"
     );
+}
+
+#[test]
+fn async_and_blocking_callers_share_commits_and_each_hears_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = std::sync::Arc::new(
+        Pipeline::builder(engine(RULES))
+            .audit(store(dir.path()))
+            .build()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (m, tx) = (m.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let text = if i % 2 == 0 { "傻逼" } else { "你好" };
+                    let json = format!(
+                        r#"{{"id":"t{t}-{i}","text":"{text}","poster":{{"user_id":"u{t}"}}}}"#
+                    );
+                    if t % 2 == 0 {
+                        // Blocking: returns once recorded.
+                        let d = m.moderate_json(json.as_bytes()).unwrap();
+                        tx.send((d.id, true)).unwrap();
+                    } else {
+                        // Async: told later, on whichever thread commits.
+                        let tx = tx.clone();
+                        m.moderate_json_then(json.as_bytes(), Some("forum"), move |r| {
+                            tx.send((r.unwrap().id, false)).unwrap();
+                        });
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let heard: Vec<_> = rx.iter().collect();
+    assert_eq!(heard.len(), 200, "one answer per post");
+    let ids: HashSet<String> = heard.iter().map(|(id, _)| format!("{id:?}")).collect();
+    assert_eq!(ids.len(), 200, "no post answered twice");
+    let finished = m.finish().unwrap();
+    assert_eq!(finished.records, 200);
+    let s = store(dir.path());
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    let mut by_forum = 0;
+    s.query(&crate::audit::Filter::default(), |r| {
+        let async_caller = r.post_id_text().starts_with(['t'])
+            && r.post_id_text()[1..2].parse::<u32>().unwrap() % 2 == 1;
+        assert_eq!(r.caller.is_some(), async_caller, "record {}", r.seq);
+        by_forum += usize::from(async_caller);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(by_forum, 100);
+}
+
+#[test]
+fn an_async_caller_hears_of_a_failed_commit_and_its_offence_is_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = RULES.replace("severity = \"low\"", "severity = \"medium\"");
+    let m = Pipeline::builder(engine(&rules))
+        .audit(store(dir.path()))
+        .build()
+        .unwrap();
+    let then = |json: &str| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        m.moderate_json_then(json.as_bytes(), None, move |r| tx.send(r).unwrap());
+        rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap()
+    };
+    let p = |h: u32| {
+        format!(
+            r#"{{"text":"傻逼","time":"2026-11-20T0{h}:00:00+08:00","poster":{{"user_id":"u1"}}}}"#
+        )
+    };
+    then(&p(1)).unwrap();
+    // Not a post: told at once, nothing counted.
+    let (tx, rx) = std::sync::mpsc::channel();
+    m.moderate_json_then(br#"{"title":"x"}"#, None, move |r| tx.send(r).unwrap());
+    assert_eq!(
+        rx.try_recv().unwrap().unwrap_err().kind,
+        ErrorKind::InvalidPost
+    );
+    // The store breaks: the commit fails, the caller hears it, the offence is taken back.
+    let c = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    c.execute_batch("ALTER TABLE records RENAME TO gone")
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(then(&p(2)).unwrap_err().kind, ErrorKind::Audit);
+    }
+    c.execute_batch("ALTER TABLE gone RENAME TO records")
+        .unwrap();
+    let second = then(&p(2)).unwrap();
+    assert_eq!((second.action, second.measures.len()), (Action::Review, 0));
+    let third = then(&p(3)).unwrap();
+    assert_eq!(
+        third.measures,
+        vec![Measure::Warn],
+        "the third offence, not the sixth"
+    );
+}
+
+#[test]
+fn without_a_store_an_async_caller_is_told_before_the_call_returns() {
+    let m = moderator();
+    let (tx, rx) = std::sync::mpsc::channel();
+    m.moderate_json_then(
+        "{\"text\":\"傻逼\"}".as_bytes(),
+        Some("forum"),
+        move |r| tx.send(r).unwrap(),
+    );
+    assert_eq!(rx.try_recv().unwrap().unwrap().action, Action::Mask);
 }

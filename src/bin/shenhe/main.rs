@@ -5,6 +5,7 @@ mod check;
 mod diff;
 mod import;
 mod lint;
+mod review;
 mod scan;
 #[cfg(feature = "serve")]
 mod serve;
@@ -46,6 +47,8 @@ enum Command {
     Import(import::Args),
     /// The audit store: verify, head, prune, hold, unhold, query, export, keygen.
     Audit(audit::Args),
+    /// The review queue: export verdicts as test cases.
+    Review(review::Args),
     /// The HTTP moderation service (and `serve key new` for its API keys).
     #[cfg(feature = "serve")]
     Serve(serve::Args),
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Import(args) => import::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Review(args) => review::run(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args),
     };

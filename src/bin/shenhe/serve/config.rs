@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use super::auth::KeyConfig;
+use super::review::ReviewConfig;
 
 /// The whole file: everything the service reads is under `[server]`.
 #[derive(Deserialize, Debug, Default)]
@@ -15,6 +16,8 @@ use super::auth::KeyConfig;
 struct ConfigFile {
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    review: ReviewConfig,
 }
 
 /// `[server]`: where to listen, what to load, what to record, who may call.
@@ -51,6 +54,10 @@ pub struct ServerConfig {
     pub rate_limit: u32,
     /// The API keys.
     pub keys: Vec<KeyConfig>,
+    /// `[review]`: the review queue's callbacks and deadline (a table of its own in the
+    /// file).
+    #[serde(skip)]
+    pub review: ReviewConfig,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +78,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             rate_limit: 0,
             keys: Vec::new(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -87,6 +95,7 @@ impl ServerConfig {
             anyhow::anyhow!("{loc}: {}", e.message())
         })?;
         let mut c = file.server;
+        c.review = file.review;
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -133,6 +142,10 @@ impl ServerConfig {
         }
         if self.max_post_bytes == 0 || self.max_batch_bytes == 0 {
             bail!("max_post_bytes and max_batch_bytes must be at least 1");
+        }
+        self.review.check()?;
+        if self.review.callback_url.is_some() && self.audit.is_none() {
+            bail!("[review] callbacks need the review queue, which needs an audit store");
         }
         Ok(addr)
     }

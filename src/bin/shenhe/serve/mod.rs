@@ -10,6 +10,7 @@
 mod auth;
 mod config;
 mod observe;
+mod review;
 mod routes;
 mod shumei;
 
@@ -26,6 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use shenhe::audit::{AuditKey, AuditStore};
+use shenhe::review::ReviewQueue;
 use shenhe::{Engine, EngineHandle, Limits, Pipeline, RuleSet};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
@@ -93,13 +95,20 @@ pub struct App {
     keys: Keys,
     config: ServerConfig,
     limits: Limits,
-    /// No audit store and no reports: small posts are decided on the async threads.
+    /// No reports to write: small posts are scanned on the async threads, and their records
+    /// go to the group commit, which the task awaits without holding a thread.
     inline: bool,
     metrics: PrometheusHandle,
     started: Instant,
     requests: AtomicU64,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// The review queue, beside the audit store (none without one).
+    reviews: Option<Arc<ReviewQueue>>,
+    /// One verdict at a time (a second on the same item is then refused, not recorded).
+    verdicts: tokio::sync::Mutex<()>,
+    /// Wakes the callback delivery after a verdict.
+    callbacks: tokio::sync::Notify,
 }
 
 impl App {
@@ -231,25 +240,42 @@ fn init_logs() {
         .init();
 }
 
-fn pipeline(config: &ServerConfig, engine: Engine) -> anyhow::Result<Pipeline> {
+/// The pipeline, and the review queue beside its audit store (held posts go into it).
+fn pipeline(
+    config: &ServerConfig,
+    engine: Engine,
+) -> anyhow::Result<(Pipeline, Option<Arc<ReviewQueue>>)> {
     let mut b = Pipeline::builder(EngineHandle::new(engine))
         .escalation(config.escalation)
         .report_deadline_hours(config.report_deadline_hours)
         .run_files("shenhe serve", config.listen.as_str());
+    let mut reviews = None;
     if let Some(db) = &config.audit {
         let key = match &config.audit_key_file {
             Some(f) => Some(AuditKey::from_file(f)?),
             None => AuditKey::from_env()?,
         };
-        b = b.audit(AuditStore::open(db, key).with_context(|| db.display().to_string())?);
+        let store = AuditStore::open(db, key.clone()).with_context(|| db.display().to_string())?;
+        let queue = ReviewQueue::open(db, key, config.review.callback_url.is_some())
+            .with_context(|| db.display().to_string())?
+            .with_deadline_hours(
+                config
+                    .review
+                    .deadline_hours
+                    .unwrap_or(shenhe::review::DEFAULT_REVIEW_HOURS),
+            );
+        let queue = Arc::new(queue);
+        b = b.audit(store).review_hook(queue.hook());
+        reviews = Some(queue);
     }
     if let Some(dir) = &config.reports {
         b = b.reports(dir);
     }
-    match &config.audit {
-        Some(db) => b.build().with_context(|| db.display().to_string()),
-        None => Ok(b.build()?),
-    }
+    let pipeline = match &config.audit {
+        Some(db) => b.build().with_context(|| db.display().to_string())?,
+        None => b.build()?,
+    };
+    Ok((pipeline, reviews))
 }
 
 async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCode> {
@@ -259,7 +285,7 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
     };
     let rules = config.rules.clone();
     let engine = tokio::task::spawn_blocking(move || build_engine(&rules, limits)).await??;
-    let pipeline = pipeline(&config, engine)?;
+    let (pipeline, reviews) = pipeline(&config, engine)?;
     let metrics = observe::install_metrics()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -282,11 +308,14 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
         pipeline,
         keys: Keys::new(&config.keys, config.rate_limit),
         limits,
-        inline: config.audit.is_none() && config.reports.is_none(),
+        inline: config.reports.is_none(),
         metrics,
         started: Instant::now(),
         requests: AtomicU64::new(0),
         reloading: tokio::sync::Mutex::new(()),
+        reviews,
+        verdicts: tokio::sync::Mutex::new(()),
+        callbacks: tokio::sync::Notify::new(),
         config,
     });
     let router = router(&app);
@@ -297,6 +326,7 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
     let handle = axum_server::Handle::new();
     tokio::spawn(signals(app.clone(), handle.clone()));
     tokio::spawn(upkeep(app.clone()));
+    tokio::spawn(review::deliver(app.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let summary = app.ruleset_summary();
     tracing::info!(target: "shenhe::serve", addr = %local, scheme, ruleset = %summary["ruleset"], keys = app.config.keys.len(), audit = app.config.audit.is_some(), "listening");
@@ -346,6 +376,13 @@ fn router(app: &Arc<App>) -> Router {
         .route("/admin/ruleset", get(routes::ruleset))
         .layer(DefaultBodyLimit::max(64 << 10))
         .route_layer(role(Role::Admin));
+    let reviews = Router::new()
+        .route("/v1/reviews", get(review::list))
+        .route("/v1/reviews/{id}", get(review::one))
+        .route("/v1/reviews/{id}/claim", post(review::claim))
+        .route("/v1/reviews/{id}/verdict", post(review::verdict))
+        .layer(DefaultBodyLimit::max(64 << 10))
+        .route_layer(role(Role::Review));
     let open = Router::new()
         .route("/compat/shumei/text/v4", post(shumei::text_v4))
         .layer(DefaultBodyLimit::max(post_limit))
@@ -357,6 +394,7 @@ fn router(app: &Arc<App>) -> Router {
         .merge(moderate)
         .merge(batch)
         .merge(admin)
+        .merge(reviews)
         .merge(open)
         .fallback(routes::not_found)
         .layer(RequestBodyTimeoutLayer::new(timeout))
@@ -401,5 +439,13 @@ async fn upkeep(app: Arc<App>) {
     loop {
         every.tick().await;
         app.metrics.run_upkeep();
+        if let Some(q) = app.reviews.clone() {
+            let counts =
+                tokio::task::spawn_blocking(move || (q.open_count(), q.undelivered())).await;
+            if let Ok((Ok(open), Ok(undelivered))) = counts {
+                metrics::gauge!("shenhe_review_open").set(open as f64);
+                metrics::gauge!("shenhe_review_callbacks_undelivered").set(undelivered as f64);
+            }
+        }
     }
 }

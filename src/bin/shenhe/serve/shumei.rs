@@ -21,7 +21,7 @@ use shenhe::{Action, Decision};
 
 use super::auth::{Refusal, Role};
 use super::observe::{count_decision, Outcome, RequestId};
-use super::App;
+use super::{routes, App};
 
 #[derive(Deserialize)]
 struct Request {
@@ -162,13 +162,7 @@ pub async fn text_v4(
         post.insert("poster".into(), Value::Object(poster));
     }
     let json = serde_json::to_vec(&Value::Object(post)).expect("JSON serialises");
-    let pipeline_app = app.clone();
-    let name = caller.name.clone();
-    let decided = tokio::task::spawn_blocking(move || {
-        pipeline_app.pipeline.moderate_json_by(&json, Some(&name))
-    })
-    .await;
-    let mut res = match decided {
+    let mut res = match routes::decide(&app, json.into(), &caller).await {
         Ok(Ok(d)) => {
             count_decision(&d);
             let mut res = axum::Json(answer(&request_id, &d)).into_response();

@@ -1,0 +1,239 @@
+//! The queue on its own, and with a pipeline: held once per post, one verdict, callbacks
+//! kept until delivered, verdicts in the audit chain.
+
+use super::*;
+use crate::audit::{AuditStore, Filter};
+use crate::{Action, Engine, EngineHandle, Pipeline, RuleSet};
+
+const RULES: &str = r#"
+[[rule]]
+id = "insult"
+category = 8
+severity = "medium"
+terms = ["傻逼"]
+
+[[rule]]
+id = "gambling"
+category = 7
+severity = "medium"
+terms = ["赌场"]
+"#;
+
+fn engine() -> EngineHandle {
+    EngineHandle::new(Engine::new(&RuleSet::from_toml_str(RULES).unwrap()).unwrap())
+}
+
+fn post(id: &str, board: &str, text: &str) -> Post {
+    Post::from_json(&format!(
+        r#"{{"id":"{id}","board":"{board}","text":"{text}","poster":{{"user_id":"u1","ip":"203.0.113.7","port":4242}}}}"#
+    ))
+    .unwrap()
+}
+
+fn now() -> Timestamp {
+    "2026-12-01T08:00:00Z".parse().unwrap()
+}
+
+fn held(q: &ReviewQueue, id: &str, board: &str, text: &str) -> i64 {
+    let p = post(id, board, text);
+    let d = engine().load().scan(&p);
+    assert_eq!(d.action, Action::Review);
+    q.hold(&p, &d, now()).unwrap()
+}
+
+#[test]
+fn a_post_is_held_once_and_listed_by_status_category_and_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = ReviewQueue::open(dir.path().join("audit.db"), None, false).unwrap();
+    let a = held(&q, "p1", "chat", "你这个傻逼");
+    assert_eq!(
+        held(&q, "p1", "chat", "你这个傻逼"),
+        a,
+        "decided again: same item"
+    );
+    let b = held(&q, "p2", "sports", "网络赌场");
+    assert_ne!(a, b);
+    let ids = |f: ReviewFilter| -> Vec<i64> { q.list(&f).unwrap().iter().map(|i| i.id).collect() };
+    assert_eq!(ids(ReviewFilter::default()), [a, b]);
+    let of = |c| ReviewFilter {
+        category: Some(c),
+        ..ReviewFilter::default()
+    };
+    assert_eq!(ids(of(8)), [a]);
+    assert_eq!(ids(of(7)), [b]);
+    assert_eq!(ids(of(1)), Vec::<i64>::new());
+    let on = ReviewFilter {
+        board: Some("sports".into()),
+        ..ReviewFilter::default()
+    };
+    assert_eq!(ids(on), [b]);
+    let item = q.get(a).unwrap().unwrap();
+    assert_eq!(item.status, Status::Pending);
+    assert_eq!(item.decision.review_id, Some(a));
+    assert_eq!(item.post.text, "你这个傻逼");
+    assert_eq!(item.deadline, "2026-12-02T08:00:00Z");
+    assert_eq!(q.open_count().unwrap(), 2);
+    assert!(q.get(999).unwrap().is_none());
+}
+
+#[test]
+fn a_verdict_is_given_once_and_queues_one_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = ReviewQueue::open(dir.path().join("audit.db"), None, true).unwrap();
+    let a = held(&q, "p1", "chat", "你这个傻逼");
+    let claimed = q.claim(a, "alice", now()).unwrap();
+    assert_eq!(
+        (claimed.status, claimed.claimed_by.as_deref()),
+        (Status::Claimed, Some("alice"))
+    );
+    let decided = q
+        .decide(a, "alice", Verdict::Remove, Some("辱骂"), now())
+        .unwrap();
+    assert_eq!(decided.status, Status::Decided);
+    assert_eq!(decided.verdict, Some(Verdict::Remove));
+    let again = q
+        .decide(a, "bob", Verdict::Approve, None, now())
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict);
+    assert!(again.to_string().contains("remove by alice"), "{again}");
+    assert_eq!(
+        q.claim(a, "bob", now()).unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
+    assert_eq!(q.undecided(a).unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(q.undecided(77).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        q.decide(77, "bob", Verdict::Approve, None, now())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    // One callback, kept until delivered, retried later after a failure.
+    let due = q.due_callbacks(now(), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+    assert_eq!(body["post_id"], "p1");
+    assert_eq!(body["review_id"], a);
+    assert_eq!(body["verdict"], "remove");
+    assert_eq!(body["reviewer"], "alice");
+    let later = now() + jiff::SignedDuration::from_secs(30);
+    q.failed(due[0].id, "connection refused", later).unwrap();
+    assert!(q.due_callbacks(now(), 10).unwrap().is_empty());
+    assert_eq!(q.next_callback_at().unwrap(), Some(later));
+    let retry = q.due_callbacks(later, 10).unwrap();
+    assert_eq!(retry[0].attempts, 1);
+    q.delivered(retry[0].id, later).unwrap();
+    assert!(q.due_callbacks(later, 10).unwrap().is_empty());
+    assert_eq!(q.undelivered().unwrap(), 0);
+}
+
+#[test]
+fn with_a_key_the_held_post_is_sealed_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::audit::AuditKey::generate();
+    let q = ReviewQueue::open(dir.path().join("audit.db"), Some(key), false).unwrap();
+    let a = held(&q, "p1", "chat", "你这个傻逼");
+    assert_eq!(q.get(a).unwrap().unwrap().post.text, "你这个傻逼");
+    drop(q);
+    let raw = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    let (post, decision): (String, String) = raw
+        .query_row("SELECT post, decision FROM reviews", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    for stored in [post, decision] {
+        assert!(
+            !stored.contains("傻逼") && !stored.contains("203.0.113.7"),
+            "{stored}"
+        );
+    }
+    let without = ReviewQueue::open(dir.path().join("audit.db"), None, false).unwrap();
+    assert_eq!(without.get(a).unwrap_err().kind(), ErrorKind::AuditKey);
+}
+
+#[test]
+fn held_decisions_carry_their_review_id_and_verdicts_are_in_the_audit_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let key = crate::audit::AuditKey::generate();
+    let queue = Arc::new(ReviewQueue::open(&db, Some(key.clone()), true).unwrap());
+    let pipeline = Pipeline::builder(engine())
+        .audit(AuditStore::open(&db, Some(key.clone())).unwrap())
+        .reports(dir.path().join("reports"))
+        .review_hook(queue.hook())
+        .build()
+        .unwrap();
+    let d = pipeline
+        .moderate(&post("p1", "chat", "你这个傻逼"))
+        .unwrap();
+    let id = d.review_id.expect("held posts carry their review id");
+    assert!(pipeline
+        .moderate(&post("p2", "chat", "你好"))
+        .unwrap()
+        .review_id
+        .is_none());
+    let d2 = pipeline.moderate(&post("p3", "chat", "网络赌场")).unwrap();
+    let item = queue.undecided(id).unwrap();
+    pipeline
+        .record_verdict(&item, Verdict::Remove, "alice", Some("辱骂"))
+        .unwrap();
+    queue
+        .decide(id, "alice", Verdict::Remove, Some("辱骂"), Timestamp::now())
+        .unwrap();
+    let item3 = queue.undecided(d2.review_id.unwrap()).unwrap();
+    pipeline
+        .record_verdict(&item3, Verdict::Report, "bob", None)
+        .unwrap();
+    let finished = pipeline.finish().unwrap();
+    assert_eq!(
+        finished.reports,
+        Some(1),
+        "the report verdict wrote its report"
+    );
+    let store = AuditStore::open(&db, Some(key)).unwrap();
+    assert_eq!(store.verify(None).unwrap().problem, None);
+    let mut verdicts = Vec::new();
+    store
+        .query(&Filter::default(), |r| {
+            if let Some(e) = &r.event {
+                verdicts.push((
+                    r.post_id_text(),
+                    r.caller.clone().unwrap(),
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["verdict"].as_str().unwrap().to_owned(),
+                    r.action.clone(),
+                    r.report,
+                    r.personal.as_ref().and_then(|p| p.ip.clone()),
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        [
+            (
+                "p1".into(),
+                "alice".into(),
+                "verdict".into(),
+                "remove".into(),
+                "delete".into(),
+                false,
+                Some("203.0.113.7".into())
+            ),
+            (
+                "p3".into(),
+                "bob".into(),
+                "verdict".into(),
+                "report".into(),
+                "delete".into(),
+                true,
+                Some("203.0.113.7".into())
+            ),
+        ]
+    );
+    // A verdict is not an offence: the ledger seeded from the store counts posts only.
+    let mut offences = 0;
+    store.offences(|_, _, _, _| offences += 1).unwrap();
+    assert_eq!(offences, 2);
+}
