@@ -37,6 +37,26 @@ pub struct ReportCategory {
     pub basis: String,
 }
 
+impl ReportCategory {
+    /// Category `n` of `rules`, with the provision it rests on.
+    pub fn of(rules: &RuleSet, n: u16) -> ReportCategory {
+        let c = rules.category(n);
+        let (title, gloss) = c.map_or((String::new(), String::new()), |c| {
+            (c.title.clone(), c.gloss.clone())
+        });
+        let basis = match c {
+            Some(c) if c.is_statutory() => format!("{LEGAL_BASIS}第{}项", c.label()),
+            _ => format!("规则集 {} 自定义类别 {n}", rules.info().name),
+        };
+        ReportCategory {
+            number: n,
+            title,
+            gloss,
+            basis,
+        }
+    }
+}
+
 /// One report to the authorities.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -96,22 +116,7 @@ impl Report {
         let categories = decision
             .categories
             .iter()
-            .map(|&n| {
-                let c = rules.category(n);
-                let (title, gloss) = c.map_or((String::new(), String::new()), |c| {
-                    (c.title.clone(), c.gloss.clone())
-                });
-                let basis = match c {
-                    Some(c) if c.is_statutory() => format!("{LEGAL_BASIS}第{}项", c.label()),
-                    _ => format!("规则集 {} 自定义类别 {n}", rules.info().name),
-                };
-                ReportCategory {
-                    number: n,
-                    title,
-                    gloss,
-                    basis,
-                }
-            })
+            .map(|&n| ReportCategory::of(rules, n))
             .collect();
         let deadline = detected
             .checked_add(jiff::SignedDuration::from_hours(i64::from(deadline_hours)))

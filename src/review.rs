@@ -619,6 +619,61 @@ impl Stored {
     }
 }
 
+/// What reviewers made of the posts one rule held.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    /// The rule id.
+    pub rule: String,
+    /// Items it hit.
+    pub held: u64,
+    /// Of those, approved (the rule was wrong to hold them).
+    pub approved: u64,
+    /// Removed.
+    pub removed: u64,
+    /// Reported.
+    pub reported: u64,
+}
+
+impl RuleStats {
+    /// Items with a verdict.
+    pub fn decided(&self) -> u64 {
+        self.approved + self.removed + self.reported
+    }
+
+    /// Removed or reported ÷ decided: how often the rule was right to hold a post; `None`
+    /// before any verdict.
+    pub fn precision(&self) -> Option<f64> {
+        let decided = self.decided();
+        (decided > 0).then(|| (self.removed + self.reported) as f64 / decided as f64)
+    }
+}
+
+/// Per rule, the items it hit and their verdicts; most held first.
+pub fn rule_statistics(items: &[ReviewItem]) -> Vec<RuleStats> {
+    let mut by_rule: std::collections::BTreeMap<&str, RuleStats> = Default::default();
+    for item in items {
+        let mut rules: Vec<&str> = item.decision.hits.iter().map(|h| &*h.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        for rule in rules {
+            let s = by_rule.entry(rule).or_insert_with(|| RuleStats {
+                rule: rule.to_owned(),
+                ..RuleStats::default()
+            });
+            s.held += 1;
+            match item.verdict {
+                Some(Verdict::Approve) => s.approved += 1,
+                Some(Verdict::Remove) => s.removed += 1,
+                Some(Verdict::Report) => s.reported += 1,
+                None => {}
+            }
+        }
+    }
+    let mut out: Vec<RuleStats> = by_rule.into_values().collect();
+    out.sort_by(|a, b| b.held.cmp(&a.held).then_with(|| a.rule.cmp(&b.rule)));
+    out
+}
+
 /// Decided items as a test file for `shenhe test` (`*.test.toml`, see
 /// [`crate::rules::parse_tests`]): an approved post must hit no rule (the rules held it by
 /// mistake: the test fails until they are fixed), a removed or reported one must hit

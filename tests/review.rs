@@ -332,3 +332,101 @@ fn verdicts_become_tests_that_shenhe_test_runs_beside_the_rules() {
         "{said}"
     );
 }
+
+/// One request with extra header lines and a form body; the reply.
+fn form_call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> common::server::Reply {
+    use std::net::TcpStream;
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(body.as_bytes()).unwrap();
+    common::server::read_reply(c)
+}
+
+#[test]
+fn the_console_shows_personal_fields_only_to_auditors_and_refuses_forged_forms() {
+    let s = Server::start("");
+    let id = held(&s, "w1", "紧急扩散！明天全城停水");
+    let page = |key: &str, path: &str| s.call("GET", path, Some(key), b"");
+    // Nobody: to the login page. A moderate key is not a reviewer.
+    let anon = s.call("GET", "/console", None, b"");
+    assert_eq!(anon.status, 303);
+    assert_eq!(anon.header("location"), Some("/console/login"));
+    assert_eq!(page(&s.moderate, "/console").status, 303);
+    // A review key sees the post, not the address; an audit key sees both.
+    let item = format!("/console/reviews/{id}");
+    let seen = page(&s.reviewer, &item);
+    assert_eq!(seen.status, 200);
+    assert!(seen
+        .text()
+        .contains("<mark title=\"rumour.chain-message\">紧急扩散</mark>"));
+    assert!(
+        !seen.text().contains("203.0.113."),
+        "no IP for the review role"
+    );
+    assert!(page(&s.auditor, &item).text().contains("IP 203.0.113."));
+    // A login by key opens a session; its forms need the session's token.
+    let login = form_call(
+        &s,
+        "POST",
+        "/console/login",
+        "",
+        &format!("key={}", s.reviewer),
+    );
+    assert_eq!(login.status, 303, "{}", login.text());
+    let cookie = login.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let with_session = format!("Cookie: {session}\r\n");
+    let forged = form_call(
+        &s,
+        "POST",
+        &format!("{item}/verdict"),
+        &with_session,
+        "csrf=guessed&verdict=approve",
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    let own = form_call(&s, "GET", &item, &with_session, "");
+    let csrf = own
+        .text()
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let taken = form_call(
+        &s,
+        "POST",
+        &format!("{item}/verdict"),
+        &with_session,
+        &format!("csrf={csrf}&verdict=approve&note=%E6%B0%91%E4%BF%97"),
+    );
+    assert_eq!(taken.status, 303, "{}", taken.text());
+    assert_eq!(
+        taken.header("location"),
+        Some(format!("/console?done={id}").as_str())
+    );
+    let decided = page(&s.reviewer, &item).text();
+    assert!(
+        decided.contains("结论：approve（alice") && decided.contains("民俗"),
+        "{decided}"
+    );
+    // A wrong password is refused, and says so.
+    let wrong = form_call(&s, "POST", "/console/login", "", "name=alice&password=nope");
+    assert_eq!(wrong.status, 401);
+}

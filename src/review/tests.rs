@@ -237,3 +237,28 @@ fn held_decisions_carry_their_review_id_and_verdicts_are_in_the_audit_chain() {
     store.offences(|_, _, _, _| offences += 1).unwrap();
     assert_eq!(offences, 2);
 }
+
+#[test]
+fn rule_statistics_count_verdicts_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = ReviewQueue::open(dir.path().join("audit.db"), None, false).unwrap();
+    let a = held(&q, "p1", "chat", "你这个傻逼");
+    let b = held(&q, "p2", "chat", "傻逼赌场");
+    held(&q, "p3", "chat", "网络赌场");
+    q.decide(a, "alice", Verdict::Approve, None, now()).unwrap();
+    q.decide(b, "alice", Verdict::Report, None, now()).unwrap();
+    let all = q
+        .list(&ReviewFilter {
+            limit: Some(1000),
+            ..ReviewFilter::default()
+        })
+        .unwrap();
+    let stats = rule_statistics(&all);
+    let row = |r: &str| stats.iter().find(|s| s.rule == r).unwrap().clone();
+    let insult = row("insult");
+    assert_eq!((insult.held, insult.approved, insult.reported), (2, 1, 1));
+    assert_eq!(insult.precision(), Some(0.5));
+    let gambling = row("gambling");
+    assert_eq!((gambling.held, gambling.decided()), (2, 1));
+    assert_eq!(gambling.precision(), Some(1.0));
+}

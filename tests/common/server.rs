@@ -211,7 +211,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, key: Option<&str>, body:
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -255,6 +255,13 @@ pub fn read_reply(s: TcpStream) -> Reply {
             r.read_exact(&mut chunk).unwrap();
             body.extend_from_slice(&chunk[..n]);
         }
+    } else if let Some((_, n)) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        // Exactly the body: a peer may keep the connection open (chromedriver does).
+        body = vec![0; n.parse().unwrap()];
+        r.read_exact(&mut body).unwrap();
     } else {
         r.read_to_end(&mut body).unwrap();
     }

@@ -90,6 +90,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A console user, logged in by password.
+    pub fn new(name: String, roles: Vec<Role>) -> Caller {
+        Caller { name, roles }
+    }
+
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -228,6 +233,71 @@ pub fn new_key(name: &str, roles: &[Role]) -> anyhow::Result<(String, String)> {
         roles.join(", ")
     );
     Ok((key, block))
+}
+
+/// One `[[server.users]]` block: a person who logs in to the console by password.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The name recorded with their verdicts.
+    pub name: String,
+    /// The password's argon2 hash (a PHC string, `$argon2id$…`).
+    pub password: String,
+    /// What they may do (`review`, and `audit` to see personal fields).
+    pub roles: Vec<Role>,
+}
+
+impl UserConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
+            bail!("a user has an empty name or one with control characters");
+        }
+        if argon2::PasswordHash::new(&self.password).is_err() {
+            bail!(
+                "user {:?}: password is not an argon2 hash (`shenhe serve user new` makes one)",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `password` is this user's (argon2, constant time; tens of milliseconds).
+    pub fn verify(&self, password: &str) -> bool {
+        use argon2::PasswordVerifier;
+        argon2::PasswordHash::new(&self.password).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    }
+}
+
+/// A `[[server.users]]` block for `name` with `password` hashed (argon2id, a fresh salt).
+pub fn new_user(name: &str, password: &str, roles: &[Role]) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if password.chars().count() < 10 {
+        bail!("a console password needs at least 10 characters");
+    }
+    let mut raw = [0u8; 16];
+    getrandom::getrandom(&mut raw)
+        .map_err(|e| anyhow::anyhow!("no randomness from the operating system: {e}"))?;
+    let salt = SaltString::encode_b64(&raw).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
+        .to_string();
+    let user = UserConfig {
+        name: name.to_owned(),
+        password: hash.clone(),
+        roles: roles.to_vec(),
+    };
+    user.check()?;
+    let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.as_str())).collect();
+    Ok(format!(
+        "[[server.users]]\nname = {}\npassword = \"{hash}\"\nroles = [{}]\n",
+        toml::Value::String(name.to_owned()),
+        roles.join(", ")
+    ))
 }
 
 #[cfg(test)]

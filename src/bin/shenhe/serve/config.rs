@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use super::auth::KeyConfig;
+use super::auth::{KeyConfig, UserConfig};
 use super::review::ReviewConfig;
 
 /// The whole file: everything the service reads is under `[server]`.
@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub rate_limit: u32,
     /// The API keys.
     pub keys: Vec<KeyConfig>,
+    /// People who log in to the review console by password.
+    pub users: Vec<UserConfig>,
     /// `[review]`: the review queue's callbacks and deadline (a table of its own in the
     /// file).
     #[serde(skip)]
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             rate_limit: 0,
             keys: Vec::new(),
+            users: Vec::new(),
             review: ReviewConfig::default(),
         }
     }
@@ -142,6 +145,15 @@ impl ServerConfig {
         }
         if self.max_post_bytes == 0 || self.max_batch_bytes == 0 {
             bail!("max_post_bytes and max_batch_bytes must be at least 1");
+        }
+        for u in &self.users {
+            u.check()?;
+            if !names.insert(u.name.as_str()) {
+                bail!(
+                    "a user and a key, or two users, are named {:?}: names must be unique",
+                    u.name
+                );
+            }
         }
         self.review.check()?;
         if self.review.callback_url.is_some() && self.audit.is_none() {

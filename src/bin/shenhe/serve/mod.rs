@@ -9,6 +9,7 @@
 
 mod auth;
 mod config;
+mod console;
 mod observe;
 mod review;
 mod routes;
@@ -74,6 +75,25 @@ enum KeyCommand {
         #[command(subcommand)]
         command: KeyAction,
     },
+    /// Console users (log in by password).
+    User {
+        #[command(subcommand)]
+        command: UserAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum UserAction {
+    /// Read a password (the first line of standard input) and print the config block
+    /// with its argon2 hash.
+    New {
+        /// The user's name (recorded with their verdicts).
+        #[arg(long)]
+        name: String,
+        /// What they may do (repeatable): review, and audit to see personal fields.
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<Role>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -109,6 +129,10 @@ pub struct App {
     verdicts: tokio::sync::Mutex<()>,
     /// Wakes the callback delivery after a verdict.
     callbacks: tokio::sync::Notify,
+    /// The console's logged-in sessions.
+    sessions: console::Sessions,
+    /// The audit store's key, for the console's reads of the store.
+    audit_key: Option<AuditKey>,
 }
 
 impl App {
@@ -174,17 +198,30 @@ fn build_engine(paths: &[PathBuf], limits: Limits) -> shenhe::Result<Engine> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(KeyCommand::Key {
-        command: KeyAction::New { name, roles },
-    }) = args.command
-    {
-        let (key, block) = auth::new_key(&name, &roles)?;
-        println!("{key}");
-        eprintln!(
-            "shenhe serve: the key above is shown once; only its SHA-256 goes in the config:\n"
-        );
-        print!("\n{block}");
-        return Ok(ExitCode::SUCCESS);
+    match args.command {
+        Some(KeyCommand::Key {
+            command: KeyAction::New { name, roles },
+        }) => {
+            let (key, block) = auth::new_key(&name, &roles)?;
+            println!("{key}");
+            eprintln!(
+                "shenhe serve: the key above is shown once; only its SHA-256 goes in the config:\n"
+            );
+            print!("\n{block}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(KeyCommand::User {
+            command: UserAction::New { name, roles },
+        }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            print!("{}", auth::new_user(&name, password, &roles)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     let config = configure(&args)?;
     let addr = config.check()?;
@@ -244,6 +281,7 @@ fn init_logs() {
 fn pipeline(
     config: &ServerConfig,
     engine: Engine,
+    key: Option<AuditKey>,
 ) -> anyhow::Result<(Pipeline, Option<Arc<ReviewQueue>>)> {
     let mut b = Pipeline::builder(EngineHandle::new(engine))
         .escalation(config.escalation)
@@ -251,10 +289,6 @@ fn pipeline(
         .run_files("shenhe serve", config.listen.as_str());
     let mut reviews = None;
     if let Some(db) = &config.audit {
-        let key = match &config.audit_key_file {
-            Some(f) => Some(AuditKey::from_file(f)?),
-            None => AuditKey::from_env()?,
-        };
         let store = AuditStore::open(db, key.clone()).with_context(|| db.display().to_string())?;
         let queue = ReviewQueue::open(db, key, config.review.callback_url.is_some())
             .with_context(|| db.display().to_string())?
@@ -285,7 +319,12 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
     };
     let rules = config.rules.clone();
     let engine = tokio::task::spawn_blocking(move || build_engine(&rules, limits)).await??;
-    let (pipeline, reviews) = pipeline(&config, engine)?;
+    let audit_key = match (&config.audit, &config.audit_key_file) {
+        (None, _) => None,
+        (Some(_), Some(f)) => Some(AuditKey::from_file(f)?),
+        (Some(_), None) => AuditKey::from_env()?,
+    };
+    let (pipeline, reviews) = pipeline(&config, engine, audit_key.clone())?;
     let metrics = observe::install_metrics()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -316,6 +355,8 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
         reviews,
         verdicts: tokio::sync::Mutex::new(()),
         callbacks: tokio::sync::Notify::new(),
+        sessions: console::Sessions::default(),
+        audit_key,
         config,
     });
     let router = router(&app);
@@ -383,6 +424,20 @@ fn router(app: &Arc<App>) -> Router {
         .route("/v1/reviews/{id}/verdict", post(review::verdict))
         .layer(DefaultBodyLimit::max(64 << 10))
         .route_layer(role(Role::Review));
+    // The console checks its viewer itself (a session cookie or a review key).
+    let console = Router::new()
+        .route("/console", get(console::queue))
+        .route(
+            "/console/login",
+            get(console::login_page).post(console::login),
+        )
+        .route("/console/logout", post(console::logout))
+        .route("/console/reviews/{id}", get(console::item))
+        .route("/console/reviews/{id}/verdict", post(console::verdict))
+        .route("/console/reports", get(console::reports))
+        .route("/console/rules", get(console::rules))
+        .route("/console/trail", get(console::trail))
+        .layer(DefaultBodyLimit::max(64 << 10));
     let open = Router::new()
         .route("/compat/shumei/text/v4", post(shumei::text_v4))
         .layer(DefaultBodyLimit::max(post_limit))
@@ -395,6 +450,7 @@ fn router(app: &Arc<App>) -> Router {
         .merge(batch)
         .merge(admin)
         .merge(reviews)
+        .merge(console)
         .merge(open)
         .fallback(routes::not_found)
         .layer(RequestBodyTimeoutLayer::new(timeout))

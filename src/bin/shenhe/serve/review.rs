@@ -228,23 +228,33 @@ pub async fn verdict(
             "a note may be at most 4096 bytes",
         );
     }
-    let mut res = match give_verdict(&app, id, v, caller.name.clone(), body.note).await {
+    let mut res = match take_verdict(&app, id, v, caller.name.clone(), body.note).await {
         Ok(item) => axum::Json(shown(&item, &caller)).into_response(),
-        Err(res) => res,
+        Err((status, why)) => error(status, why),
     };
     res.extensions_mut().insert(Outcome(v.as_str().to_owned()));
     res
 }
 
-/// The verdict's whole order (see the module's doc), one verdict at a time.
-pub async fn give_verdict(
+/// The verdict's whole order (see the module's doc), one verdict at a time; the API and
+/// the console both take verdicts here. The error is the status and why.
+pub async fn take_verdict(
     app: &Arc<App>,
     id: i64,
     v: Verdict,
     who: String,
     note: Option<String>,
-) -> Result<ReviewItem, Response> {
-    let queue = app.reviews.clone().ok_or_else(no_queue)?;
+) -> Result<ReviewItem, (StatusCode, String)> {
+    let internal = || {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error".to_owned(),
+        )
+    };
+    let queue = app.reviews.clone().ok_or((
+        StatusCode::NOT_FOUND,
+        "this service keeps no review queue: it needs an audit store".to_owned(),
+    ))?;
     let _one = app.verdicts.lock().await;
     let pipeline_app = app.clone();
     let decided = tokio::task::spawn_blocking(move || {
@@ -255,14 +265,14 @@ pub async fn give_verdict(
         queue.decide(id, &who, v, note.as_deref(), jiff::Timestamp::now())
     })
     .await
-    .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    .map_err(|_| internal())?;
     match decided {
         Ok(item) => {
             metrics::counter!("shenhe_review_verdicts_total", "verdict" => v.as_str()).increment(1);
             app.callbacks.notify_one();
             Ok(item)
         }
-        Err(e) => Err(failed(&e)),
+        Err(e) => Err((status_of(e.kind()), e.to_string())),
     }
 }
 
