@@ -8,8 +8,7 @@
 //! so the dict has exactly the keys and values of the line `shenhe scan` writes.
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use shenhe::{Decision, Engine, LineError, Post};
 
 use crate::errors::InputError;
@@ -31,7 +30,7 @@ impl Input {
     /// in errors (`post`, `posts[3]`).
     pub(crate) fn read(obj: &Bound<'_, PyAny>, where_: &str) -> PyResult<Input> {
         if let Ok(s) = obj.cast::<PyString>() {
-            return Ok(Input::Text(text_of(s, where_)?));
+            return Ok(Input::Text(text_of(s, &where_)?));
         }
         let Ok(dict) = obj.cast::<PyDict>() else {
             return Err(InputError::new_err(format!(
@@ -54,7 +53,7 @@ impl Input {
             Some(_) => {}
         }
         let mut out = Vec::with_capacity(256);
-        write_json(obj, where_, &mut out, 0)?;
+        write_json(obj, Place::Root(where_), &mut out, 0)?;
         Ok(Input::Json(out))
     }
 
@@ -69,7 +68,7 @@ impl Input {
     }
 }
 
-fn text_of(s: &Bound<'_, PyString>, where_: &str) -> PyResult<String> {
+fn text_of(s: &Bound<'_, PyString>, where_: &dyn std::fmt::Display) -> PyResult<String> {
     // A str with lone surrogates has no UTF-8 form: say where it is.
     s.to_cow()
         .map(|c| c.into_owned())
@@ -83,20 +82,45 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "an unknown type".to_owned())
 }
 
+/// Where a value sits in the post (`post.poster.port`, `posts[3].id`), spelled out only
+/// when an error needs it: building the name for every value cost more than writing it.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Root(&'a str),
+    Key(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Root(name) => f.write_str(name),
+            Place::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Place::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// Writes `obj` as JSON. Only what JSON has: dict (str keys), list, tuple, str, int,
 /// finite float, bool, None; anything else is an error naming its place.
-fn write_json(obj: &Bound<'_, PyAny>, path: &str, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+fn write_json(
+    obj: &Bound<'_, PyAny>,
+    at: Place<'_>,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> PyResult<()> {
     if depth > MAX_DEPTH {
         return Err(InputError::new_err(format!(
-            "{path}: nested more than {MAX_DEPTH} levels deep"
+            "{at}: nested more than {MAX_DEPTH} levels deep"
         )));
     }
-    if obj.is_none() {
-        out.extend_from_slice(b"null");
-    } else if let Ok(s) = obj.cast::<PyString>() {
-        let text = text_of(s, path)?;
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = text_of(s, &at)?;
         serde_json::to_writer(&mut *out, &text).expect("a str serialises");
+    } else if obj.is_none() {
+        out.extend_from_slice(b"null");
     } else if let Ok(b) = obj.cast::<PyBool>() {
+        // Before int: a bool is an int to Python, not to JSON.
         out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
     } else if obj.is_instance_of::<PyInt>() {
         match obj.extract::<i64>() {
@@ -108,7 +132,7 @@ fn write_json(obj: &Bound<'_, PyAny>, path: &str, out: &mut Vec<u8>, depth: usiz
         let f: f64 = obj.extract()?;
         if !f.is_finite() {
             return Err(InputError::new_err(format!(
-                "{path}: {f} is not a JSON number"
+                "{at}: {f} is not a JSON number"
             )));
         }
         serde_json::to_writer(&mut *out, &f).expect("a finite float serialises");
@@ -117,17 +141,17 @@ fn write_json(obj: &Bound<'_, PyAny>, path: &str, out: &mut Vec<u8>, depth: usiz
         for (i, (key, value)) in dict.iter().enumerate() {
             let Ok(key) = key.cast::<PyString>() else {
                 return Err(InputError::new_err(format!(
-                    "{path}: keys must be str, got {}",
+                    "{at}: keys must be str, got {}",
                     type_name(&key)
                 )));
             };
-            let key = text_of(key, path)?;
+            let key = text_of(key, &at)?;
             if i > 0 {
                 out.push(b',');
             }
             serde_json::to_writer(&mut *out, &key).expect("a str serialises");
             out.push(b':');
-            write_json(&value, &format!("{path}.{key}"), out, depth + 1)?;
+            write_json(&value, Place::Key(&at, &key), out, depth + 1)?;
         }
         out.push(b'}');
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
@@ -136,36 +160,33 @@ fn write_json(obj: &Bound<'_, PyAny>, path: &str, out: &mut Vec<u8>, depth: usiz
             if i > 0 {
                 out.push(b',');
             }
-            write_json(&item?, &format!("{path}[{i}]"), out, depth + 1)?;
+            write_json(&item?, Place::Index(&at, i), out, depth + 1)?;
         }
         out.push(b']');
     } else {
         return Err(InputError::new_err(format!(
-            "{path}: a {} is not JSON (times are RFC 3339 strings: use .isoformat())",
+            "{at}: a {} is not JSON (times are RFC 3339 strings: use .isoformat())",
             type_name(obj)
         )));
     }
     Ok(())
 }
 
-/// JSON as Python objects, by the standard library's `json.loads` (its C scanner). Not
-/// through `serde_json::Value`: its maps sort their keys, and a decision's keys come in the
-/// order `shenhe scan` writes them.
-pub(crate) fn loads<'py>(py: Python<'py>, json: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let loads = LOADS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("json")?.getattr("loads")?.unbind())
-    })?;
-    loads.bind(py).call1((PyBytes::new(py, json),))
+/// Any serde value (an explanation, a rule set's name, version and hash) as Python objects.
+pub(crate) fn to_python<'py, T: serde::Serialize + ?Sized>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(pythonize::pythonize(py, value)?)
 }
 
-/// A decision as a dict, with exactly the keys and values of the line `shenhe scan` writes.
+/// A decision as a dict, with exactly the keys and values of the line `shenhe scan` writes
+/// (built from its serde form, so fields skipped there are absent here).
 pub(crate) fn decision_dict<'py>(py: Python<'py>, d: &Decision) -> PyResult<Bound<'py, PyAny>> {
-    loads(py, &serde_json::to_vec(d).expect("decisions serialise"))
+    Ok(pythonize::pythonize(py, d)?)
 }
 
-/// Decisions as a list of dicts, by one `json.loads` call.
+/// Decisions as a list of dicts.
 pub(crate) fn decision_list<'py>(py: Python<'py>, ds: &[Decision]) -> PyResult<Bound<'py, PyAny>> {
-    let json = serde_json::to_vec(ds).expect("decisions serialise");
-    loads(py, &json)
+    Ok(pythonize::pythonize(py, ds)?)
 }

@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
 use shenhe::{EngineHandle, Limits, Post};
 
-use crate::convert::{decision_dict, decision_list, loads, Input};
+use crate::convert::{decision_dict, decision_list, to_python, Input};
 use crate::errors::{line_error, rules_error};
 
 /// The most threads a batch may ask for, as `shenhe scan --threads`.
@@ -241,10 +241,7 @@ impl Engine {
             "rules": rules,
             "decision": decision,
         });
-        loads(
-            py,
-            &serde_json::to_vec(&out).expect("an explanation serialises"),
-        )
+        to_python(py, &out)
     }
 
     /// Compiles `ruleset` and swaps it in atomically, for this engine and every Pipeline
@@ -260,10 +257,7 @@ impl Engine {
     fn ruleset<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.handle.load();
         let info = engine.rules().info();
-        loads(
-            py,
-            &serde_json::to_vec(&**info).expect("ruleset info serialises"),
-        )
+        to_python(py, &**info)
     }
 
     /// Decides an Arrow string column (for `shenhe_spark`): see [`crate::column`].

@@ -200,13 +200,13 @@ def test_two_threads_scan_faster_than_one_the_gil_is_released(engine):
         return time.perf_counter() - t
 
     one_thread()  # warm up
-    best = 0.0
-    for _ in range(10):  # best of ten: the machine may be busy with something else
-        best = max(best, one_thread() / two_threads())
-        if best >= 1.5:
-            break
-    print(f"two threads: {best:.2f}x one thread")
-    assert best >= 1.5, f"two threads were only {best:.2f}x as fast as one"
+    # The best of paired rounds (a quarter of a second each) for up to 30 s; the first good one
+    # ends it. A round is only fair when nothing else on the machine wants a core meanwhile.
+    best, tries, started = 0.0, 0, time.monotonic()
+    while best < 1.5 and time.monotonic() - started < 30:
+        best, tries = max(best, one_thread() / two_threads()), tries + 1
+    print(f"two threads: {best:.2f}x one thread (best of {tries})")
+    assert best >= 1.5, f"two threads were at best {best:.2f}x as fast as one in {tries} rounds (a busy machine?)"
 
 
 def test_pipeline_records_an_audit_store_that_shenhe_audit_verify_accepts(tmp_path):

@@ -1,8 +1,8 @@
 """What a call from Python costs: `Engine.scan` from Python against `Engine::scan` in Rust on
 the same posts (the 300 sample posts, bundled rules, one thread, best of 20 rounds each).
 
-    CARGO_TARGET_DIR=target/python python bench_overhead.py [POSTS.jsonl]   (from python/, with
-    the wheel installed: scripts/python-venv.sh)
+    CARGO_TARGET_DIR=target/python target/py-venv/bin/python python/bench/overhead.py [POSTS.jsonl]
+    (from the repository root, with the wheel installed: scripts/python-test.sh installs it)
 """
 import json
 import os
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import shenhe
 
-here = Path(__file__).resolve().parent
-posts_path = Path(sys.argv[1]) if len(sys.argv) > 1 else here.parent / "examples/posts.jsonl"
+crate = Path(__file__).resolve().parents[1]
+posts_path = Path(sys.argv[1]) if len(sys.argv) > 1 else crate.parent / "examples/posts.jsonl"
 rounds = 20
 lines = posts_path.read_text(encoding="utf-8").splitlines()
 posts = [json.loads(line) for line in lines]
@@ -45,8 +45,8 @@ py_dict = best(dicts)
 py_str = best(strs)
 py_batch = best(lambda: engine.scan_batch(posts, threads=1))
 rust = float(subprocess.run(
-    ["cargo", "run", "-q", "--release", "--locked", "--example", "scan_rust", "--", str(posts_path), str(rounds)],
-    cwd=here, check=True, capture_output=True, text=True, env={**os.environ},
+    ["cargo", "run", "-q", "--release", "--locked", "--features", "pyo3/extension-module", "--example", "scan_rust", "--", str(posts_path), str(rounds)],
+    cwd=crate, check=True, capture_output=True, text=True, env={**os.environ},
 ).stdout)
 print(f"{len(posts)} posts, ns per post (ratio to Rust Engine::scan)")
 print(f"  Rust Engine::scan:                    {rust:8.0f}")
