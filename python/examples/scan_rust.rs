@@ -1,4 +1,4 @@
-//! The Rust side of the Python-call overhead (`python/bench_overhead.py` runs it): the
+//! The Rust side of the Python-call overhead (`python/bench/overhead.py` runs it): the
 //! posts of a JSON Lines file scanned with `Engine::scan`, bundled rules, one thread, best
 //! of `ROUNDS` rounds. Prints nanoseconds per post. The posts are read (`Post` values)
 //! before timing: a Rust caller holds posts, a Python caller holds dicts.

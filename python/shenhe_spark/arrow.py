@@ -13,9 +13,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pajson
+try:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pajson
+except ImportError as e:  # the wheel's extras: the engine alone does not need pyarrow
+    raise ImportError(f"shenhe_spark needs pyarrow ({e}): pip install 'shenhe[arrow]' or 'shenhe[spark]'") from e
 
 import shenhe
 from shenhe import ShenheError

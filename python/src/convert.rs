@@ -68,7 +68,7 @@ impl Input {
     }
 }
 
-fn text_of(s: &Bound<'_, PyString>, where_: &dyn std::fmt::Display) -> PyResult<String> {
+pub(crate) fn text_of(s: &Bound<'_, PyString>, where_: &dyn std::fmt::Display) -> PyResult<String> {
     // A str with lone surrogates has no UTF-8 form: say where it is.
     s.to_cow()
         .map(|c| c.into_owned())

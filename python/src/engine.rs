@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
 use shenhe::{EngineHandle, Limits, Post};
 
-use crate::convert::{decision_dict, decision_list, to_python, Input};
+use crate::convert::{decision_dict, decision_list, text_of, to_python, Input};
 use crate::errors::{line_error, rules_error};
 
 /// The most threads a batch may ask for, as `shenhe scan --threads`.
@@ -199,7 +199,7 @@ impl Engine {
         py: Python<'py>,
         text: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let text = text.to_cow()?.into_owned();
+        let text = text_of(text, &"text")?;
         let engine = self.handle.load();
         let (decision, folded) = py.detach(|| {
             let decision = engine.scan(&Post::from_text(text.as_str()));

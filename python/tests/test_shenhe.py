@@ -106,6 +106,8 @@ def test_posts_that_cannot_be_decided_raise_input_error(engine):
         engine.scan_batch(["ok", "字" * 400_000])
     with pytest.raises(ValueError, match="threads"):
         engine.scan_batch(["ok"], threads=5000)
+    with pytest.raises(shenhe.InputError, match="^text: not valid Unicode text"):
+        engine.explain("x\udc80")
 
 
 def test_limits(engine):
