@@ -18,7 +18,8 @@ try:
     import pyarrow.compute as pc
     import pyarrow.json as pajson
 except ImportError as e:  # the wheel's extras: the engine alone does not need pyarrow
-    raise ImportError(f"shenhe_spark needs pyarrow ({e}): pip install 'shenhe[arrow]' or 'shenhe[spark]'") from e
+    raise ImportError(f"shenhe_spark needs pyarrow ({e}): install the shenhe wheel with its `arrow` or `spark` "
+                      "extra (from the repository: pip install './python[spark]')") from e
 
 import shenhe
 from shenhe import ShenheError
