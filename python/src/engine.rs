@@ -109,7 +109,9 @@ impl RuleSet {
     }
 }
 
-/// A rule set compiled for scanning. Thread-safe: share one per process.
+/// A rule set compiled for scanning: `Engine(ruleset=None, *, max_hits=None,
+/// max_post_bytes=None)` compiles `ruleset` (the bundled rules when None) with the per-post
+/// limits of `shenhe scan --max-hits/--max-post-bytes`. Thread-safe: share one per process.
 #[pyclass(frozen, module = "shenhe")]
 pub(crate) struct Engine {
     pub(crate) handle: EngineHandle,
@@ -129,8 +131,6 @@ impl Engine {
 
 #[pymethods]
 impl Engine {
-    /// Compiles `ruleset` (the bundled rules when None). `max_hits` and `max_post_bytes`
-    /// are the per-post limits of `shenhe scan --max-hits/--max-post-bytes`.
     #[new]
     #[pyo3(signature = (ruleset=None, *, max_hits=None, max_post_bytes=None))]
     fn new(

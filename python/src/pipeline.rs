@@ -18,7 +18,14 @@ use crate::convert::{decision_dict, Input};
 use crate::engine::Engine;
 use crate::errors::{line_error, post_error, ShenheError};
 
-/// Moderation with memory and consequences: escalation, an audit store, reports.
+/// Moderation with memory and consequences: `Pipeline(engine, *, audit=None,
+/// audit_key_file=None, reports=None, escalation=True, report_deadline_hours=24,
+/// utc_offset_hours=None)` over `engine` (and its reloads). `audit`: an audit store
+/// (created when missing), its key from `audit_key_file` or else `$SHENHE_AUDIT_KEY` (none
+/// when unset); `reports`: the directory for reports to the authorities; `escalation`:
+/// repeat-offence escalation. Raises RecordError when the store or directory cannot be
+/// opened, or the store has another writer. Thread-safe; `close()` (or a `with` block)
+/// ends the audit run.
 #[pyclass(frozen, module = "shenhe")]
 pub(crate) struct Pipeline {
     inner: shenhe::Pipeline,
@@ -28,11 +35,6 @@ pub(crate) struct Pipeline {
 
 #[pymethods]
 impl Pipeline {
-    /// A pipeline over `engine` (and its reloads). `audit`: an audit store (created when
-    /// missing), its key from `audit_key_file` or else `$SHENHE_AUDIT_KEY` (none when
-    /// unset); `reports`: the directory for reports to the authorities; `escalation`:
-    /// repeat-offence escalation. Raises RecordError when the store or directory cannot be
-    /// opened, or the store is locked by another writer.
     #[new]
     #[pyo3(signature = (engine, *, audit=None, audit_key_file=None, reports=None,
                         escalation=true, report_deadline_hours=24, utc_offset_hours=None))]
