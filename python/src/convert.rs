@@ -57,6 +57,16 @@ impl Input {
         Ok(Input::Json(out))
     }
 
+    /// The post as the JSON line `shenhe scan` would read.
+    pub(crate) fn into_line(self) -> Vec<u8> {
+        match self {
+            Input::Text(text) => {
+                serde_json::to_vec(&serde_json::json!({ "text": text })).expect("a text serialises")
+            }
+            Input::Json(line) => line,
+        }
+    }
+
     /// Decides the post with `engine`, as `shenhe scan --no-escalation` decides its line.
     pub(crate) fn decide(&self, engine: &Engine) -> Result<Decision, LineError> {
         match self {

@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 use shenhe::audit::{AuditKey, AuditStore};
 use shenhe::Post;
 
-use crate::convert::{decision_dict, Input};
+use crate::convert::{decision_dict, decision_list, Input};
 use crate::engine::Engine;
 use crate::errors::{line_error, post_error, ShenheError};
 
@@ -107,6 +107,40 @@ impl Pipeline {
                 .map_err(|e| line_error("post", &e))?,
         };
         decision_dict(py, &decided)
+    }
+
+    /// Moderates many posts in one go: scanned on every core, then escalated, recorded (one
+    /// audit commit for the batch) and reported in input order; returns the decisions in
+    /// order. Every post is read first, so one that cannot be decided raises InputError
+    /// naming it (`posts[i]`) before anything is recorded. RecordError when the batch's
+    /// records or reports could not be written: none of its posts is decided then.
+    fn moderate_batch<'py>(
+        &self,
+        py: Python<'py>,
+        posts: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ShenheError::new_err("the pipeline is closed"));
+        }
+        let lines = posts
+            .try_iter()?
+            .enumerate()
+            .map(|(i, p)| Input::read(&p?, &format!("posts[{i}]")).map(Input::into_line))
+            .collect::<PyResult<Vec<_>>>()?;
+        let limits = self.inner.limits();
+        let outcome = py.detach(|| {
+            for (i, line) in lines.iter().enumerate() {
+                shenhe::jsonl::read_post(line, &limits).map_err(|e| (i, e))?;
+            }
+            let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+            Ok(self.inner.moderate_json_batch(&lines))
+        });
+        let results = outcome.map_err(|(i, e)| line_error(&format!("posts[{i}]"), &e))?;
+        let mut decisions = Vec::with_capacity(results.len());
+        for (i, r) in results.into_iter().enumerate() {
+            decisions.push(r.map_err(|e| line_error(&format!("posts[{i}]"), &e))?);
+        }
+        decision_list(py, &decisions)
     }
 
     /// The engine this pipeline decides with (its reloads apply here too).

@@ -261,6 +261,23 @@ def test_pipeline_threads_share_commits_and_every_record_is_kept(tmp_path):
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_pipeline_batches_record_in_one_go_or_not_at_all(tmp_path):
+    db = tmp_path / "audit.db"
+    posts = [json.loads(line) for line in LINES]
+    want = [without_line(d) for d in shenhe_scan("-i", str(SAMPLES))]
+    with shenhe.Pipeline(shenhe.Engine(), audit=db) as pipeline:
+        # A post that cannot be decided stops the batch before anything is recorded.
+        with pytest.raises(shenhe.InputError, match=r"^posts\[2\]: no `text`"):
+            pipeline.moderate_batch(posts[:2] + [{"id": "x"}])
+        got = pipeline.moderate_batch(posts[:100]) + pipeline.moderate_batch(iter(posts[100:]))
+        [text_only] = pipeline.moderate_batch(["今天天气不错"])
+    head = subprocess.run([BIN, "audit", "head", "--db", str(db)], capture_output=True, text=True, check=True)
+    assert int(head.stdout.split()[0]) == len(posts) + 1
+    # Escalation counted in input order across batches, as `shenhe scan` counts it.
+    assert got == want
+    assert text_only["action"] == "allow"
+
+
 def test_a_pipeline_that_cannot_open_its_store_raises_record_error(tmp_path):
     (tmp_path / "key").write_text("not a key")
     (tmp_path / "key").chmod(0o600)
