@@ -7,16 +7,15 @@
 # `scripts/spark-rescan` command, JVM start included) and the CLI.
 #
 # Usage: scripts/bench-spark.sh [N] [REPS] [CORES]   (needs Java; builds the release library
-# and binary; the venv of scripts/spark-test.sh)
+# binary; the venv of scripts/spark-test.sh, with the shenhe wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
 reps=${2:-3}
 cores=${3:-2}
-cargo build --release --locked --quiet
-venv=${SHENHE_SPARK_VENV:-$PWD/target/spark-venv}
-"$venv/bin/python" -c "import pyspark, pyarrow" || { echo "run scripts/spark-test.sh first (it makes $venv)" >&2; exit 2; }
-export SHENHE_LIB=$PWD/target/release/libshenhe.so
+cargo build --release --locked --quiet --bin shenhe
+venv=${SHENHE_PY_VENV:-$PWD/target/py-venv}
+"$venv/bin/python" -c "import pyspark, pyarrow, shenhe_spark" || { echo "run scripts/spark-test.sh first (it makes $venv)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 examples/make_posts.py --count "$n" --seed 7 > "$work/posts.jsonl"
@@ -31,7 +30,7 @@ t0=$(date +%s.%N)
 scripts/spark-rescan -i "$work/posts.jsonl" -o "$work/cold" --master "local[$cores]" >/dev/null 2>&1
 t1=$(date +%s.%N)
 cold=$(python3 -c "print($t1 - $t0)")
-PYTHONPATH=python "$venv/bin/python" - "$work" "$n" "$reps" "$cores" "$cold" "${cli[*]}" <<'PY' 2> >(grep -v -e WARN -e log4j -e setLogLevel >&2)
+"$venv/bin/python" - "$work" "$n" "$reps" "$cores" "$cold" "${cli[*]}" <<'PY' 2> >(grep -v -e WARN -e log4j -e setLogLevel >&2)
 import os, statistics, sys, time
 work, n, reps, cores, cold, cli = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

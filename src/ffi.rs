@@ -1,4 +1,5 @@
-//! The C API: what forum back ends in PHP, Java, Go or Python call on every post.
+//! The C API: what forum back ends in PHP, Java or Go call on every post (Python has its
+//! own package, `python/`).
 //! `include/shenhe.h` is generated from this file by cbindgen (see `cbindgen.toml`).
 //!
 //! The discipline (after rustls-ffi): every fallible call returns a [`shenhe_status`];

@@ -1,8 +1,8 @@
 //! The line contract of JSON Lines: a line in gives a post, or the error line that says
 //! why it is not one; a decision out gives one line. Every face reads posts through here
-//! (`shenhe scan` and `diff`, the C batch calls, the pipeline's `moderate_json`, Spark
-//! through the C batch call), so a line is refused, limited and reported the same way
-//! wherever it comes from. This room reads and writes lines; it decides nothing.
+//! (`shenhe scan` and `diff`, the C batch calls, the pipeline's `moderate_json`, the Python
+//! package's dict posts and Spark's Arrow columns), so a line is refused, limited and
+//! reported the same way wherever it comes from. This room reads and writes lines; it decides nothing.
 
 use std::io::{self, BufRead};
 

@@ -6,7 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{manifest, static_lib};
+use common::manifest;
 
 /// `include/shenhe.h` as cbindgen generates it now.
 fn generated_header() -> String {
@@ -99,28 +99,6 @@ fn reload_swaps_rules_while_threads_scan() {
         "{stdout}"
     );
     assert!(stdout.contains("bad reload kept the old rules"), "{stdout}");
-}
-
-/// The shared library the Python wrapper loads (built with the static one).
-fn shared_lib() -> PathBuf {
-    static_lib().with_file_name("libshenhe.so")
-}
-
-#[test]
-fn the_python_wrapper_works() {
-    let lib = shared_lib();
-    assert!(lib.exists(), "{} not built", lib.display());
-    let out = Command::new("python3")
-        .arg(manifest().join("examples/python/test_shenhe.py"))
-        .arg(&lib)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("python wrapper: ok"),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The sample posts' texts, one per line (newlines inside a text become spaces), plus a

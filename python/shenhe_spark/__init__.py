@@ -8,10 +8,10 @@
     from shenhe_spark import scan_arrow        # without Spark: a pyarrow string column
     decisions = scan_arrow(pa.array(["出售冰毒", None, "今天天气不错"]))
 
-The native library (libshenhe.so, `cargo build --release`) is found through `lib_path`,
-$SHENHE_LIB, or the copy Spark ships to executors. See the README, "Rescanning at scale".
+It is part of the `shenhe` wheel (`pip install ./python[spark]`), which executors import
+from their own Python environment. See the README, "Rescanning at scale".
 """
-from .native import DECISION_COLUMNS, DECISION_SCHEMA, Engine, RuleSource, ShenheError, scan_arrow
+from .arrow import DECISION_COLUMNS, DECISION_SCHEMA, Engine, RuleSource, ShenheError, scan_arrow
 from .spark import decision_schema, flagged, post_json_column, rescan, scan_dataframe
 
 __all__ = [

@@ -22,7 +22,6 @@ def main(argv=None):
     r.add_argument("--format", choices=["parquet", "jsonl"], help="input format (default: by file name)")
     r.add_argument("--master", default="local[*]", help="Spark master URL (default: local[*])")
     r.add_argument("--flagged", help="also write the flagged posts here as JSON Lines, for reports and audit")
-    r.add_argument("--lib", help="libshenhe.so (default: $SHENHE_LIB)")
     r.add_argument("--overwrite", action="store_true", help="replace existing output")
     for name in ("text", "id", "title", "board", "time", "poster"):
         r.add_argument(f"--{name}-col", help=f"Parquet column of the post's {name}")
@@ -41,7 +40,7 @@ def main(argv=None):
     started = time.monotonic()
     try:
         counts = rescan(spark, args.input, args.output, args.rules, input_format=args.format,
-                        flagged_path=args.flagged, lib_path=args.lib,
+                        flagged_path=args.flagged,
                         mode="overwrite" if args.overwrite else "errorifexists", **columns)
     finally:
         spark.stop()

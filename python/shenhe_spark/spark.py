@@ -1,22 +1,17 @@
-"""shenhe inside Apache Spark: `scan_dataframe` adds decision columns to a DataFrame with one C
-call per Arrow batch (`mapInArrow`), and `rescan` runs a whole archive through it.
+"""shenhe inside Apache Spark: `scan_dataframe` adds decision columns to a DataFrame with one
+call into shenhe per Arrow batch (`mapInArrow`), and `rescan` runs a whole archive through it.
 
-Each Spark task decides its batches on its own thread (the library is told to use one
-thread), so Spark's slots are the only parallelism and cores are not oversubscribed. Rules
-travel to executors as a broadcast of their bytes; libshenhe.so through `SparkContext.addFile`;
-this package through `addPyFile` (or install it on the executors). Escalation is off: it
-depends on the live order of posts, which a rescan does not have.
+Each Spark task decides its batches on its own thread (shenhe is told to use one thread), so
+Spark's slots are the only parallelism and cores are not oversubscribed. Rules travel to
+executors as a broadcast of their bytes; the code does not travel at all: executors import
+the `shenhe` wheel (which holds this package too) from their own Python environment, as
+they import pyarrow. Escalation is off: it depends on the live order of posts, which a
+rescan does not have.
 """
-import os
-import tempfile
-import zipfile
-from pathlib import Path
-
-from . import native
+from . import arrow
 
 POST_JSON_COLUMN = "__shenhe_post"
 _POSTER_FIELDS = ("user_id", "name", "bio", "verified", "identity_ref", "ip", "port", "registered")
-_shipped = {}
 # How timestamps reach shenhe: RFC 3339 with the offset of the session's time zone.
 RFC3339 = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
 
@@ -25,23 +20,7 @@ def decision_schema():
     """The decision columns as a Spark schema (StructType)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(native.DECISION_SCHEMA)
-
-
-def _ship(sc, lib_path):
-    """Ships libshenhe.so and this package to the executors, once per SparkContext."""
-    key = (id(sc), lib_path)
-    if key in _shipped:
-        return
-    sc.addFile(lib_path)
-    package = Path(__file__).parent
-    zdir = tempfile.mkdtemp(prefix="shenhe-spark-")
-    zpath = os.path.join(zdir, "shenhe_spark.zip")
-    with zipfile.ZipFile(zpath, "w") as z:
-        for f in sorted(package.glob("*.py")):
-            z.write(f, f"shenhe_spark/{f.name}")
-    sc.addPyFile(zpath)
-    _shipped[key] = zpath
+    return from_arrow_schema(arrow.DECISION_SCHEMA)
 
 
 def post_json_column(df, text_col, id_col=None, title_col=None, board_col=None, time_col=None, poster_col=None,
@@ -91,8 +70,7 @@ def _time(df, col):
 
 
 def scan_dataframe(df, text_col=None, rules=None, *, post_json_col=None, id_col=None, title_col=None,
-                   board_col=None, time_col=None, poster_col=None, poster_cols=None, lib_path=None,
-                   ship=True):
+                   board_col=None, time_col=None, poster_col=None, poster_cols=None):
     """`df` with the decision columns added: action, report, categories, severity, hits
     (array of structs with byte and char offsets, rule, term, steps), masked, masked_fields,
     truncated, warnings, ruleset (the rule set's hash) and error (why a row could not be
@@ -104,21 +82,17 @@ def scan_dataframe(df, text_col=None, rules=None, *, post_json_col=None, id_col=
     line of a JSONL archive read with `spark.read.text`), which gives exactly what
     `shenhe scan` gives for that line, errors included. `rules`: None for the bundled rules,
     the bytes of a rule file, or a path to a rule file or directory (read on the driver).
-    `lib_path`: libshenhe.so on the driver (default: $SHENHE_LIB). `ship`: send the library
-    and this package to the executors (turn off when they are installed there)."""
+    Executors need the `shenhe` wheel installed in their Python (see the README)."""
     from pyspark.sql.types import StructType
 
     if (text_col is None) == (post_json_col is None):
         raise ValueError("give text_col or post_json_col (exactly one)")
-    clash = [c for c in native.DECISION_COLUMNS if c in df.columns]
+    clash = [c for c in arrow.DECISION_COLUMNS if c in df.columns]
     if clash:
         raise ValueError(f"the DataFrame already has columns named {clash}: rename them first")
-    source = native.RuleSource.of(rules)
-    lib = native.find_library(lib_path)
-    native.Engine.cached(source, lib)  # fail here, on the driver, when the rules do not load
+    source = arrow.RuleSource.of(rules)
+    arrow.Engine.cached(source)  # fail here, on the driver, when the rules do not load
     sc = df.sparkSession.sparkContext
-    if ship:
-        _ship(sc, lib)
     rules_bc = sc.broadcast((source.kind, source.files))
     if post_json_col is not None:
         posts, input_col, json_mode, drop = df, post_json_col, True, False
@@ -134,10 +108,10 @@ def scan_dataframe(df, text_col=None, rules=None, *, post_json_col=None, id_col=
     def decide_partition(batches):
         import pyarrow as pa
 
-        from shenhe_spark import native as nat
+        from shenhe_spark import arrow as on_executor
 
         kind, files = rules_bc.value
-        engine = nat.Engine.cached(nat.RuleSource(kind, files), nat.find_library(lib, shipped_first=True))
+        engine = on_executor.Engine.cached(on_executor.RuleSource(kind, files))
         for batch in batches:
             decisions = engine.decide(batch.column(input_col), posts_json=json_mode, threads=1)
             columns = [batch.column(name) for name in kept] + decisions.columns
@@ -154,7 +128,7 @@ def flagged(df):
     return df.where((F.col("action") != "allow") | F.col("report") | F.col("error").isNotNull())
 
 
-def rescan(spark, input_path, output_path, rules=None, *, input_format=None, flagged_path=None, lib_path=None,
+def rescan(spark, input_path, output_path, rules=None, *, input_format=None, flagged_path=None,
            mode="errorifexists", **columns):
     """Rescans an archive: `input_path` is Parquet (a file or directory) or JSON Lines posts
     (`.jsonl`, `.json`, or `input_format="jsonl"`). JSONL lines are decided as `shenhe scan`
@@ -169,14 +143,14 @@ def rescan(spark, input_path, output_path, rules=None, *, input_format=None, fla
     fmt = input_format or ("jsonl" if str(input_path).endswith((".jsonl", ".json", ".jsonl.gz")) else "parquet")
     if fmt == "jsonl":
         df = spark.read.text(str(input_path)).withColumnRenamed("value", "post")
-        out = scan_dataframe(df, rules=rules, post_json_col="post", lib_path=lib_path)
+        out = scan_dataframe(df, rules=rules, post_json_col="post")
     elif fmt == "parquet":
         df = spark.read.parquet(str(input_path))
         text_col = columns.pop("text_col", "text")
         for name in ("id", "title", "board", "time", "poster"):
             if f"{name}_col" not in columns and "poster_cols" not in columns and name in df.columns:
                 columns[f"{name}_col"] = name
-        out = scan_dataframe(df, text_col, rules=rules, lib_path=lib_path, **columns)
+        out = scan_dataframe(df, text_col, rules=rules, **columns)
     else:
         raise ValueError(f"input_format: expected jsonl or parquet, got {fmt}")
     out.write.mode(mode).parquet(str(output_path))

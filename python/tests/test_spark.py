@@ -18,7 +18,6 @@ import pyarrow.parquet as pq
 from shenhe_spark import rescan, scan_dataframe
 
 ROOT = Path(__file__).resolve().parents[2]
-LIB = os.environ.get("SHENHE_LIB", str(ROOT / "target/debug/libshenhe.so"))
 BIN = os.environ.get("SHENHE_BIN", str(ROOT / "target/debug/shenhe"))
 RULES = str(ROOT / "rules")
 POSTS = int(os.environ.get("SHENHE_SPARK_POSTS", "100000"))
@@ -79,7 +78,7 @@ class SparkRescan(unittest.TestCase):
     def test_jsonl_archive_equals_shenhe_scan_line_by_line(self):
         out = Path(self.tmp.name) / "jsonl-decisions"
         flagged = Path(self.tmp.name) / "jsonl-flagged"
-        counts = rescan(self.spark, self.archive, out, RULES, flagged_path=flagged, lib_path=LIB)
+        counts = rescan(self.spark, self.archive, out, RULES, flagged_path=flagged)
         table = pq.read_table(out)
         self.assertEqual(table.num_rows, len(self.lines))
         got = {}
@@ -133,7 +132,7 @@ class SparkRescan(unittest.TestCase):
         parquet = Path(self.tmp.name) / "archive.parquet"
         pq.write_table(table, parquet, row_group_size=25_000)
         out = Path(self.tmp.name) / "parquet-decisions"
-        counts = rescan(self.spark, parquet, out, RULES, lib_path=LIB, text_col="content", id_col="post_id")
+        counts = rescan(self.spark, parquet, out, RULES, text_col="content", id_col="post_id")
         self.assertEqual(counts["posts"], POSTS)
         self.assertEqual(counts["errors"], 0)
         got = {row["post_id"]: row for row in pq.read_table(out).to_pylist()}
@@ -142,31 +141,28 @@ class SparkRescan(unittest.TestCase):
         diffs = [i for i in want if normal(got[i]) != normal(want[i])]
         self.assertEqual(diffs, [], diffs[:1] and (normal(got[diffs[0]]), normal(want[diffs[0]])))
 
-    def test_library_and_package_reach_the_executors(self):
-        scan_dataframe(self.spark.createDataFrame([("x",)], "text string"), "text", lib_path=LIB).collect()
+    def test_executors_use_the_installed_wheel(self):
+        import shenhe
 
         def on_executor(_):
-            import zipimport
+            import shenhe as on_worker
+            import shenhe_spark
 
-            from pyspark import SparkFiles
+            return on_worker.__file__, on_worker._shenhe.__file__, shenhe_spark.__file__
 
-            from shenhe_spark import native
-
-            package = zipimport.zipimporter(os.path.join(SparkFiles.getRootDirectory(), "shenhe_spark.zip"))
-            return native.find_library(None, shipped_first=True), package.find_spec("shenhe_spark") is not None
-
-        [(lib, packaged)] = self.spark.sparkContext.parallelize([0], 1).map(on_executor).collect()
-        # The executor loads the copy Spark shipped (addFile), not the driver's path.
-        self.assertNotEqual(lib, os.path.abspath(LIB))
-        self.assertEqual(Path(lib).read_bytes(), Path(LIB).read_bytes())
-        self.assertTrue(packaged)
+        [(package, extension, spark)] = self.spark.sparkContext.parallelize([0], 1).map(on_executor).collect()
+        # The executor's Python imports the wheel from its environment: nothing is shipped.
+        self.assertEqual(package, shenhe.__file__)
+        self.assertTrue(extension.endswith(".abi3.so"), extension)
+        self.assertIn("site-packages", spark)
+        self.assertEqual(self.spark.sparkContext.listFiles, [])
 
     def test_spark_types_nulls_and_rules_as_bytes(self):
         from pyspark.sql.types import ArrayType, IntegerType, LongType, StructType
 
         rules = '[[rule]]\nid = "t.weather"\ncategory = 9\nseverity = "high"\nterms = ["天气"]\n'.encode()
         df = self.spark.createDataFrame([(1, "今天天气不错"), (2, None), (3, "出售冰毒")], "n long, text string")
-        out = scan_dataframe(df, "text", rules, lib_path=LIB)
+        out = scan_dataframe(df, "text", rules)
         rows = sorted(out.collect(), key=lambda r: r.n)
         self.assertEqual([r.action for r in rows], ["delete", None, "allow"])
         self.assertIn("null", rows[1].error)
@@ -177,7 +173,7 @@ class SparkRescan(unittest.TestCase):
         self.assertIsInstance(hit, StructType)
         self.assertEqual(hit["start"].dataType, LongType())
         with self.assertRaises(ValueError):
-            scan_dataframe(out, "text", rules, lib_path=LIB)  # would overwrite decision columns
+            scan_dataframe(out, "text", rules)  # would overwrite decision columns
 
 
 if __name__ == "__main__":
