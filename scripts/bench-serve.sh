@@ -20,7 +20,7 @@ else
   bin=$PWD/${CARGO_TARGET_DIR:-target}/release/shenhe
 fi
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cp examples/posts.jsonl "$work/posts.jsonl"
 for _ in $(seq 1000); do cat examples/posts.jsonl; done > "$work/big.jsonl"
 "$bin" audit keygen -o "$work/audit.key"
