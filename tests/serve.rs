@@ -332,6 +332,23 @@ fn a_broken_rule_set_is_refused_and_a_good_one_replaces_the_rules_atomically() {
         "shenhe_http_request_duration_seconds_bucket{route=\"/v1/moderate\",le=\"0.005\"}"
     ));
     assert!(metrics.contains("shenhe_audit_records_total"));
+    // Each reload that took effect is an audit record naming who asked, before the posts
+    // it decided; the refused one left none. The store verifies.
+    let reloads: Vec<_> = s
+        .records()
+        .into_iter()
+        .filter_map(|r| {
+            let e = r.event?;
+            (e["kind"] == "reload").then(|| (r.caller.unwrap(), e["ruleset"]["name"].clone()))
+        })
+        .collect();
+    assert_eq!(
+        reloads,
+        [
+            ("ops".to_owned(), json!("site")),
+            ("SIGHUP".to_owned(), json!("site"))
+        ]
+    );
 }
 
 #[test]
@@ -593,4 +610,45 @@ fn tls_serves_the_same_routes_over_https() {
     let plain = std::panic::catch_unwind(|| http(s.addr, "GET", "/healthz", None, b""));
     assert!(plain.map_or(true, |r| r.status != 200));
     assert_eq!(s.records().len(), 1);
+}
+
+#[test]
+fn expired_keys_and_keys_used_from_elsewhere_are_refused() {
+    let block = |name: &str, extra: &str| {
+        let (key, digest) = common::server::key_pair(name);
+        (
+            key,
+            format!("[[server.keys]]\nname = \"{name}\"\nsha256 = \"{digest}\"\nroles = [\"moderate\"]\n{extra}\n"),
+        )
+    };
+    let (expired, a) = block("old", "expires = \"2020-01-01T00:00:00+08:00\"");
+    let (current, b) = block("current", "expires = \"2099-01-01T00:00:00+08:00\"");
+    let (elsewhere, c) = block("office", "allow_from = [\"10.0.0.0/8\", \"2001:db8::/32\"]");
+    let (here, d) = block("local", "allow_from = [\"127.0.0.1/32\"]");
+    let s = Server::start_with(tempfile::tempdir().unwrap(), "", &format!("{a}{b}{c}{d}"));
+    let post = r#"{"id":"k1","text":"周末一起去爬山吗"}"#.as_bytes();
+    let call = |key: &str| s.call("POST", "/v1/moderate", Some(key), post);
+    let old = call(&expired);
+    assert_eq!(old.status, 401, "{}", old.text());
+    assert!(old.text().contains("expired"), "{}", old.text());
+    assert_eq!(call(&current).status, 200);
+    let far = call(&elsewhere);
+    assert_eq!(far.status, 403, "{}", far.text());
+    assert!(far.text().contains("allow_from"), "{}", far.text());
+    assert_eq!(call(&here).status, 200);
+    // The log says why, naming the key.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = s.log.lock().unwrap().clone();
+    assert!(
+        log.contains("\"key\":\"old\"") && log.contains("Expired"),
+        "{log}"
+    );
+    // A config whose expiry is not a time is refused before listening.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shenhe.toml");
+    let (_, bad) = block("typo", "expires = \"next year\"");
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:0\"\n{bad}")).unwrap();
+    let out = common::run(&["serve", "--config", cfg.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an RFC 3339 time"));
 }

@@ -813,6 +813,19 @@ impl Pipeline {
         audit.commit(audit.ticket(), vec![record])
     }
 
+    /// Records an administrative act in the audit chain (a rule reload, say): `event` is a
+    /// JSON object with its `kind`, `caller` who did it; the record carries the rule set in
+    /// force and no post. Returns once durable; without a store there is nothing to record.
+    pub fn record_event(&self, caller: &str, event: &serde_json::Value) -> Result<()> {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        let post = Post::default();
+        let d = self.engine.load().scan(&post);
+        let record = audit.preparer().prepare_act(&post, &d, caller, event)?;
+        audit.commit(audit.ticket(), vec![record])
+    }
+
     /// The audit store's commit figures, when a store is attached (for metrics and a
     /// service's readiness).
     pub fn audit_figures(&self) -> Option<AuditFigures> {

@@ -50,9 +50,70 @@ pub struct KeyConfig {
     /// Requests per second for this key, instead of `[server] rate_limit`.
     #[serde(default)]
     pub rate_limit: Option<u32>,
+    /// When it stops working (RFC 3339).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// The networks it may be used from (CIDR); anywhere when empty.
+    #[serde(default)]
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+/// When and from where a key or a user may be used: `expires` (RFC 3339; afterwards 401)
+/// and `allow_from` (CIDR networks; a call from elsewhere 403). Both optional.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub expires: Option<String>,
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+impl Limits {
+    /// Refuses an `expires` that is not a time, naming `who`.
+    fn check(&self, who: &str) -> anyhow::Result<()> {
+        if let Some(e) = &self.expires {
+            if e.parse::<jiff::Timestamp>().is_err() {
+                bail!("{who}: expires = {e:?} is not an RFC 3339 time (such as 2027-06-30T00:00:00+08:00)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a call at `now` from `peer` is within these limits.
+    pub fn admit(
+        &self,
+        now: jiff::Timestamp,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<(), Refusal> {
+        if let Some(e) = self
+            .expires
+            .as_deref()
+            .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+        {
+            if now >= e {
+                return Err(Refusal::Expired);
+            }
+        }
+        if !self.allow_from.is_empty() {
+            // An IPv4 peer may arrive as ::ffff:a.b.c.d on a dual-stack socket.
+            let peer = peer.map(|p| match p {
+                std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(p, std::net::IpAddr::V4),
+                v4 => v4,
+            });
+            if !peer.is_some_and(|p| self.allow_from.iter().any(|n| n.contains(&p))) {
+                return Err(Refusal::NotFromHere);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl KeyConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            expires: self.expires.clone(),
+            allow_from: self.allow_from.clone(),
+        }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         if self.name.trim().is_empty() {
             bail!("a key has an empty name");
@@ -72,7 +133,7 @@ impl KeyConfig {
                 self.name
             );
         }
-        Ok(())
+        self.limits().check(&format!("key {:?}", self.name))
     }
 }
 
@@ -109,12 +170,17 @@ pub enum Refusal {
     Forbidden(Role),
     /// Over the key's rate: 429, retry after this many seconds.
     TooMany(u64),
+    /// The key or user has expired: 401 (the log says why).
+    Expired,
+    /// Used from an address outside its `allow_from`: 403.
+    NotFromHere,
 }
 
 struct Key {
     digest: [u8; 32],
     caller: Caller,
     rate: u32,
+    limits: Limits,
 }
 
 /// The configured keys and their rate buckets.
@@ -134,6 +200,7 @@ impl Keys {
                     roles: k.roles.clone(),
                 },
                 rate: k.rate_limit.unwrap_or(default_rate),
+                limits: k.limits(),
             })
             .collect();
         Keys {
@@ -142,8 +209,14 @@ impl Keys {
         }
     }
 
-    /// The caller presenting `key`, when it has `role` and is within its rate.
-    pub fn admit(&self, key: Option<&str>, role: Role) -> Result<Caller, Refusal> {
+    /// The caller presenting `key` from `peer`, when it has `role`, has not expired, may
+    /// call from there and is within its rate.
+    pub fn admit(
+        &self,
+        key: Option<&str>,
+        role: Role,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<Caller, Refusal> {
         let key = key.ok_or(Refusal::Unknown)?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
@@ -153,6 +226,9 @@ impl Keys {
             }
         }
         let k = found.ok_or(Refusal::Unknown)?;
+        k.limits.admit(jiff::Timestamp::now(), peer).inspect_err(|r| {
+            tracing::warn!(target: "shenhe::auth", key = %k.caller.name, refused = ?r, "key refused");
+        })?;
         if !k.caller.has(role) {
             return Err(Refusal::Forbidden(role));
         }
@@ -224,6 +300,8 @@ pub fn new_key(name: &str, roles: &[Role]) -> anyhow::Result<(String, String)> {
         sha256: digest.clone(),
         roles: roles.to_vec(),
         rate_limit: None,
+        expires: None,
+        allow_from: Vec::new(),
     };
     config.check()?;
     let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.as_str())).collect();
@@ -245,9 +323,22 @@ pub struct UserConfig {
     pub password: String,
     /// What they may do (`review`, and `audit` to see personal fields).
     pub roles: Vec<Role>,
+    /// When they can no longer log in (RFC 3339).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// The networks they may log in from (CIDR); anywhere when empty.
+    #[serde(default)]
+    pub allow_from: Vec<ipnet::IpNet>,
 }
 
 impl UserConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            expires: self.expires.clone(),
+            allow_from: self.allow_from.clone(),
+        }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
             bail!("a user has an empty name or one with control characters");
@@ -258,7 +349,7 @@ impl UserConfig {
                 self.name
             );
         }
-        Ok(())
+        self.limits().check(&format!("user {:?}", self.name))
     }
 
     /// Whether `password` is this user's (argon2, constant time; tens of milliseconds).
@@ -290,6 +381,8 @@ pub fn new_user(name: &str, password: &str, roles: &[Role]) -> anyhow::Result<St
         name: name.to_owned(),
         password: hash.clone(),
         roles: roles.to_vec(),
+        expires: None,
+        allow_from: Vec::new(),
     };
     user.check()?;
     let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.as_str())).collect();
@@ -315,20 +408,20 @@ mod tests {
     fn a_new_key_admits_its_role_only() {
         let (keys, key) = keys(0);
         assert_eq!(
-            keys.admit(Some(&key), Role::Moderate).unwrap().name,
+            keys.admit(Some(&key), Role::Moderate, None).unwrap().name,
             "forum"
         );
         assert_eq!(
-            keys.admit(Some(&key), Role::Admin).unwrap_err(),
+            keys.admit(Some(&key), Role::Admin, None).unwrap_err(),
             Refusal::Forbidden(Role::Admin)
         );
         assert_eq!(
-            keys.admit(None, Role::Moderate).unwrap_err(),
+            keys.admit(None, Role::Moderate, None).unwrap_err(),
             Refusal::Unknown
         );
         let wrong = format!("{}0", &key[..key.len() - 1]);
         assert_eq!(
-            keys.admit(Some(&wrong), Role::Moderate).unwrap_err(),
+            keys.admit(Some(&wrong), Role::Moderate, None).unwrap_err(),
             Refusal::Unknown
         );
     }
@@ -337,13 +430,53 @@ mod tests {
     fn the_rate_limit_refuses_a_burst_beyond_it() {
         let (keys, key) = keys(5);
         let admitted = (0..20)
-            .filter(|_| keys.admit(Some(&key), Role::Moderate).is_ok())
+            .filter(|_| keys.admit(Some(&key), Role::Moderate, None).is_ok())
             .count();
         // Five saved up, plus what refilled while the loop ran (microseconds: none).
         assert!((5..=6).contains(&admitted), "{admitted}");
         assert!(matches!(
-            keys.admit(Some(&key), Role::Moderate),
+            keys.admit(Some(&key), Role::Moderate, None),
             Err(Refusal::TooMany(1))
         ));
+    }
+
+    #[test]
+    fn limits_refuse_after_expiry_and_outside_allow_from() {
+        let now: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        let until = Limits {
+            expires: Some("2026-12-01T08:00:00+08:00".into()),
+            allow_from: Vec::new(),
+        };
+        assert_eq!(
+            until.admit(now, None),
+            Err(Refusal::Expired),
+            "expiry is inclusive"
+        );
+        let later = Limits {
+            expires: Some("2026-12-02T00:00:00Z".into()),
+            ..until
+        };
+        assert_eq!(later.admit(now, None), Ok(()));
+        let office = Limits {
+            expires: None,
+            allow_from: vec![
+                "10.1.0.0/16".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+        };
+        assert_eq!(office.admit(now, ip("10.1.2.3")), Ok(()));
+        assert_eq!(
+            office.admit(now, ip("::ffff:10.1.2.3")),
+            Ok(()),
+            "IPv4 on a v6 socket"
+        );
+        assert_eq!(office.admit(now, ip("2001:db8::1")), Ok(()));
+        assert_eq!(office.admit(now, ip("10.2.0.1")), Err(Refusal::NotFromHere));
+        assert_eq!(
+            office.admit(now, None),
+            Err(Refusal::NotFromHere),
+            "no address: refused"
+        );
     }
 }

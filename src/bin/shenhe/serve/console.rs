@@ -13,11 +13,12 @@
 //! and the audit store and gives verdicts through the same path as the API.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -82,7 +83,7 @@ struct Viewer {
 }
 
 impl Viewer {
-    fn of(app: &App, headers: &HeaderMap) -> Option<Viewer> {
+    fn of(app: &App, headers: &HeaderMap, peer: IpAddr) -> Option<Viewer> {
         if let Some(id) = cookie(headers, COOKIE) {
             if let Some(s) = app.sessions.get(&id) {
                 return Some(Viewer {
@@ -92,7 +93,10 @@ impl Viewer {
                 });
             }
         }
-        let caller = app.keys.admit(bearer(headers), Role::Review).ok()?;
+        let caller = app
+            .keys
+            .admit(bearer(headers), Role::Review, Some(peer))
+            .ok()?;
         Some(Viewer {
             caller,
             csrf: None,
@@ -166,8 +170,8 @@ impl Unseen {
 }
 
 /// The viewer, when allowed the console (role review).
-fn reviewer(app: &App, headers: &HeaderMap) -> Result<Viewer, Unseen> {
-    match Viewer::of(app, headers) {
+fn reviewer(app: &App, headers: &HeaderMap, peer: IpAddr) -> Result<Viewer, Unseen> {
+    match Viewer::of(app, headers, peer) {
         Some(v) if v.caller.has(Role::Review) => Ok(v),
         Some(_) => Err(Unseen::Forbidden),
         None => Err(Unseen::Login),
@@ -196,9 +200,16 @@ pub struct LoginForm {
 }
 
 /// `POST /console/login`: a user and password, or a review key; a session cookie.
-pub async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let peer = peer.ip();
     let caller = if !form.key.trim().is_empty() {
-        app.keys.admit(Some(form.key.trim()), Role::Review).ok()
+        app.keys
+            .admit(Some(form.key.trim()), Role::Review, Some(peer))
+            .ok()
     } else {
         let user = app
             .config
@@ -210,7 +221,13 @@ pub async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> 
         // argon2 takes tens of milliseconds of CPU: off the async threads. An unknown name
         // costs the same as a wrong password.
         tokio::task::spawn_blocking(move || match user {
-            Some(u) if u.verify(&password) => Some(Caller::new(u.name, u.roles)),
+            Some(u) if u.verify(&password) => {
+                let allowed = u.limits().admit(jiff::Timestamp::now(), Some(peer));
+                if let Err(why) = &allowed {
+                    tracing::warn!(target: "shenhe::console", user = %u.name, refused = ?why, "console login refused");
+                }
+                allowed.ok().map(|()| Caller::new(u.name, u.roles))
+            }
             Some(_) => None,
             None => {
                 let _ = super::auth::UserConfig::verify(&DUMMY_USER, &password);
@@ -256,6 +273,8 @@ static DUMMY_USER: std::sync::LazyLock<super::auth::UserConfig> = std::sync::Laz
         name: String::new(),
         password: "$argon2id$v=19$m=19456,t=2,p=1$c2hlbmhlLWR1bW15LXNhbHQ$2w3bDbB3kCP3Gh1nyD4uHSbhW8mIwI9cP1Zr9qRuXPo".into(),
         roles: Vec::new(),
+        expires: None,
+        allow_from: Vec::new(),
     }
 });
 
@@ -268,10 +287,11 @@ pub struct CsrfForm {
 /// `POST /console/logout`.
 pub async fn logout(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(v) = Viewer::of(&app, &headers) {
+    if let Some(v) = Viewer::of(&app, &headers, peer.ip()) {
         if let (Some(id), true) = (&v.session, v.allows(&form.csrf)) {
             app.sessions.close(id);
         }
@@ -377,10 +397,11 @@ pub struct QueueQuery {
 /// `GET /console`: the queue, oldest first.
 pub async fn queue(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };
@@ -598,11 +619,12 @@ fn history(app: &App, user: Option<&str>) -> String {
 /// `GET /console/reviews/{id}`: one post.
 pub async fn item(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Query(q): Query<ItemQuery>,
 ) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };
@@ -738,11 +760,12 @@ pub struct VerdictForm {
 /// `POST /console/reviews/{id}/verdict`: the verdict, then the next open item.
 pub async fn verdict(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(form): Form<VerdictForm>,
 ) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };
@@ -827,8 +850,12 @@ struct ReportsPage {
 const REPORT_DAYS: i64 = 30;
 
 /// `GET /console/reports`: posts that must be reported, with the time left.
-pub async fn reports(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+pub async fn reports(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };
@@ -914,8 +941,12 @@ struct RulesPage {
 }
 
 /// `GET /console/rules`: per rule, what reviewers made of what it held.
-pub async fn rules(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+pub async fn rules(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };
@@ -986,10 +1017,11 @@ pub struct TrailQuery {
 /// (at most 500, newest last); IP addresses only for the audit role.
 pub async fn trail(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<TrailQuery>,
 ) -> Response {
-    let viewer = match reviewer(&app, &headers) {
+    let viewer = match reviewer(&app, &headers, peer.ip()) {
         Ok(v) => v,
         Err(unseen) => return unseen.response(),
     };

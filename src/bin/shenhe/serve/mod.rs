@@ -156,19 +156,37 @@ impl App {
         })
     }
 
-    /// Loads `paths` (the configured rules when `None`) and swaps them in; on error the
-    /// rules in force stay, and the message names file:line:column.
+    /// Loads `paths` (the configured rules when `None`) and swaps them in, at the request
+    /// of `who` (a key's name, or the signal). The reload is an audit record (who, the
+    /// paths, the new rule set), committed before the swap: a reload that cannot be
+    /// recorded does not happen. On error the rules in force stay, and the message names
+    /// file:line:column.
     async fn reload(
         self: &Arc<Self>,
         paths: Option<Vec<PathBuf>>,
+        who: &str,
     ) -> Result<serde_json::Value, String> {
         let _one = self.reloading.lock().await;
         let paths = paths.unwrap_or_else(|| self.config.rules.clone());
         let limits = self.limits;
-        let built = tokio::task::spawn_blocking(move || build_engine(&paths, limits))
-            .await
-            .map_err(|_| "internal error while loading the rules".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let recorder = self.clone();
+        let who = who.to_owned();
+        let built = tokio::task::spawn_blocking(move || {
+            let engine = build_engine(&paths, limits).map_err(|e| e.to_string())?;
+            let info = engine.rules().info();
+            let event = serde_json::json!({
+                "kind": "reload",
+                "rules": paths,
+                "ruleset": { "name": info.name, "version": info.version, "hash": info.hash },
+            });
+            recorder.pipeline.record_event(&who, &event).map_err(|e| {
+                format!("the reload could not be recorded, so it was not made: {e}")
+            })?;
+            Ok::<_, String>(engine)
+        })
+        .await
+        .map_err(|_| "internal error while loading the rules".to_owned())
+        .and_then(|r| r);
         match built {
             Ok(engine) => {
                 self.pipeline.engine().reload(engine);
@@ -481,7 +499,7 @@ async fn signals(app: Arc<App>, handle: axum_server::Handle) {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let _ = app.reload(None).await;
+                let _ = app.reload(None, "SIGHUP").await;
             }
         }
     }

@@ -24,7 +24,11 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Response {
-    match app.keys.admit(bearer(req.headers()), role) {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match app.keys.admit(bearer(req.headers()), role, peer) {
         Ok(caller) => {
             req.extensions_mut().insert(caller.clone());
             let mut res = next.run(req).await;
@@ -50,6 +54,14 @@ pub fn refusal(r: Refusal) -> Response {
         Refusal::Forbidden(role) => error(
             StatusCode::FORBIDDEN,
             format!("this key does not have the {} role", role.as_str()),
+        ),
+        Refusal::Expired => error(
+            StatusCode::UNAUTHORIZED,
+            "this key has expired: ask for a new one",
+        ),
+        Refusal::NotFromHere => error(
+            StatusCode::FORBIDDEN,
+            "this key may not be used from this address (allow_from)",
         ),
         Refusal::TooMany(after) => {
             let mut res = error(
@@ -354,7 +366,11 @@ pub struct ReloadRequest {
 /// `POST /admin/reload`: `{"rules": [PATH…]}`, or no body for the configured rules. The new
 /// rule set replaces the old one atomically; one that does not load leaves the old one
 /// serving and gets 422 naming file:line:column.
-pub async fn reload(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn reload(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_refused(r),
@@ -372,7 +388,7 @@ pub async fn reload(State(app): State<Arc<App>>, body: Result<Bytes, BytesReject
             }
         }
     };
-    match app.reload(req.rules).await {
+    match app.reload(req.rules, &caller.name).await {
         Ok(summary) => (StatusCode::OK, axum::Json(summary)).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }

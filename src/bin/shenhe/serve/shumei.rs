@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
@@ -106,6 +106,7 @@ fn failure(request_id: &str, code: u32, message: &str, detail: String) -> Respon
 /// The compat route.
 pub async fn text_v4(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -117,12 +118,17 @@ pub async fn text_v4(
         Ok(r) => r,
         Err(e) => return failure(&request_id, 1902, "参数不合法", format!("not JSON: {e}")),
     };
-    let caller = match app.keys.admit(req.access_key.as_deref(), Role::Moderate) {
+    let caller = match app
+        .keys
+        .admit(req.access_key.as_deref(), Role::Moderate, Some(peer.ip()))
+    {
         Ok(c) => c,
         Err(Refusal::TooMany(_)) => return failure(&request_id, 1901, "QPS超限", String::new()),
         Err(r) => {
             let why = match r {
                 Refusal::Forbidden(_) => "this key does not have the moderate role",
+                Refusal::Expired => "this key has expired",
+                Refusal::NotFromHere => "this key may not be used from this address",
                 _ => "accessKey is not a key this service knows",
             };
             return failure(&request_id, 9101, "无权限操作", why.into());
