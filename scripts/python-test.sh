@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Python package (python/, PyO3): rustfmt and clippy of its crate, `pip install ./python`
 # into target/py-venv (scripts/python-venv.sh), `pip wheel ./python` (an abi3 wheel), then
-# pytest over python/tests/test_shenhe.py: decisions against `shenhe scan` (the debug binary `cargo test` leaves, built if missing),
-# exceptions, two threads against one, the Pipeline's audit store against `audit verify`.
+# pytest over python/tests/test_shenhe.py: decisions against `shenhe scan` (the debug
+# binary `cargo test` leaves, built if missing), exceptions, two threads against one, the Pipeline's audit store against `audit verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=$PWD/target/python
