@@ -2,7 +2,8 @@
 # The Python package (python/, PyO3): rustfmt and clippy of its crate, `pip install ./python`
 # into target/py-venv (scripts/python-venv.sh), `pip wheel ./python` (an abi3 wheel), then
 # pytest over python/tests/test_shenhe.py: decisions against `shenhe scan` (the debug
-# binary `cargo test` leaves, built if missing), exceptions, two threads against one, the Pipeline's audit store against `audit verify`.
+# binary `cargo test` leaves, built if missing), exceptions, two threads against one, the
+# Pipeline's audit store against `audit verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=$PWD/target/python
