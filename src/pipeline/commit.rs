@@ -202,25 +202,32 @@ impl GroupCommit {
         if let Some(g) = &q.gathering {
             g.unpark();
         }
+        if !q.committer_started {
+            // Started whoever leads now: a leader that finds no committer to hand the next
+            // group to (all its tickets async) would leave it waiting.
+            q.committer_started = true;
+            let weak = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("shenhe-commit".into())
+                .spawn(move || committer(weak));
+            if spawned.is_ok() {
+                // Its first look at the queue finds this ticket.
+                return;
+            }
+            // No thread to be had (the system is out of them): lead this group here when
+            // nobody else does, as a sync caller would.
+            q.committer_started = false;
+            if !q.leading && q.ready.contains_key(&q.done) {
+                drop(self.lead(q));
+            }
+            return;
+        }
         if q.leading {
             // The leader wakes the committer after its commit when this group is due.
             return;
         }
         if let Some(c) = q.committer.take() {
             c.unpark();
-        } else if !q.committer_started {
-            q.committer_started = true;
-            let weak = Arc::downgrade(self);
-            let spawned = std::thread::Builder::new()
-                .name("shenhe-commit".into())
-                .spawn(move || committer(weak));
-            if spawned.is_err() {
-                // No thread to be had: lead this group here, as a sync caller would.
-                q.committer_started = false;
-                if q.ready.contains_key(&q.done) {
-                    drop(self.lead(q));
-                }
-            }
         }
     }
 

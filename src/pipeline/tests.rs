@@ -496,3 +496,30 @@ fn without_a_store_an_async_caller_is_told_before_the_call_returns() {
     );
     assert_eq!(rx.try_recv().unwrap().unwrap().action, Action::Mask);
 }
+
+#[test]
+fn the_first_async_caller_is_answered_even_while_a_blocking_caller_leads() {
+    // Fresh pipelines, each with a blocking and an async caller racing for the first
+    // commit: the async one must hear back however the race falls.
+    for round in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let m = std::sync::Arc::new(
+            Pipeline::builder(engine(RULES))
+                .audit(store(dir.path()))
+                .build()
+                .unwrap(),
+        );
+        let sync = {
+            let m = m.clone();
+            std::thread::spawn(move || m.moderate_json(b"{\"text\":\"a\"}").unwrap())
+        };
+        // Later and later, so that some rounds hand in while the blocking caller commits.
+        std::thread::sleep(std::time::Duration::from_micros(round * 60));
+        let (tx, rx) = std::sync::mpsc::channel();
+        m.moderate_json_then(b"{\"text\":\"b\"}", None, move |r| tx.send(r).unwrap());
+        sync.join().unwrap();
+        let heard = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert!(heard.is_ok_and(|r| r.is_ok()), "round {round}: no answer");
+        assert_eq!(m.finish().unwrap().records, 2);
+    }
+}
