@@ -1,6 +1,18 @@
 //! `boundary = "word"`: a hit is dropped when a word of the text straddles its start or
 //! end (台独 in 这个平台独立运营, 毒品 in 这种病毒品种).
 //!
+//! A word straddles only when the segmenter is sure of it: jieba's best segmentation of
+//! the window is compared with the best one that keeps the term whole (the context on each
+//! side segmented alone, the term as one word at jieba's suggested frequency, which is the
+//! likelihood of its own best split when the dictionary does not know it). The hit is
+//! dropped when the first is at least [`MARGIN`] times likelier. So a term the dictionary
+//! does not know (刷单返利 in 评论区发刷单返利, where jieba's best path has the rare word 发刷)
+//! and a weak neighbour (发傻 before 傻逼) no longer drop a hit, while 平台|独立 against 台独
+//! (about 54,000 times likelier) and 病毒|品种 against 毒品 (about 9,000 times) still do.
+//! The window holds the term as the rule wrote it in place of the text's spelling of it
+//! (陆合彩 is judged as 六合彩: an evader's substitution must not make up a word with a
+//! neighbour, such as 着陆 in 写着陆合彩).
+//!
 //! Segmentation is jieba-rs with HMM off and its default dictionary, built once per
 //! process and only when some rule asks for it. It runs only around candidate hits of
 //! such rules, never over whole posts, on a window of the text folded with `invisible`,
@@ -16,9 +28,18 @@ use crate::vocab::Step;
 /// How many chars of context on each side of a hit the segmenter sees.
 const CONTEXT_CHARS: usize = 12;
 
+/// How much likelier the best segmentation must be than the best that keeps the hit
+/// whole for the hit to be dropped (e^4.6). Measured on the cases of tests/data: the
+/// traps that must be dropped are 9,000 (病毒品种) to 160,000,000 (一套现代化) times
+/// likelier; the hits that must stay are at most 1.3 times (发傻逼).
+const MARGIN_LN: f64 = 4.6;
+
 pub(crate) struct Segmenter {
     jieba: Jieba,
     table: Arc<FoldTable>,
+    /// ln of the dictionary's total frequency (the probability of a word is its
+    /// frequency over the total).
+    ln_total: f64,
 }
 
 static SEGMENTER: OnceLock<Segmenter> = OnceLock::new();
@@ -26,16 +47,21 @@ static SEGMENTER: OnceLock<Segmenter> = OnceLock::new();
 impl Segmenter {
     /// The process-wide segmenter (the dictionary is loaded on first use).
     pub(crate) fn get() -> &'static Segmenter {
-        SEGMENTER.get_or_init(|| Segmenter {
-            jieba: Jieba::new(),
-            table: table_for(Profile::from_steps(&[
-                Step::Invisible,
-                Step::Width,
-                Step::Case,
-                Step::T2s,
-                Step::Noise,
-                Step::Repeat,
-            ])),
+        SEGMENTER.get_or_init(|| {
+            let jieba = Jieba::new();
+            let ln_total = total_frequency(&jieba).ln();
+            Segmenter {
+                jieba,
+                table: table_for(Profile::from_steps(&[
+                    Step::Invisible,
+                    Step::Width,
+                    Step::Case,
+                    Step::T2s,
+                    Step::Noise,
+                    Step::Repeat,
+                ])),
+                ln_total,
+            }
         })
     }
 
@@ -60,30 +86,69 @@ impl Segmenter {
         SEGMENTER.get().is_some()
     }
 
-    /// Whether a word of `text` straddles the start or the end of the hit `start..end`.
-    pub(crate) fn straddles(&self, text: &str, start: usize, end: usize) -> bool {
-        let before = context_before(text, start);
-        let after = context_after(text, end);
+    /// Whether a word of `text` straddles the start or the end of the hit `start..end`
+    /// (see the module's documentation). `term` is the rule's term as written, judged in
+    /// place of the text's spelling of it; `None` judges the text as it is.
+    pub(crate) fn straddles(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        term: Option<&str>,
+    ) -> bool {
         let mut scratch = Folded::default();
-        let mut window = String::with_capacity(before.len() + (end - start) + after.len());
-        for piece in [before, &text[start..end], after] {
-            self.table.fold_into(piece, &mut scratch);
-            window.push_str(scratch.text());
+        let mut fold = |s: &str| {
+            self.table.fold_into(s, &mut scratch);
+            scratch.text().to_owned()
+        };
+        let before = fold(context_before(text, start));
+        let after = fold(context_after(text, end));
+        let middle = fold(term.unwrap_or(&text[start..end]));
+        if middle.is_empty() {
+            return false;
         }
-        self.table.fold_into(before, &mut scratch);
-        let s = scratch.text().len();
-        self.table.fold_into(&text[start..end], &mut scratch);
-        let e = s + scratch.text().len();
+        let window = format!("{before}{middle}{after}");
+        let (s, e) = (before.len(), before.len() + middle.len());
+        let best = self.jieba.cut(&window, false);
         let mut at = 0;
-        for word in self.jieba.cut(&window, false) {
+        let mut straddled = false;
+        for word in &best {
             let (ws, we) = (at, at + word.len());
-            if (ws < s && s < we) || (ws < e && e < we) {
-                return true;
-            }
+            straddled |= (ws < s && s < we) || (ws < e && e < we);
             at = we;
         }
-        false
+        if !straddled {
+            return false;
+        }
+        let whole = self.ln_likelihood(&self.jieba.cut(&before, false))
+            + self.ln_likelihood(&[middle.as_str()])
+            + self.ln_likelihood(&self.jieba.cut(&after, false));
+        self.ln_likelihood(&best) - whole > MARGIN_LN
     }
+
+    /// ln of the probability jieba gives a sequence of words: each word's frequency (as
+    /// jieba suggests it: a known word's own, else the likelihood of its best split) over
+    /// the total.
+    fn ln_likelihood(&self, words: &[&str]) -> f64 {
+        words
+            .iter()
+            .map(|w| (self.jieba.suggest_freq(w).max(1) as f64).ln() - self.ln_total)
+            .sum()
+    }
+}
+
+/// The total frequency of jieba's dictionary, which jieba-rs does not expose: recovered
+/// from `suggest_freq`, which for two known words that are not a word together gives
+/// `f(a)·f(b)/total + 1` (是, 796,991 times in the default dictionary: the total comes
+/// back within 0.01%). Falls back to the default dictionary's total.
+fn total_frequency(jieba: &Jieba) -> f64 {
+    const DEFAULT_TOTAL: f64 = 60_101_964.0;
+    let f = jieba.suggest_freq("是") as f64;
+    let pair = jieba.suggest_freq("是是") as f64;
+    if jieba.has_word("是是") || !jieba.has_word("是") || pair < 2.0 {
+        return DEFAULT_TOTAL;
+    }
+    f * f / (pair - 1.0)
 }
 
 /// Up to `CONTEXT_CHARS` chars before `at`, stopping at a clause break.
@@ -117,20 +182,51 @@ mod tests {
     #[test]
     fn words_straddling_a_hit_are_found() {
         let seg = Segmenter::get();
+        let at = |t: &str, m: &str| {
+            let s = t.find(m).unwrap();
+            (s, s + m.len())
+        };
         let t = "这个平台独立运营";
-        let s = t.find("台独").unwrap();
-        assert!(seg.straddles(t, s, s + 6));
+        let (s, e) = at(t, "台独");
+        assert!(seg.straddles(t, s, e, None));
         let t = "这种病毒品种";
-        let s = t.find("毒品").unwrap();
-        assert!(seg.straddles(t, s, s + 6));
+        let (s, e) = at(t, "毒品");
+        assert!(seg.straddles(t, s, e, None));
+        let t = "推进一套现代化的管理";
+        let (s, e) = at(t, "套现");
+        assert!(seg.straddles(t, s, e, None));
         let t = "有人出售毒品。";
-        let s = t.find("毒品").unwrap();
-        assert!(!seg.straddles(t, s, s + 6));
+        let (s, e) = at(t, "毒品");
+        assert!(!seg.straddles(t, s, e, None));
         let t = "有人出售毒 品";
-        let s = t.find("毒").unwrap();
+        let (s, e) = at(t, "毒 品");
         assert!(
-            !seg.straddles(t, s, s + "毒 品".len()),
+            !seg.straddles(t, s, e, None),
             "noise inside the hit is folded away"
+        );
+    }
+
+    #[test]
+    fn terms_the_dictionary_does_not_know_keep_their_hits() {
+        let seg = Segmenter::get();
+        let t = "怎么又有人在评论区发刷单返利？";
+        let s = t.find("刷单返利").unwrap();
+        assert!(!seg.straddles(t, s, s + "刷单返利".len(), None));
+        let t = "发傻傻傻逼";
+        let s = t.find("傻").unwrap();
+        assert!(!seg.straddles(t, s, t.len(), Some("傻逼")));
+        let t = "标题写着：陆合彩。";
+        let s = t.find("陆").unwrap();
+        assert!(!seg.straddles(t, s, s + "陆合彩".len(), Some("六合彩")));
+    }
+
+    #[test]
+    fn the_dictionary_total_is_recovered() {
+        let seg = Segmenter::get();
+        let total = seg.ln_total.exp();
+        assert!(
+            (total - 60_101_964.0).abs() / 60_101_964.0 < 1e-3,
+            "{total}"
         );
     }
 }

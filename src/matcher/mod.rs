@@ -424,9 +424,11 @@ impl Matcher {
                 let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
                 let mut mapped: Option<(usize, usize, u8)> = None;
                 for o in &g.owners[lo..hi] {
-                    if (o.guard_left && is_ascii_letter(folded[..m_start].chars().next_back()))
-                        || (o.guard_right && is_ascii_letter(folded[m_end..].chars().next()))
-                    {
+                    let touches_left =
+                        o.guard_left && is_ascii_letter(folded[..m_start].chars().next_back());
+                    let touches_right =
+                        o.guard_right && is_ascii_letter(folded[m_end..].chars().next());
+                    if (touches_left || touches_right) && exact {
                         continue;
                     }
                     let (start, end, steps) = match mapped {
@@ -452,9 +454,21 @@ impl Matcher {
                             *mapped.insert((s, e, steps))
                         }
                     };
+                    // A letter next to the hit in the fold may have been across a space
+                    // or a symbol the fold skipped: boundaries are judged on the original
+                    // text (buy ketamine now).
+                    if (touches_left && g.table.letter_before(text, start))
+                        || (touches_right && g.table.letter_after(text, end))
+                    {
+                        continue;
+                    }
                     if o.word && self.segments {
                         let t = clock.map(|_| Instant::now());
-                        let straddles = Segmenter::get().straddles(text, start, end);
+                        let term = match o.role {
+                            Role::Term => Some(&*g.written[o.written as usize]),
+                            _ => None,
+                        };
+                        let straddles = Segmenter::get().straddles(text, start, end, term);
                         if let Some(t) = t {
                             segmenting += t.elapsed();
                         }
@@ -543,16 +557,30 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         let folded = normalize::fold_str(profile, term);
         let o = owner(i, Role::Term, term, &folded, false);
         g.add(folded.clone(), term, o);
+        if profile.has(Step::T2s) {
+            // Taiwan and Hong Kong words for the term's words (網路 for 网络).
+            for form in normalize::regional_forms(term) {
+                let form = normalize::fold_str(profile, &form);
+                if form != folded {
+                    let o = owner(i, Role::Term, term, &form, false);
+                    g.add(form, term, o);
+                }
+            }
+        }
         if rule.pinyin == Pinyin::Off {
             continue;
         }
-        for spelling in pinyin::spellings(&folded) {
-            let spelling = normalize::fold_str(profile, &spelling);
+        // Pinyin comes from the term's Han characters as written, before any folding
+        // (六合彩 → liuhecai: `variants` would have made it 6合彩); each spelling is then
+        // folded like the term (六hecai → 6hecai, as the text folds).
+        let spellings = pinyin::spellings(term);
+        for spelling in spellings.iter().chain(&pinyin::tone_numbers(term)) {
+            let spelling = normalize::fold_str(profile, spelling);
             let o = owner(i, Role::Pinyin, &spelling, &spelling, false);
             g.add(spelling.clone(), &spelling, o);
         }
         if rule.pinyin == Pinyin::Initials {
-            if let Some(initials) = pinyin::initials(&folded) {
+            if let Some(initials) = pinyin::initials(term) {
                 let initials = normalize::fold_str(profile, &initials);
                 // Initials match only as a standalone ASCII word, whatever the boundary.
                 let o = owner(i, Role::Pinyin, &initials, &initials, true);

@@ -7,12 +7,22 @@ use pinyin::ToPinyinMulti;
 /// At most this many spellings per term (mixes of hanzi and syllables, heteronyms).
 const MAX_SPELLINGS: usize = 64;
 
-/// Every reading of each char of `term`, or `None` when a char has no pinyin.
-fn readings(term: &str) -> Option<Vec<Vec<String>>> {
+/// Every reading of each char of `term` (toneless, or with the tone number after the
+/// syllable), or `None` when a char has no pinyin.
+fn readings(term: &str, tone_numbers: bool) -> Option<Vec<Vec<String>>> {
     let mut out = Vec::new();
     for multi in term.to_pinyin_multi() {
         let multi = multi?;
-        let mut list: Vec<String> = multi.into_iter().map(|p| p.plain().to_owned()).collect();
+        let mut list: Vec<String> = multi
+            .into_iter()
+            .map(|p| {
+                if tone_numbers {
+                    p.with_tone_num_end().to_owned()
+                } else {
+                    p.plain().to_owned()
+                }
+            })
+            .collect();
         list.dedup();
         if list.is_empty() {
             return None;
@@ -25,7 +35,7 @@ fn readings(term: &str) -> Option<Vec<Vec<String>>> {
 /// The term written with some or all of its chars as pinyin syllables (赌博 → dubo, du博,
 /// 赌bo), never all hanzi (that is the term itself). Empty when a char has no reading.
 pub(crate) fn spellings(term: &str) -> Vec<String> {
-    let Some(readings) = readings(term) else {
+    let Some(readings) = readings(term, false) else {
         return Vec::new();
     };
     let chars: Vec<char> = term.chars().collect();
@@ -54,9 +64,26 @@ pub(crate) fn spellings(term: &str) -> Vec<String> {
         .collect()
 }
 
+/// The term in syllables with tone numbers, for every mix of readings (赌博 → du3bo2):
+/// tone marks need no spelling of their own (`variants` folds dùbó to dubo).
+pub(crate) fn tone_numbers(term: &str) -> Vec<String> {
+    let Some(readings) = readings(term, true) else {
+        return Vec::new();
+    };
+    let mut acc = vec![String::new()];
+    for list in &readings {
+        acc = acc
+            .iter()
+            .flat_map(|prefix| list.iter().map(move |r| format!("{prefix}{r}")))
+            .take(MAX_SPELLINGS)
+            .collect();
+    }
+    acc
+}
+
 /// The first letter of the first reading of each char (赌博 → db), if every char has one.
 pub(crate) fn initials(term: &str) -> Option<String> {
-    let readings = readings(term)?;
+    let readings = readings(term, false)?;
     readings.iter().map(|l| l[0].chars().next()).collect()
 }
 
@@ -72,5 +99,7 @@ mod tests {
         assert!(!s.contains(&"赌博".to_owned()));
         assert_eq!(initials("傻逼").as_deref(), Some("sb"));
         assert!(spellings("q币").is_empty(), "not every char has a reading");
+        assert!(tone_numbers("赌博").contains(&"du3bo2".to_owned()));
+        assert!(spellings("六合彩").contains(&"liuhecai".to_owned()));
     }
 }

@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
 use icu_properties::{CodePointMapData, CodePointSetData};
+use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
+use super::han_tables::RADICALS;
 use super::unicode_tables::{LETTERS, NUMERIC};
 use super::{bit, Folded, Profile, SpanStats};
 use crate::vocab::Step;
@@ -16,6 +18,10 @@ const BLOCK: usize = 1 << BLOCK_BITS;
 const KIND_SHIFT: u32 = 29;
 const STEPS_SHIFT: u32 = 22;
 const PAYLOAD: u32 = (1 << STEPS_SHIFT) - 1;
+
+/// RIGHT-TO-LEFT OVERRIDE and POP DIRECTIONAL FORMATTING.
+const RLO: char = '\u{202e}';
+const PDF: char = '\u{202c}';
 
 /// What a char folds to. `Same` with no steps is 0, so identity blocks are all zeros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,10 +194,19 @@ impl FoldTable {
                     continue;
                 }
             }
+            if os < copy_from {
+                // Inside a right-to-left override already emitted (below).
+                continue;
+            }
             if copy_from < os {
                 out.push(copy_from, os - copy_from, &text[copy_from..os], true);
             }
             copy_from = os + c.len_utf8();
+            if c == RLO && k == Kind::Invisible {
+                copy_from = self.fold_override(text, copy_from, out);
+                last = None;
+                continue;
+            }
             let Some(mut unit) = self.unit(c, entry, &mut buf) else {
                 continue;
             };
@@ -211,6 +226,31 @@ impl FoldTable {
         }
     }
 
+    /// Folds the text of a right-to-left override that starts at `from` (just after
+    /// U+202E) in display order: a reader sees its characters reversed (出售\u{202e}毒冰
+    /// shows 出售冰毒), so the matcher must too. The override ends at U+202C, at a hard break
+    /// or at the end of the text; returns where it ends (the U+202C itself is folded as
+    /// usual, as an invisible char).
+    fn fold_override(&self, text: &str, from: usize, out: &mut Folded) -> usize {
+        let end = text[from..]
+            .char_indices()
+            .find(|&(_, c)| c == PDF || is_break(c))
+            .map_or(text.len(), |(i, _)| from + i);
+        let mut buf = [0u8; 4];
+        let units: Vec<(usize, char)> = text[from..end]
+            .char_indices()
+            .map(|(i, c)| (from + i, c))
+            .collect();
+        for &(os, c) in units.iter().rev() {
+            let entry = self.entry(c);
+            if let Some(unit) = self.unit(c, entry, &mut buf) {
+                let linear = unit.len() == c.len_utf8() && kind(entry) != Kind::Multi;
+                out.push(os, c.len_utf8(), unit, linear);
+            }
+        }
+        end
+    }
+
     /// The steps that folding `span` used, and its longest run of skipped noise between
     /// kept characters. `span` is the original text of a hit.
     pub(crate) fn span_stats(&self, span: &str) -> SpanStats {
@@ -228,7 +268,7 @@ impl FoldTable {
             stats.steps |= (entry >> STEPS_SHIFT) as u8 & 0x7f;
             match self.unit(c, entry, &mut buf) {
                 None => {
-                    if kind(entry) == Kind::Noise {
+                    if kind(entry) == Kind::Noise && !is_combining_mark(c) {
                         gap += 1;
                         stats.max_noise_gap = stats.max_noise_gap.max(gap);
                     }
@@ -246,6 +286,47 @@ impl FoldTable {
         stats
     }
 
+    /// Whether the original text just before `at` is a letter as this fold sees it
+    /// (invisible chars are passed over; a char the fold skips, such as a space or a
+    /// symbol, is a boundary).
+    pub(crate) fn letter_before(&self, text: &str, at: usize) -> bool {
+        let mut buf = [0u8; 4];
+        for c in text[..at].chars().rev() {
+            let entry = self.entry(c);
+            match kind(entry) {
+                Kind::Invisible => continue,
+                Kind::Noise => return false,
+                _ => {
+                    let unit = self.unit(c, entry, &mut buf);
+                    return unit
+                        .and_then(|u| u.chars().next_back())
+                        .is_some_and(|d| d.is_ascii_alphabetic());
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether the original text just after `at` is a letter as this fold sees it (see
+    /// [`letter_before`](Self::letter_before)).
+    pub(crate) fn letter_after(&self, text: &str, at: usize) -> bool {
+        let mut buf = [0u8; 4];
+        for c in text[at..].chars() {
+            let entry = self.entry(c);
+            match kind(entry) {
+                Kind::Invisible => continue,
+                Kind::Noise => return false,
+                _ => {
+                    let unit = self.unit(c, entry, &mut buf);
+                    return unit
+                        .and_then(|u| u.chars().next())
+                        .is_some_and(|d| d.is_ascii_alphabetic());
+                }
+            }
+        }
+        false
+    }
+
     /// With `repeat`, the end of a hit extended over the chars after it that collapse into
     /// its last folded char, with noise between them as inside a term (网络赌场场 and
     /// 赌博*博 are hits on every char).
@@ -259,7 +340,7 @@ impl FoldTable {
             let entry = self.entry(c);
             at += c.len_utf8();
             match self.unit(c, entry, &mut buf) {
-                None if kind(entry) == Kind::Noise => {
+                None if kind(entry) == Kind::Noise && !is_combining_mark(c) => {
                     noise += 1;
                     if noise > super::MAX_NOISE_GAP {
                         break;
@@ -317,12 +398,19 @@ fn collapse_repeats(unit: &str, last: &mut Option<char>, buf: &mut String) -> Co
 /// Unicode data every profile draws on, loaded once per process.
 struct Data {
     t2s: HashMap<char, char>,
+    /// The Han character a confusables prototype stands for, where Unicode's confusables
+    /// make a Han character the look-alike of another script's (一 has the prototype ー,
+    /// the katakana prolonged sound mark): the way back from ー to 一.
+    han_of_prototype: HashMap<char, char>,
 }
 
 impl Data {
     fn get() -> &'static Data {
         static DATA: OnceLock<Data> = OnceLock::new();
-        DATA.get_or_init(|| Data { t2s: t2s_chars() })
+        DATA.get_or_init(|| Data {
+            t2s: t2s_chars(),
+            han_of_prototype: han_prototypes(),
+        })
     }
 }
 
@@ -349,6 +437,22 @@ fn t2s_chars() -> HashMap<char, char> {
         }
     }
     map
+}
+
+/// Prototypes of Unicode's confusables that stand for a Han character (ー for 一): those
+/// shared by exactly one unified ideograph of the basic block, and not Han themselves.
+fn han_prototypes() -> HashMap<char, char> {
+    let mut map: HashMap<char, Option<char>> = HashMap::new();
+    let mut buf = [0; 4];
+    for c in (0x4E00..0xA000).filter_map(char::from_u32) {
+        let mut skel = unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf));
+        if let (Some(p), None) = (skel.next(), skel.next()) {
+            if p != c && !is_han(p) {
+                map.entry(p).and_modify(|e| *e = None).or_insert(Some(c));
+            }
+        }
+    }
+    map.into_iter().filter_map(|(p, c)| Some((p, c?))).collect()
 }
 
 /// CJK clause punctuation and line breaks: never skipped as noise (they end a phrase).
@@ -423,8 +527,9 @@ fn chinese_numeral(c: char) -> Option<char> {
     })
 }
 
-/// The ASCII a stylised digit or letter stands for, if any.
-fn variant(c: char) -> Option<String> {
+/// The ASCII a stylised digit or letter stands for, or the Han character a radical or a
+/// look-alike from another script stands for, if any.
+fn variant(c: char, data: &Data) -> Option<String> {
     if c.is_ascii() {
         return None;
     }
@@ -446,13 +551,43 @@ fn variant(c: char) -> Option<String> {
     if let Ok(i) = LETTERS.binary_search_by_key(&c, |&(k, _)| k) {
         return Some(LETTERS[i].1.to_string());
     }
-    // Latin homoglyphs from other scripts (Cyrillic а, Greek ο), from Unicode's confusables.
+    // Latin letters with diacritics, such as pinyin's tone marks: dùbó → dubo.
+    let mut nfd = c.to_string().nfd().collect::<Vec<char>>().into_iter();
+    if let Some(base) = nfd.next() {
+        if base.is_ascii_alphabetic() && nfd.len() > 0 && nfd.all(is_combining_mark) {
+            return Some(base.into());
+        }
+    }
+    // CJK radicals: ⻩ → 黄 (Unicode's EquivalentUnifiedIdeograph.txt).
+    if let Ok(i) = RADICALS.binary_search_by_key(&c, |&(k, _)| k) {
+        return Some(RADICALS[i].1.into());
+    }
+    // Look-alikes from other scripts, from Unicode's confusables: Latin homoglyphs
+    // (Cyrillic а, Greek ο, and capitals whose small letter looks different: К, Κ), and
+    // kana, Hangul or strokes that look like a Han character (ロ → 口, ー → 一).
     if c.is_alphabetic() {
         let mut buf = [0; 4];
-        let mut skel = unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf));
-        if let (Some(a), None) = (skel.next(), skel.next()) {
-            if a.is_ascii_alphabetic() {
-                return Some(a.into());
+        let forms = std::iter::once(c).chain(c.to_uppercase().filter(|u| *u != c));
+        for form in forms {
+            let mut skel =
+                unicode_security::confusable_detection::skeleton(form.encode_utf8(&mut buf));
+            if let (Some(a), None) = (skel.next(), skel.next()) {
+                if a.is_ascii_alphabetic() {
+                    return Some(
+                        if c.is_lowercase() {
+                            a.to_ascii_lowercase()
+                        } else {
+                            a
+                        }
+                        .into(),
+                    );
+                }
+                if is_han(a) && a != c {
+                    return Some(a.into());
+                }
+                if let Some(h) = data.han_of_prototype.get(&a) {
+                    return Some((*h).into());
+                }
             }
         }
     }
@@ -479,7 +614,7 @@ fn fold_once(p: Profile, s: &str, steps: &mut u8, data: &Data) -> String {
     if p.has(Step::Variants) {
         let next: String = cur
             .chars()
-            .map(|c| variant(c).unwrap_or_else(|| c.to_string()))
+            .map(|c| variant(c, data).unwrap_or_else(|| c.to_string()))
             .collect();
         if next != cur {
             *steps |= bit(Step::Variants);
