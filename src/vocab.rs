@@ -98,11 +98,14 @@ pub enum Step {
     Noise,
     /// Collapse repeated characters (opt-in).
     Repeat,
+    /// Han characters compared by their toneless pinyin syllable: 堵博 = 赌博 (opt-in; a hit
+    /// only this step found is dropped when its characters are a real word, as 读博).
+    Homophone,
 }
 
 impl Step {
     /// Every step, in the order they are applied.
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Invisible,
         Step::Width,
         Step::Case,
@@ -110,9 +113,11 @@ impl Step {
         Step::T2s,
         Step::Noise,
         Step::Repeat,
+        Step::Homophone,
     ];
 
-    /// The steps applied when a rule has no `normalize` key: all but `repeat`.
+    /// The steps applied when a rule has no `normalize` key: all but `repeat` and
+    /// `homophone`.
     pub const DEFAULT: [Step; 6] = [
         Step::ALL[0],
         Step::ALL[1],
@@ -132,6 +137,7 @@ impl Step {
             Step::T2s => "t2s",
             Step::Noise => "noise",
             Step::Repeat => "repeat",
+            Step::Homophone => "homophone",
         }
     }
 }

@@ -53,6 +53,9 @@ fn text() -> impl Strategy<Value = String> {
         Just("👨‍👩‍👧".to_owned()),
         Just("代开".to_owned()),
         Just("发票".to_owned()),
+        Just("堵".to_owned()),
+        Just("\u{202e}".to_owned()),
+        Just("\u{202c}".to_owned()),
         any::<char>().prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
@@ -166,10 +169,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// The normaliser's offset map, for any text and any set of steps: every folded char
-    /// maps to a non-empty span on char boundaries, spans never go backwards, and folding
-    /// the folded text changes nothing (the fuzz target `normalize` checks the same).
+    /// maps to a non-empty span on char boundaries, spans never go backwards (except in a
+    /// right-to-left override, folded in display order), and folding the folded text
+    /// changes nothing (the fuzz target `normalize` checks the same).
     #[test]
-    fn offset_map_is_monotonic_and_folding_idempotent(text in text(), mask in 0u8..128) {
+    fn offset_map_is_monotonic_and_folding_idempotent(text in text(), mask in any::<u8>()) {
         use shenhe::{normalize::Normalizer, Step};
         let steps: Vec<Step> = Step::ALL.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect();
         let n = Normalizer::new(&steps);
@@ -180,7 +184,9 @@ proptest! {
         for w in bounds.windows(2) {
             let (s, e) = folded.to_original(w[0], w[1]);
             prop_assert!(s < e && text.is_char_boundary(s) && text.is_char_boundary(e));
-            prop_assert!(s >= ps && e >= pe);
+            if !(steps.contains(&Step::Invisible) && text.contains('\u{202e}')) {
+                prop_assert!(s >= ps && e >= pe);
+            }
             (ps, pe) = (s, e);
         }
         let again = n.fold(f);

@@ -34,6 +34,10 @@ const CONTEXT_CHARS: usize = 12;
 /// likelier; the hits that must stay are at most 1.3 times (发傻逼).
 const MARGIN_LN: f64 = 4.6;
 
+/// A dictionary word seen fewer times than this is no proof that a text means it (jieba's
+/// dictionary holds rare entries that are evasions themselves).
+const MIN_WORD_FREQUENCY: usize = 10;
+
 pub(crate) struct Segmenter {
     jieba: Jieba,
     table: Arc<FoldTable>,
@@ -124,6 +128,16 @@ impl Segmenter {
             + self.ln_likelihood(&[middle.as_str()])
             + self.ln_likelihood(&self.jieba.cut(&after, false));
         self.ln_likelihood(&best) - whole > MARGIN_LN
+    }
+
+    /// Whether `text` (folded as the segmenter folds) is a word of the dictionary that is
+    /// used: seen at least [`MIN_WORD_FREQUENCY`] times (博采, 62; not 搏彩, 3, which is how
+    /// gambling ads spell 博彩).
+    pub(crate) fn is_word(&self, text: &str) -> bool {
+        let mut scratch = Folded::default();
+        self.table.fold_into(text, &mut scratch);
+        let word = scratch.text();
+        self.jieba.has_word(word) && self.jieba.suggest_freq(word) >= MIN_WORD_FREQUENCY
     }
 
     /// ln of the probability jieba gives a sequence of words: each word's frequency (as

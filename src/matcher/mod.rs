@@ -173,6 +173,8 @@ impl Automaton {
 struct LiteralGroup {
     profile: Profile,
     table: Arc<FoldTable>,
+    /// With `homophone`: the profile's fold without it, to tell whether a hit needed it.
+    plain: Option<Arc<FoldTable>>,
     ac: Automaton,
     /// Terms and allow phrases as written.
     written: Vec<Box<str>>,
@@ -227,7 +229,12 @@ fn is_ascii_letter(c: Option<char>) -> bool {
 
 /// The profile regexes of a rule run on: its steps among invisible, width, case and t2s.
 pub(crate) fn regex_profile(rule: &Rule) -> Profile {
-    Profile::from_steps(&rule.normalize).without(&[Step::Variants, Step::Noise, Step::Repeat])
+    Profile::from_steps(&rule.normalize).without(&[
+        Step::Variants,
+        Step::Noise,
+        Step::Repeat,
+        Step::Homophone,
+    ])
 }
 
 /// Collects the patterns of one profile's rules.
@@ -299,6 +306,9 @@ impl GroupBuilder {
         Ok(Some(LiteralGroup {
             profile,
             table: table_for(profile),
+            plain: profile
+                .has(Step::Homophone)
+                .then(|| table_for(profile.without(&[Step::Homophone]))),
             written: self.written,
             ac,
             starts,
@@ -369,7 +379,8 @@ impl Matcher {
             });
         }
         let segments = rules.iter().any(|r| r.boundary == Boundary::Word);
-        if segments {
+        let homophones = rules.iter().any(|r| r.normalize.contains(&Step::Homophone));
+        if segments || homophones {
             Segmenter::load_in_background();
         }
         Ok(Matcher {
@@ -454,6 +465,23 @@ impl Matcher {
                             *mapped.insert((s, e, steps))
                         }
                     };
+                    let mut homophone = None;
+                    if let Some(plain) = &g.plain {
+                        // `homophone` folds every Han char: it made the hit only when the
+                        // text differs from the term without it.
+                        let written = &g.written[o.written as usize];
+                        if plain.fold_string(&text[start..end]) == plain.fold_string(written) {
+                            homophone = Some(false);
+                        } else if o.role == Role::Allow
+                            || Segmenter::get().is_word(&text[start..end])
+                        {
+                            // An allow phrase suppresses its own words only; a real word
+                            // that sounds like a term (读博, 独播) is no evasion.
+                            continue;
+                        } else {
+                            homophone = Some(true);
+                        }
+                    }
                     // A letter next to the hit in the fold may have been across a space
                     // or a symbol the fold skipped: boundaries are judged on the original
                     // text (buy ketamine now).
@@ -488,17 +516,19 @@ impl Matcher {
                             continue;
                         }
                     };
+                    let mut steps =
+                        needed_steps(steps, o, &text[start..end], &g.written[o.written as usize]);
+                    match homophone {
+                        Some(true) => steps |= normalize::bit(Step::Homophone),
+                        Some(false) => steps &= !normalize::bit(Step::Homophone),
+                        None => {}
+                    }
                     hits.push(Candidate {
                         rule: o.rule,
                         start,
                         end,
                         source,
-                        steps: needed_steps(
-                            steps,
-                            o,
-                            &text[start..end],
-                            &g.written[o.written as usize],
-                        ),
+                        steps,
                     });
                 }
             }
@@ -557,6 +587,16 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         let folded = normalize::fold_str(profile, term);
         let o = owner(i, Role::Term, term, &folded, false);
         g.add(folded.clone(), term, o);
+        if profile.has(Step::Homophone) {
+            // Every reading of the term's polyphonic chars (a text char is read by its
+            // first reading only).
+            let plain = normalize::fold_str(profile.without(&[Step::Homophone]), term);
+            for form in normalize::homophone_forms(&plain) {
+                let form = normalize::fold_str(profile, &form);
+                let o = owner(i, Role::Term, term, &form, false);
+                g.add(form, term, o);
+            }
+        }
         if profile.has(Step::T2s) {
             // Taiwan and Hong Kong words for the term's words (網路 for 网络).
             for form in normalize::regional_forms(term) {

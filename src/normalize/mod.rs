@@ -36,6 +36,7 @@
 
 #[rustfmt::skip]
 mod han_tables;
+mod homophone;
 mod table;
 #[rustfmt::skip]
 mod unicode_tables;
@@ -44,7 +45,7 @@ use std::sync::OnceLock;
 
 use crate::vocab::Step;
 
-pub(crate) use table::{is_break, table_for, FoldTable};
+pub(crate) use table::{homophone_forms, is_break, table_for, FoldTable};
 
 /// A set of normalisation steps, as a bit set in `Step` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

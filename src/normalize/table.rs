@@ -16,7 +16,7 @@ use crate::vocab::Step;
 const BLOCK_BITS: u32 = 7;
 const BLOCK: usize = 1 << BLOCK_BITS;
 const KIND_SHIFT: u32 = 29;
-const STEPS_SHIFT: u32 = 22;
+const STEPS_SHIFT: u32 = 21;
 const PAYLOAD: u32 = (1 << STEPS_SHIFT) - 1;
 
 /// RIGHT-TO-LEFT OVERRIDE and POP DIRECTIONAL FORMATTING.
@@ -171,7 +171,12 @@ impl FoldTable {
         let mut collapsed = String::new();
         // Chars that fold to themselves are copied in bulk: `copy_from..os` is pending.
         let mut copy_from = 0;
-        for (os, c) in text.char_indices() {
+        // After a right-to-left override the walk resumes on the rest of the text: `base`
+        // is where that rest starts.
+        let mut chars = text.char_indices();
+        let mut base = 0;
+        while let Some((rel, c)) = chars.next() {
+            let os = base + rel;
             let cp = c as usize;
             if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
                 // Copied as it is, unless `repeat` collapses it into the char before.
@@ -194,17 +199,14 @@ impl FoldTable {
                     continue;
                 }
             }
-            if os < copy_from {
-                // Inside a right-to-left override already emitted (below).
-                continue;
-            }
             if copy_from < os {
                 out.push(copy_from, os - copy_from, &text[copy_from..os], true);
             }
             copy_from = os + c.len_utf8();
             if c == RLO && k == Kind::Invisible {
-                copy_from = self.fold_override(text, copy_from, out);
-                last = None;
+                copy_from = self.fold_override(text, copy_from, out, &mut last);
+                chars = text[copy_from..].char_indices();
+                base = copy_from;
                 continue;
             }
             let Some(mut unit) = self.unit(c, entry, &mut buf) else {
@@ -231,7 +233,13 @@ impl FoldTable {
     /// shows 出售冰毒), so the matcher must too. The override ends at U+202C, at a hard break
     /// or at the end of the text; returns where it ends (the U+202C itself is folded as
     /// usual, as an invisible char).
-    fn fold_override(&self, text: &str, from: usize, out: &mut Folded) -> usize {
+    fn fold_override(
+        &self,
+        text: &str,
+        from: usize,
+        out: &mut Folded,
+        last: &mut Option<char>,
+    ) -> usize {
         let end = text[from..]
             .char_indices()
             .find(|&(_, c)| c == PDF || is_break(c))
@@ -241,14 +249,31 @@ impl FoldTable {
             .char_indices()
             .map(|(i, c)| (from + i, c))
             .collect();
+        let repeat = self.profile.has(Step::Repeat);
+        let mut collapsed = String::new();
         for &(os, c) in units.iter().rev() {
             let entry = self.entry(c);
-            if let Some(unit) = self.unit(c, entry, &mut buf) {
-                let linear = unit.len() == c.len_utf8() && kind(entry) != Kind::Multi;
-                out.push(os, c.len_utf8(), unit, linear);
+            let Some(mut unit) = self.unit(c, entry, &mut buf) else {
+                continue;
+            };
+            if repeat {
+                match collapse_repeats(unit, last, &mut collapsed) {
+                    Collapse::Whole => {}
+                    Collapse::Skip => continue,
+                    Collapse::Part => unit = &collapsed,
+                }
             }
+            let linear = unit.len() == c.len_utf8() && kind(entry) != Kind::Multi;
+            out.push(os, c.len_utf8(), unit, linear);
         }
         end
+    }
+
+    /// `text` folded, as a new string.
+    pub(crate) fn fold_string(&self, text: &str) -> String {
+        let mut out = Folded::default();
+        self.fold_into(text, &mut out);
+        out.text
     }
 
     /// The steps that folding `span` used, and its longest run of skipped noise between
@@ -265,7 +290,7 @@ impl FoldTable {
         let mut buf = [0u8; 4];
         for c in span.chars() {
             let entry = self.entry(c);
-            stats.steps |= (entry >> STEPS_SHIFT) as u8 & 0x7f;
+            stats.steps |= (entry >> STEPS_SHIFT) as u8;
             match self.unit(c, entry, &mut buf) {
                 None => {
                     if kind(entry) == Kind::Noise && !is_combining_mark(c) {
@@ -402,14 +427,24 @@ struct Data {
     /// make a Han character the look-alike of another script's (一 has the prototype ー,
     /// the katakana prolonged sound mark): the way back from ー to 一.
     han_of_prototype: HashMap<char, char>,
+    /// `homophone`: each Han character with a pinyin reading → the representative of its
+    /// first toneless syllable.
+    homophone: super::homophone::Homophones,
 }
 
 impl Data {
     fn get() -> &'static Data {
         static DATA: OnceLock<Data> = OnceLock::new();
-        DATA.get_or_init(|| Data {
-            t2s: t2s_chars(),
-            han_of_prototype: han_prototypes(),
+        DATA.get_or_init(|| {
+            let t2s = t2s_chars();
+            let homophone = super::homophone::Homophones::build(|c| {
+                chinese_numeral(c).is_none() && !t2s.contains_key(&c)
+            });
+            Data {
+                t2s,
+                han_of_prototype: han_prototypes(),
+                homophone,
+            }
         })
     }
 }
@@ -437,6 +472,12 @@ fn t2s_chars() -> HashMap<char, char> {
         }
     }
     map
+}
+
+/// A term (folded by every other step of its profile) spelled by every reading of its
+/// characters for the `homophone` step.
+pub(crate) fn homophone_forms(term: &str) -> Vec<String> {
+    Data::get().homophone.forms(term)
 }
 
 /// Prototypes of Unicode's confusables that stand for a Han character (ー for 一): those
@@ -655,6 +696,17 @@ fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u8) {
     }
     if p.has(Step::Invisible) && s.chars().any(is_invisible) {
         s.retain(|d| !is_invisible(d));
+    }
+    if p.has(Step::Homophone) {
+        let mut chars = s.chars();
+        if let (Some(d), None) = (chars.next(), chars.next()) {
+            if let Some(r) = data.homophone.get(d) {
+                if r != d {
+                    steps |= bit(Step::Homophone);
+                }
+                s = r.into();
+            }
+        }
     }
     if p.has(Step::Noise) && s.chars().any(is_noise) {
         s.retain(|d| !is_noise(d));
