@@ -92,14 +92,18 @@ impl Store {
 
 /// Records `operator`'s read of the records `filter` finds (counted first, under the
 /// writer's lock, so the count is what is then shown): before anything is shown, so a read
-/// that cannot be recorded shows nothing.
+/// that cannot be recorded shows nothing. Returns the last record the read covers (the
+/// read's own record, and nothing after it, is not shown): see [`query_upto`].
 fn record_read(
     s: &mut AuditStore,
     operator: Option<&str>,
     via: &str,
     filter: &Filter,
-) -> anyhow::Result<()> {
-    let Some(op) = operator else { return Ok(()) };
+) -> anyhow::Result<i64> {
+    let Some(op) = operator else {
+        return Ok(i64::MAX);
+    };
+    let upto = s.head().0;
     let count = s.query(filter, |_| Ok(()))?;
     let event = serde_json::json!({
         "kind": "read",
@@ -109,7 +113,26 @@ fn record_read(
     });
     s.record_event(op, &event, jiff::Timestamp::now())
         .context("the read could not be recorded, so nothing is shown")?;
-    Ok(())
+    Ok(upto)
+}
+
+/// [`AuditStore::query`] over the records up to `upto` (by sequence number); returns how
+/// many matched.
+fn query_upto(
+    s: &AuditStore,
+    filter: &Filter,
+    upto: i64,
+    mut each: impl FnMut(AuditRecord) -> shenhe::Result<()>,
+) -> shenhe::Result<u64> {
+    let mut n = 0;
+    s.query(filter, |r| {
+        if r.seq > upto {
+            return Ok(());
+        }
+        n += 1;
+        each(r)
+    })?;
+    Ok(n)
 }
 
 #[derive(clap::Subcommand)]
@@ -415,7 +438,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let filter = filter.filter()?;
             let (mut s, operator) = store.open_for_reading(operator.as_deref(), "query")?;
-            record_read(&mut s, operator.as_deref(), "audit query", &filter)?;
+            let upto = record_read(&mut s, operator.as_deref(), "audit query", &filter)?;
             let out = io::stdout();
             let mut out = BufWriter::new(out.lock());
             if !json {
@@ -425,7 +448,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "seq", "day", "post", "user", "categories", "ip:port", "action", "rep"
                 )?;
             }
-            let n = s.query(&filter, |r| {
+            let n = query_upto(&s, &filter, upto, |r| {
                 if json {
                     serde_json::to_writer(&mut out, &r).map_err(io::Error::other)?;
                     writeln!(out)?;
@@ -450,7 +473,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bail!("--format `{format}`: expected jsonl or csv");
             }
             let (mut s, operator) = store.open_for_reading(operator.as_deref(), "export")?;
-            record_read(&mut s, operator.as_deref(), "audit export", &filter)?;
+            let upto = record_read(&mut s, operator.as_deref(), "audit export", &filter)?;
             let out: Box<dyn Write> = match &output {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
@@ -460,14 +483,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let mut out = BufWriter::new(out);
             let n = match format.as_str() {
-                "jsonl" => s.query(&filter, |r| {
+                "jsonl" => query_upto(&s, &filter, upto, |r| {
                     serde_json::to_writer(&mut out, &r).map_err(io::Error::other)?;
                     writeln!(out)?;
                     Ok(())
                 })?,
                 "csv" => {
                     out.write_all(shenhe::audit::CSV_HEAD.as_bytes())?;
-                    s.query(&filter, |r| {
+                    query_upto(&s, &filter, upto, |r| {
                         writeln!(out, "{}", r.csv_row())?;
                         Ok(())
                     })?
