@@ -54,6 +54,8 @@ pub struct BackupFile {
     pub path: PathBuf,
     /// When it was taken, from its name.
     pub taken: Timestamp,
+    /// When it was last written (orders backups taken within the same second).
+    modified: Option<std::time::SystemTime>,
 }
 
 /// What [`rotate`] did.
@@ -250,14 +252,22 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>> {
         let Some(taken) = name.to_str().and_then(parse_name) else {
             continue;
         };
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
+        let meta = entry.metadata().ok();
+        if meta.as_ref().is_some_and(|m| m.is_file()) {
             out.push(BackupFile {
                 path: entry.path(),
                 taken,
+                modified: meta.and_then(|m| m.modified().ok()),
             });
         }
     }
-    out.sort_by(|a, b| a.taken.cmp(&b.taken).then_with(|| a.path.cmp(&b.path)));
+    // Names tell the second; backups taken within one second are ordered by when they
+    // were written (the head in the name would order them at random).
+    out.sort_by(|a, b| {
+        (a.taken, a.modified)
+            .cmp(&(b.taken, b.modified))
+            .then_with(|| a.path.cmp(&b.path))
+    });
     Ok(out)
 }
 

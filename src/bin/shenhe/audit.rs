@@ -338,6 +338,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if !store.db.exists() {
                 bail!("{}: no such audit store", store.db.display());
             }
+            // Verifying needs no key; one given is still checked (a key file others can
+            // read is refused wherever it is given).
+            let _checked = match &store.key_file {
+                Some(f) => Some(AuditKey::from_file(f)?),
+                None => AuditKey::from_env()?,
+            };
             // Read-only: verifying a backup leaves it as it was.
             let v = shenhe::audit::verify_file(&store.db, None)?;
             if let Some(p) = v.problem {
