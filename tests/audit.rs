@@ -247,6 +247,8 @@ fn personal_fields_are_sealed_with_the_operators_key() {
             "--json",
             "--key-file",
             s(&key_file),
+            "--operator",
+            "auditor",
             "--ip",
             "203.0.113.0/24",
         ],
@@ -554,4 +556,272 @@ fn a_scan_resumes_only_with_the_rules_it_started_with() {
         21,
         "20 posts and 1 bad line"
     );
+}
+
+/// The lines of `audit backup`'s output: the backup file and its head.
+fn backed_up(out: &std::process::Output) -> (std::path::PathBuf, String) {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    let text = stdout(out);
+    let file = text
+        .lines()
+        .find_map(|l| l.strip_prefix("backup: "))
+        .unwrap_or_else(|| panic!("no backup line: {text}"));
+    let head = text
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .and_then(|l| l.split(", ").nth(1))
+        .unwrap_or_else(|| panic!("no head line: {text}"));
+    (file.into(), head.to_owned())
+}
+
+fn backup(db: &Path, to: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["audit", "backup", "--db", s(db), "--to", s(to)];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
+/// (seq, hash) of every record of the store at `db` up to `upto`.
+fn chain(db: &Path, upto: i64) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, hash FROM records WHERE seq <= ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([upto], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_backup_taken_while_a_scan_writes_verifies_and_holds_every_record_committed_before_it() {
+    let (dir, db) = scanned(300);
+    let input = archive(dir.path(), 100_000);
+    let mut scan = shenhe()
+        .args([
+            "scan",
+            "-q",
+            "--threads",
+            "2",
+            "-i",
+            s(&input),
+            "-o",
+            "/dev/null",
+        ])
+        .args(["--audit", s(&db)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the scan has committed records of its own (or finished).
+    let count = || -> i64 {
+        let h = stdout(&run(&["audit", "head", "--db", s(&db)], b""));
+        h.split_whitespace()
+            .next()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count() <= 300 && scan.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scan recorded nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let committed = count();
+    let backups = dir.path().join("backups");
+    let out = backup(&db, &backups, &[]);
+    let (file, head) = backed_up(&out);
+    eprintln!(
+        "backup after {committed} records; the scan {}",
+        if scan.try_wait().unwrap().is_none() {
+            "was still writing"
+        } else {
+            "had finished"
+        }
+    );
+    // Named by UTC time and head, private.
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("audit-") && name.ends_with(&format!("Z-{}.db", &head[..12])),
+        "{name}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // The copy verifies, ends at the head printed, and holds every record committed before
+    // the backup began, as the store has them.
+    let (c, text) = verify(&file, &["--expect-head", &head]);
+    assert_eq!(c, 0, "{text}");
+    assert_eq!(chain(&file, committed), chain(&db, committed));
+    let out = scan.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(verify(&db, &[]).0, 0, "the store verifies after the scan");
+    // Only backups sit in the directory: no temporary left behind.
+    let names: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [name]);
+}
+
+#[test]
+fn backup_keep_removes_the_oldest_but_never_the_only_copy_of_records_within_retention() {
+    let (dir, db) = scanned(50);
+    let backups = dir.path().join("backups");
+    // A backup of another store (its own chain), dated a day ago, and one dated 200 days
+    // ago: what an operator has after replacing a store.
+    let (_other_dir, other) = scanned(20);
+    let (foreign, foreign_head) = backed_up(&backup(&other, &backups, &[]));
+    let day_ago = backups.join(format!(
+        "audit-{}-{}.db",
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).strftime("%Y%m%dT%H%M%SZ"),
+        &foreign_head[..12]
+    ));
+    std::fs::rename(&foreign, &day_ago).unwrap();
+    let (foreign, _) = backed_up(&backup(&other, &backups, &[]));
+    let old = backups.join(format!(
+        "audit-{}-{}.db",
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 200))
+            .strftime("%Y%m%dT%H%M%SZ"),
+        "0123456789ab"
+    ));
+    std::fs::rename(&foreign, &old).unwrap();
+    // Three backups of this store: each records the one before in the store, so each has
+    // a head (and a name) of its own.
+    let mut ours = Vec::new();
+    for _ in 0..3 {
+        ours.push(backed_up(&backup(&db, &backups, &[])).0);
+    }
+    let out = backup(&db, &backups, &["--keep", "2"]);
+    let (newest, _) = backed_up(&out);
+    let text = stdout(&out);
+    let mut left: Vec<std::path::PathBuf> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.sort();
+    let mut want = vec![day_ago.clone(), ours[2].clone(), newest.clone()];
+    want.sort();
+    assert_eq!(left, want, "{text}");
+    // The foreign backup a day old stays, saying why; the one past 184 days goes.
+    assert!(
+        text.contains(&format!("kept: {}", day_ago.display())) && text.contains("only copy"),
+        "{text}"
+    );
+    for gone in [&old, &ours[0], &ours[1]] {
+        assert!(
+            text.contains(&format!("removed: {}", gone.display())),
+            "{text}"
+        );
+    }
+    // Each backup is recorded in the store it copies.
+    let q = run(&["audit", "query", "--db", s(&db), "--json"], b"");
+    let events: Vec<serde_json::Value> = json_lines(&q)
+        .into_iter()
+        .filter_map(|r| r.get("event").cloned())
+        .collect();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(events.iter().all(|e| e["kind"] == "backup"));
+    assert_eq!(
+        events[3]["file"],
+        newest.file_name().unwrap().to_str().unwrap()
+    );
+    assert_eq!(verify(&db, &[]).0, 0);
+    // At least one is kept.
+    let out = backup(&db, &backups, &["--keep", "0"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("at least one"), "{}", stderr(&out));
+}
+
+#[test]
+fn verify_with_expect_head_proves_a_copy_and_names_a_different_head() {
+    let (dir, db) = scanned(40);
+    let backups = dir.path().join("backups");
+    let (file, head) = backed_up(&backup(&db, &backups, &[]));
+    let (c, text) = verify(&file, &["--expect-head", &head]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("as expected"), "{text}");
+    // The store has moved on since (the backup was recorded in it): its head is not the
+    // copy's, and the copy is not the store.
+    let now = stdout(&run(&["audit", "head", "--db", s(&db)], b""));
+    let now = now.split_whitespace().nth(1).unwrap().to_owned();
+    assert_ne!(now, head);
+    let (c, text) = verify(&file, &["--expect-head", &now]);
+    assert_eq!(c, 1, "{text}");
+    assert!(
+        text.starts_with("HEAD DIFFERS: ") && text.contains(&head) && text.contains(&now),
+        "{text}"
+    );
+    // Verifying leaves the copy as it was.
+    let bytes = std::fs::read(&file).unwrap();
+    verify(&file, &[]);
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    // A head that is not one is bad usage.
+    let (c, text) = verify(&file, &["--expect-head", &head[..12]]);
+    assert_eq!(c, 2, "{text}");
+    assert!(text.contains("64 hex digits"), "{text}");
+}
+
+#[test]
+fn a_query_or_export_with_the_key_needs_an_operator_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path(), 30);
+    let db = dir.path().join("sealed.db");
+    let key_file = dir.path().join("key.hex");
+    assert_eq!(code(&run(&["audit", "keygen", "-o", s(&key_file)], b"")), 0);
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            "/dev/null",
+            "--audit",
+            s(&db),
+            "--audit-key-file",
+            s(&key_file),
+        ],
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let keyed = |cmd: &str, extra: &[&str]| {
+        let mut args = vec!["audit", cmd, "--db", s(&db), "--key-file", s(&key_file)];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    for cmd in ["query", "export"] {
+        let out = keyed(cmd, &["--user", "u1"]);
+        assert_eq!(code(&out), 2, "{cmd}");
+        assert!(stderr(&out).contains("--operator"), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "nothing shown");
+    }
+    let out = keyed(
+        "query",
+        &["--json", "--ip", "203.0.113.0/24", "--operator", "张三"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let shown = json_lines(&out);
+    assert!(!shown.is_empty() && shown.iter().all(|r| r["personal"]["ip"].is_string()));
+    let out = keyed("export", &["--format", "csv", "--operator", "李四"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Both reads are in the chain: who, which filter, how many records were shown.
+    let q = run(&["audit", "query", "--db", s(&db), "--json"], b"");
+    let reads: Vec<serde_json::Value> = json_lines(&q)
+        .into_iter()
+        .filter(|r| r["event"]["kind"] == "read")
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert_eq!(reads[0]["caller"], "张三");
+    assert_eq!(reads[0]["event"]["filter"]["ip"], "203.0.113.0/24");
+    assert_eq!(reads[0]["event"]["count"], shown.len());
+    assert_eq!(reads[1]["caller"], "李四");
+    assert_eq!(reads[1]["event"]["via"], "audit export");
+    assert_eq!(verify(&db, &[]).0, 0);
 }

@@ -652,3 +652,258 @@ fn expired_keys_and_keys_used_from_elsewhere_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an RFC 3339 time"));
 }
+
+/// Polls `f` until it returns `Some`, for at most `secs` seconds.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_personal_data_query_through_the_service_is_recorded_naming_the_key() {
+    let s = Server::start("");
+    for post in [
+        r#"{"id":"q1","text":"出售冰毒","poster":{"user_id":"u77","ip":"198.51.100.7","port":50123}}"#,
+        r#"{"id":"q2","text":"周末一起去爬山吗","poster":{"user_id":"u78","ip":"198.51.100.8"}}"#,
+    ] {
+        assert_eq!(s.moderate(post).status, 200);
+    }
+    let get = |path: &str, key: &str| s.call("GET", path, Some(key), b"");
+    // Only the audit role reads personal data, and only naming whose.
+    assert_eq!(get("/v1/audit/records?user=u77", &s.moderate).status, 403);
+    assert_eq!(get("/v1/audit/records?user=u77", &s.reviewer).status, 403);
+    assert_eq!(
+        s.call("GET", "/v1/audit/records?user=u77", None, b"")
+            .status,
+        401
+    );
+    let none = get("/v1/audit/records", &s.auditor);
+    assert_eq!(none.status, 400, "{}", none.text());
+    assert!(none.text().contains("?user=ID"), "{}", none.text());
+    // The records, sealed fields opened.
+    let r = get("/v1/audit/records?user=u77", &s.auditor);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(v["records"][0]["post_id"], "q1");
+    assert_eq!(v["records"][0]["personal"]["ip"], "198.51.100.7");
+    assert_eq!(v["records"][0]["personal"]["port"], 50123);
+    let by_ip = get("/v1/audit/records?ip=198.51.100.0/24", &s.auditor).json();
+    assert_eq!(by_ip["count"], 2, "{by_ip}");
+    let by_post = get("/v1/audit/records?post=q2", &s.auditor).json();
+    assert_eq!(by_post["records"][0]["user_id"], "u78", "{by_post}");
+    // Each read is a record naming the key, with its filter and count (refused calls left
+    // none); the store verifies.
+    let reads: Vec<(String, Value)> = s
+        .records()
+        .into_iter()
+        .filter_map(|r| {
+            let e = r.event?;
+            (e["kind"] == "read").then(|| (r.caller.unwrap(), e))
+        })
+        .collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert!(reads.iter().all(|(caller, _)| caller == "carol"));
+    assert_eq!(reads[0].1["filter"], json!({"user": "u77"}));
+    assert_eq!(reads[1].1["filter"], json!({"ip": "198.51.100.0/24"}));
+    assert_eq!(reads[2].1["filter"], json!({"post": "q2"}));
+    let counts: Vec<&Value> = reads.iter().map(|(_, e)| &e["count"]).collect();
+    assert_eq!(counts, [1, 2, 1]);
+    let db = s.db();
+    let verify = common::run(&["audit", "verify", "--db", db.to_str().unwrap()], b"");
+    assert_eq!(common::code(&verify), 0, "{}", common::stdout(&verify));
+    // The command line cannot record a read while the service holds the store: it says
+    // where to read instead, and shows nothing.
+    let key_file = s.dir.path().join("audit.key");
+    let out = common::run(
+        &[
+            "audit",
+            "query",
+            "--db",
+            db.to_str().unwrap(),
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--operator",
+            "张三",
+            "--user",
+            "u77",
+        ],
+        b"",
+    );
+    assert_eq!(common::code(&out), 2);
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("shenhe serve") && err.contains("GET /v1/audit/records"),
+        "{err}"
+    );
+    assert!(common::stdout(&out).is_empty());
+}
+
+#[test]
+fn a_rotated_keys_old_value_works_during_grace_and_is_refused_after() {
+    let s = Server::start("");
+    let config = s.dir.path().join("shenhe.toml");
+    let rotate = |grace: &str| -> String {
+        let out = common::run(
+            &[
+                "serve",
+                "key",
+                "rotate",
+                "--name",
+                "forum",
+                "--grace",
+                grace,
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+        common::stdout(&out).trim().to_owned()
+    };
+    let post = r#"{"id":"r1","text":"周末一起去爬山吗"}"#.as_bytes();
+    let call = |key: &str| s.call("POST", "/v1/moderate", Some(key), post);
+    let first = rotate("1h");
+    assert!(first.starts_with("shk_"), "{first}");
+    // The service takes the new key when it reads its config again.
+    assert_eq!(call(&first).status, 401);
+    let reload = s.call("POST", "/admin/reload", Some(&s.admin), b"");
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    assert_eq!(call(&first).status, 200);
+    assert_eq!(
+        call(&s.moderate).status,
+        200,
+        "the old key works during its grace period"
+    );
+    // A second rotation without grace: every earlier key of the name ends now.
+    let second = rotate("0s");
+    s.signal("-HUP");
+    eventually(30, "the SIGHUP reload", || {
+        (call(&second).status == 200).then_some(())
+    });
+    for old in [&s.moderate, &first] {
+        let r = call(old);
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert!(r.text().contains("expired"), "{}", r.text());
+    }
+    // Rotating a name the config does not have changes nothing and says which it has.
+    let before = std::fs::read_to_string(&config).unwrap();
+    let out = common::run(
+        &[
+            "serve",
+            "key",
+            "rotate",
+            "--name",
+            "nobody",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(common::code(&out), 2);
+    assert!(
+        common::stderr(&out).contains("no key named \"nobody\""),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    // Each change of the keys in force is in the chain, naming who made the service read
+    // it, never with a key itself; the store verifies.
+    let records = s.all_records();
+    let changes: Vec<(String, Value)> = records
+        .iter()
+        .filter_map(|r| {
+            let e = r.event.clone()?;
+            (e["kind"] == "credentials").then(|| (r.caller.clone().unwrap(), e))
+        })
+        .collect();
+    let callers: Vec<&str> = changes.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(callers, ["shenhe serve start", "ops", "SIGHUP"]);
+    let id = |key: &str| {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(key.as_bytes()))[..12].to_owned()
+    };
+    let said = changes[1].1["changes"].to_string();
+    assert!(
+        said.contains(&format!("key forum {} added", id(&first))),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("key forum {}: expires null", id(&s.moderate))),
+        "{said}"
+    );
+    let all = serde_json::to_string(&records).unwrap();
+    for key in [&s.moderate, &first, &second] {
+        assert!(!all.contains(key.as_str()), "a key in the audit store");
+    }
+}
+
+#[test]
+fn scheduled_backups_are_verified_recorded_and_reported_in_metrics() {
+    let s = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        "",
+        "[audit]\nbackup_dir = \"backups\"\nbackup_every = \"1s\"\nbackup_keep = 2\n",
+    );
+    assert_eq!(s.moderate(r#"{"id":"b1","text":"出售冰毒"}"#).status, 200);
+    let backups = || -> Vec<Value> {
+        s.records()
+            .into_iter()
+            .filter_map(|r| r.event.filter(|e| e["kind"] == "backup"))
+            .collect()
+    };
+    let taken = eventually(60, "three scheduled backups", || {
+        let b = backups();
+        (b.len() >= 3).then_some(b)
+    });
+    let metrics = s.call("GET", "/metrics", None, b"").text();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("shenhe_audit_backup_last_timestamp_seconds") > 1.7e9);
+    assert!(value("shenhe_audit_backup_last_records") >= 2.0);
+    assert_eq!(value("shenhe_audit_backup_failures_total"), 0.0);
+    // Rotation removed the oldest; the last backup recorded proves itself with its head.
+    assert!(taken
+        .iter()
+        .any(|e| !e["removed"].as_array().unwrap().is_empty()));
+    let dir = s.dir.path().join("backups");
+    for e in &taken {
+        for gone in e["removed"].as_array().unwrap() {
+            assert!(!dir.join(gone.as_str().unwrap()).exists(), "{gone}");
+        }
+    }
+    let last = taken.last().unwrap();
+    let file = dir.join(last["file"].as_str().unwrap());
+    let out = common::run(
+        &[
+            "audit",
+            "verify",
+            "--db",
+            file.to_str().unwrap(),
+            "--expect-head",
+            last["head"].as_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(common::code(&out), 0, "{}", common::stdout(&out));
+    // The backup holds the decision made before it.
+    let mut shown = String::new();
+    let out = common::run(
+        &["audit", "query", "--db", file.to_str().unwrap(), "--json"],
+        b"",
+    );
+    shown.push_str(&common::stdout(&out));
+    assert!(shown.contains("\"post_id\":\"b1\""), "{shown}");
+}

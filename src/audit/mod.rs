@@ -16,6 +16,7 @@
 //!   operator's key ([`AuditKey`]); without the key records still verify and show those
 //!   fields as withheld.
 
+pub mod backup;
 mod export;
 pub(crate) mod key;
 
@@ -216,6 +217,51 @@ impl Preparer {
         self.prepare_row(None, post, d, Some(caller), Some(event.to_string()))
     }
 
+    /// A record of an act on the store itself, not on a post (a read of personal data, a
+    /// backup, a change of the service's keys): `event` says what (a JSON object with its
+    /// `kind`), `caller` who; `ruleset` is the hash of the rule set in force, or empty when
+    /// none is (a command-line tool's act).
+    pub fn prepare_event(
+        &self,
+        caller: &str,
+        event: &serde_json::Value,
+        ruleset: &str,
+    ) -> Result<PendingRecord> {
+        let personal = to_json(&Personal::default());
+        let personal = match (&self.key, self.sealed) {
+            (Some(k), true) => k.seal(&personal),
+            (None, true) => {
+                return Err(Error::new(
+                    ErrorKind::AuditKey,
+                    format!("the store seals personal fields: give its key to record in it (--key-file, or {KEY_ENV})"),
+                ))
+            }
+            _ => personal,
+        };
+        let row = Row {
+            seq: 0,
+            day: String::new(),
+            run: 0,
+            line: None,
+            post_id: None,
+            post_time: None,
+            scan_time: String::new(),
+            user_id: None,
+            personal,
+            content: to_json(&Content::default()),
+            categories: "[]".to_owned(),
+            action: crate::Action::Allow.as_str().to_owned(),
+            report: false,
+            measures: "[]".to_owned(),
+            hits: "[]".to_owned(),
+            ruleset: ruleset.to_owned(),
+            caller: Some(caller.to_owned()),
+            event: Some(event.to_string()),
+        };
+        let body = row.body_digest();
+        Ok(PendingRecord(row, body))
+    }
+
     fn prepare_row(
         &self,
         line: Option<u64>,
@@ -356,6 +402,36 @@ pub struct Filter {
     pub until: Option<Timestamp>,
     /// Asked for by this caller (API key or user name).
     pub caller: Option<String>,
+    /// The post, by its id as the forum gave it (`p1`, or `17` for a number or the
+    /// string "17").
+    pub post: Option<String>,
+}
+
+impl Filter {
+    /// Whether a filter that finds a person's records is given: an account, an address or
+    /// a post (what a read of personal data names).
+    pub fn names_a_subject(&self) -> bool {
+        self.user.is_some() || self.ip.is_some() || self.post.is_some()
+    }
+
+    /// The filter as a JSON object of the filters given (what a read's audit record keeps).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), serde_json::Value::String(v));
+            }
+        };
+        put("user", self.user.clone());
+        put("ip", self.ip.map(|n| n.to_string()));
+        put("post", self.post.clone());
+        put("category", self.category.map(|c| c.to_string()));
+        put("action", self.action.clone());
+        put("since", self.since.map(|t| t.to_string()));
+        put("until", self.until.map(|t| t.to_string()));
+        put("caller", self.caller.clone());
+        serde_json::Value::Object(m)
+    }
 }
 
 /// A day of the manifest.
@@ -513,6 +589,8 @@ impl Row {
 }
 
 const ROW_COLUMNS: &str = "seq, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, caller, event, prev, hash";
+/// The same columns of a store of format 1, which had no caller and event.
+const ROW_COLUMNS_V1: &str = "seq, day, run, line, post_id, post_time, scan_time, user_id, personal, content, categories, action, report, measures, hits, ruleset, NULL, NULL, prev, hash";
 
 /// The store format this build writes: 2 added the `caller` and `event` columns (a store
 /// of format 1 is brought up to 2 when opened; its records keep their hashes).
@@ -956,138 +1034,50 @@ impl AuditStore {
         (self.tail.seq, self.tail.hash.clone())
     }
 
+    /// Records an act that concerns no post (a read of personal data, say) from a program
+    /// that has no run of its own, such as a command-line tool: under a run of its own,
+    /// finished at once. Needs the writer's lock ([`AuditStore::lock_writer`]) and, for a
+    /// store that seals personal fields, its key. Returns once the record is committed.
+    pub fn record_event(
+        &mut self,
+        caller: &str,
+        event: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<()> {
+        if self.writer.is_none() {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                format!(
+                    "audit store {}: recording needs the writer's lock",
+                    self.path.display()
+                ),
+            ));
+        }
+        let record = self.preparer().prepare_event(caller, event, "")?;
+        let run = self.begin_run(None, None, "")?;
+        self.append_prepared(run, vec![record], now)?;
+        self.finish_run(run)
+    }
+
+    /// The last record of an act of `kind` (an `event` whose `kind` is that), if any.
+    pub fn last_event(&self, kind: &str) -> Result<Option<AuditRecord>> {
+        let found = self
+            .conn
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM records WHERE event IS NOT NULL AND json_extract(event, '$.kind') = ?1 ORDER BY seq DESC LIMIT 1"),
+                [kind],
+                Row::read,
+            )
+            .optional()
+            .map_err(db_err("reading the records"))?;
+        Ok(found.map(|(row, _, hash)| self.record(row, hash)))
+    }
+
     /// Checks every record and the manifest; names the first problem found. With
     /// `expect_head` (from `head`, kept elsewhere), a store whose head differs (a truncated
     /// tail, or a rewritten chain) fails too.
     pub fn verify(&self, expect_head: Option<&str>) -> Result<Verification> {
-        let mut v = Verification {
-            head: GENESIS.to_owned(),
-            ..Verification::default()
-        };
-        let days: Vec<DayEntry> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT day, first_seq, last_seq, count, final_hash, pruned_at, pruned_count FROM manifest ORDER BY day")
-                .map_err(db_err("reading the manifest"))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(DayEntry {
-                        day: r.get(0)?,
-                        first: r.get(1)?,
-                        last: r.get(2)?,
-                        count: r.get(3)?,
-                        final_hash: r.get(4)?,
-                        pruned_at: r.get(5)?,
-                        pruned_count: r.get(6)?,
-                    })
-                })
-                .map_err(db_err("reading the manifest"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(db_err("reading the manifest"))?
-        };
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {ROW_COLUMNS} FROM records ORDER BY seq"))
-            .map_err(db_err("reading the records"))?;
-        let mut rows = stmt
-            .query_map([], Row::read)
-            .map_err(db_err("reading the records"))?
-            .peekable();
-        let mut prev_final = GENESIS.to_owned();
-        let mut next_seq = 1;
-        for DayEntry {
-            day,
-            first,
-            last,
-            count,
-            final_hash,
-            pruned_at,
-            pruned_count,
-        } in &days
-        {
-            v.days += 1;
-            if *first != next_seq {
-                v.problem = Some(format!("day {day}: the manifest starts at record {first}, expected {next_seq} (a day's entry was removed or altered)"));
-                return Ok(v);
-            }
-            let mut found = 0;
-            let mut prev = prev_final.clone();
-            let mut expected_seq = *first;
-            while let Some(r) = rows.peek() {
-                let (row, stored_prev, hash) = match r {
-                    Ok(x) => x.clone(),
-                    Err(e) => {
-                        return Err(Error::new(
-                            ErrorKind::Audit,
-                            format!("reading the records: {e}"),
-                        ))
-                    }
-                };
-                if row.day != *day {
-                    if row.day < *day || row.seq <= *last {
-                        v.problem = Some(format!("record {} (post {}): its day {} is out of order (a record was inserted or moved)", row.seq, row.post_id.as_deref().unwrap_or("-"), row.day));
-                        return Ok(v);
-                    }
-                    break;
-                }
-                rows.next();
-                v.records += 1;
-                found += 1;
-                let post = row.post_id.as_deref().unwrap_or("-").to_owned();
-                if row.seq < *first || row.seq > *last {
-                    v.problem = Some(format!("record {} (post {post}): outside the records {first}..{last} the manifest lists for day {day} (inserted)", row.seq));
-                    return Ok(v);
-                }
-                if row.hash_after(&stored_prev, &row.body_digest()) != hash {
-                    v.problem = Some(format!("record {} (post {post}, day {day}): its content does not match its hash (the record was edited)", row.seq));
-                    return Ok(v);
-                }
-                if pruned_at.is_none() {
-                    if row.seq != expected_seq || stored_prev != prev {
-                        v.problem = Some(format!("record {} (post {post}, day {day}): the chain is broken before it (a record was deleted, inserted or reordered)", row.seq));
-                        return Ok(v);
-                    }
-                    expected_seq += 1;
-                    prev = hash.clone();
-                }
-            }
-            match pruned_at {
-                None => {
-                    if found != *count {
-                        v.problem = Some(format!("day {day}: the manifest lists {count} records, the store has {found} (records were deleted or inserted)"));
-                        return Ok(v);
-                    }
-                    if prev != *final_hash {
-                        v.problem = Some(format!("day {day}: its last record does not end in the manifest's final hash (the day's tail was altered)"));
-                        return Ok(v);
-                    }
-                }
-                Some(_) => {
-                    v.pruned_days += 1;
-                    if found + pruned_count != *count {
-                        v.problem = Some(format!("day {day} (pruned): {found} held records and {pruned_count} pruned do not make the manifest's {count}"));
-                        return Ok(v);
-                    }
-                }
-            }
-            prev_final = final_hash.clone();
-            next_seq = last + 1;
-        }
-        if let Some(r) = rows.next() {
-            let seq = r.map(|r| r.0.seq).unwrap_or(-1);
-            v.problem = Some(format!(
-                "record {seq}: not in any day of the manifest (inserted)"
-            ));
-            return Ok(v);
-        }
-        v.head = prev_final;
-        if let Some(expect) = expect_head {
-            if expect.trim() != v.head {
-                let problem = format!("the head is {}, expected {} (records at the end were removed, or the chain was rewritten)", v.head, expect.trim());
-                v.problem = Some(problem);
-            }
-        }
-        Ok(v)
+        verify_conn(&self.conn, expect_head)
     }
 
     /// Deletes the records of every day older than `max_days` calendar days at `now`
@@ -1205,6 +1195,18 @@ impl AuditStore {
             args.push(c.clone());
             sql.push_str(&format!(" AND caller = ?{}", args.len()));
         }
+        if let Some(p) = &filter.post {
+            // Stored as JSON: the string "17" and the number 17 both answer to `17`.
+            args.push(to_json(&PostId::Str(p.clone())));
+            let n = args.len();
+            match p.parse::<i64>() {
+                Ok(i) => {
+                    args.push(to_json(&PostId::Int(i)));
+                    sql.push_str(&format!(" AND post_id IN (?{n}, ?{})", n + 1));
+                }
+                Err(_) => sql.push_str(&format!(" AND post_id = ?{n}")),
+            }
+        }
         sql.push_str(" ORDER BY seq");
         let mut stmt = self.conn.prepare(&sql).map_err(db_err("querying"))?;
         let rows = stmt
@@ -1288,6 +1290,209 @@ impl AuditStore {
         }
         Ok(())
     }
+}
+
+/// Verifies the store (or a backup of one) at `path` as [`AuditStore::verify`] does, without
+/// writing to it: opened read-only, so checking a copy leaves it byte for byte as it was.
+pub fn verify_file(path: &Path, expect_head: Option<&str>) -> Result<Verification> {
+    let conn = open_read_only(path)?;
+    verify_conn(&conn, expect_head)
+}
+
+/// A read-only connection to the audit store at `path`, refusing a file that is not one (or
+/// one of a newer format).
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    let what = format!("audit store {}", path.display());
+    match std::fs::metadata(path) {
+        Err(_) => {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("{}: no such audit store", path.display()),
+            ))
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(Error::new(
+                ErrorKind::Audit,
+                format!("{}: not a file, so not an audit store", path.display()),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err(&what))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(db_err(&what))?;
+    let schema: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Audit,
+                format!("{}: not an audit store ({e})", path.display()),
+            )
+        })?;
+    let version: u32 = schema.as_deref().unwrap_or("1").parse().unwrap_or(u32::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::Audit,
+            format!("{what} has format {}, newer than this shenhe's ({SCHEMA_VERSION}): use a newer shenhe", schema.as_deref().unwrap_or("?")),
+        ));
+    }
+    Ok(conn)
+}
+
+/// [`AuditStore::verify`] on any connection to a store: inside one read transaction, so
+/// a store another process appends to meanwhile is checked as it stood when it began.
+fn verify_conn(conn: &Connection, expect_head: Option<&str>) -> Result<Verification> {
+    // A deferred transaction: its first read fixes the snapshot (WAL lets writers go on).
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(db_err("starting a read transaction"))?;
+    // A store of format 1 has no caller and event columns (read as NULL, as they hash).
+    let has_caller: bool = tx
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('records') WHERE name = 'caller'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err("reading the records"))?;
+    let columns = if has_caller {
+        ROW_COLUMNS
+    } else {
+        ROW_COLUMNS_V1
+    };
+    let mut v = Verification {
+        head: GENESIS.to_owned(),
+        ..Verification::default()
+    };
+    let days: Vec<DayEntry> = {
+        let mut stmt = tx
+            .prepare("SELECT day, first_seq, last_seq, count, final_hash, pruned_at, pruned_count FROM manifest ORDER BY day")
+            .map_err(db_err("reading the manifest"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DayEntry {
+                    day: r.get(0)?,
+                    first: r.get(1)?,
+                    last: r.get(2)?,
+                    count: r.get(3)?,
+                    final_hash: r.get(4)?,
+                    pruned_at: r.get(5)?,
+                    pruned_count: r.get(6)?,
+                })
+            })
+            .map_err(db_err("reading the manifest"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(db_err("reading the manifest"))?
+    };
+    let mut stmt = tx
+        .prepare(&format!("SELECT {columns} FROM records ORDER BY seq"))
+        .map_err(db_err("reading the records"))?;
+    let mut rows = stmt
+        .query_map([], Row::read)
+        .map_err(db_err("reading the records"))?
+        .peekable();
+    let mut prev_final = GENESIS.to_owned();
+    let mut next_seq = 1;
+    for DayEntry {
+        day,
+        first,
+        last,
+        count,
+        final_hash,
+        pruned_at,
+        pruned_count,
+    } in &days
+    {
+        v.days += 1;
+        if *first != next_seq {
+            v.problem = Some(format!("day {day}: the manifest starts at record {first}, expected {next_seq} (a day's entry was removed or altered)"));
+            return Ok(v);
+        }
+        let mut found = 0;
+        let mut prev = prev_final.clone();
+        let mut expected_seq = *first;
+        while let Some(r) = rows.peek() {
+            let (row, stored_prev, hash) = match r {
+                Ok(x) => x.clone(),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Audit,
+                        format!("reading the records: {e}"),
+                    ))
+                }
+            };
+            if row.day != *day {
+                if row.day < *day || row.seq <= *last {
+                    v.problem = Some(format!("record {} (post {}): its day {} is out of order (a record was inserted or moved)", row.seq, row.post_id.as_deref().unwrap_or("-"), row.day));
+                    return Ok(v);
+                }
+                break;
+            }
+            rows.next();
+            v.records += 1;
+            found += 1;
+            let post = row.post_id.as_deref().unwrap_or("-").to_owned();
+            if row.seq < *first || row.seq > *last {
+                v.problem = Some(format!("record {} (post {post}): outside the records {first}..{last} the manifest lists for day {day} (inserted)", row.seq));
+                return Ok(v);
+            }
+            if row.hash_after(&stored_prev, &row.body_digest()) != hash {
+                v.problem = Some(format!("record {} (post {post}, day {day}): its content does not match its hash (the record was edited)", row.seq));
+                return Ok(v);
+            }
+            if pruned_at.is_none() {
+                if row.seq != expected_seq || stored_prev != prev {
+                    v.problem = Some(format!("record {} (post {post}, day {day}): the chain is broken before it (a record was deleted, inserted or reordered)", row.seq));
+                    return Ok(v);
+                }
+                expected_seq += 1;
+                prev = hash.clone();
+            }
+        }
+        match pruned_at {
+            None => {
+                if found != *count {
+                    v.problem = Some(format!("day {day}: the manifest lists {count} records, the store has {found} (records were deleted or inserted)"));
+                    return Ok(v);
+                }
+                if prev != *final_hash {
+                    v.problem = Some(format!("day {day}: its last record does not end in the manifest's final hash (the day's tail was altered)"));
+                    return Ok(v);
+                }
+            }
+            Some(_) => {
+                v.pruned_days += 1;
+                if found + pruned_count != *count {
+                    v.problem = Some(format!("day {day} (pruned): {found} held records and {pruned_count} pruned do not make the manifest's {count}"));
+                    return Ok(v);
+                }
+            }
+        }
+        prev_final = final_hash.clone();
+        next_seq = last + 1;
+    }
+    if let Some(r) = rows.next() {
+        let seq = r.map(|r| r.0.seq).unwrap_or(-1);
+        v.problem = Some(format!(
+            "record {seq}: not in any day of the manifest (inserted)"
+        ));
+        return Ok(v);
+    }
+    v.head = prev_final;
+    if let Some(expect) = expect_head {
+        if expect.trim() != v.head {
+            let problem = format!("the head is {}, expected {} (records at the end were removed, or the chain was rewritten)", v.head, expect.trim());
+            v.problem = Some(problem);
+        }
+    }
+    Ok(v)
 }
 
 fn matches(f: &Filter, r: &AuditRecord) -> bool {

@@ -817,13 +817,31 @@ impl Pipeline {
     /// JSON object with its `kind`, `caller` who did it; the record carries the rule set in
     /// force and no post. Returns once durable; without a store there is nothing to record.
     pub fn record_event(&self, caller: &str, event: &serde_json::Value) -> Result<()> {
-        let Some(audit) = &self.audit else {
+        self.record_events(caller, std::slice::from_ref(event))
+    }
+
+    /// [`record_event`](Pipeline::record_event) for several acts of one caller, in one
+    /// commit: all are recorded or none.
+    pub fn record_events(&self, caller: &str, events: &[serde_json::Value]) -> Result<()> {
+        let (Some(audit), false) = (&self.audit, events.is_empty()) else {
             return Ok(());
         };
         let post = Post::default();
         let d = self.engine.load().scan(&post);
-        let record = audit.preparer().prepare_act(&post, &d, caller, event)?;
-        audit.commit(audit.ticket(), vec![record])
+        let records = events
+            .iter()
+            .map(|e| audit.preparer().prepare_act(&post, &d, caller, e))
+            .collect::<Result<Vec<_>>>()?;
+        audit.commit(audit.ticket(), records)
+    }
+
+    /// The last record of an act of `kind` in the audit store (an `event` with that
+    /// `kind`), if any; none without a store.
+    pub fn last_event(&self, kind: &str) -> Result<Option<crate::audit::AuditRecord>> {
+        match &self.audit {
+            None => Ok(None),
+            Some(a) => a.store().last_event(kind),
+        }
     }
 
     /// The audit store's commit figures, when a store is attached (for metrics and a

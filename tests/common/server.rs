@@ -158,8 +158,18 @@ impl Server {
         }
     }
 
-    /// Every record in the store (verified first).
+    /// Every record in the store (verified first) but the service's records of the keys
+    /// and users in force (events of kind `credentials`, one at each start or reload that
+    /// changes them): what the posts and people's acts left.
     pub fn records(&self) -> Vec<shenhe::audit::AuditRecord> {
+        self.all_records()
+            .into_iter()
+            .filter(|r| r.event.as_ref().is_none_or(|e| e["kind"] != "credentials"))
+            .collect()
+    }
+
+    /// Every record in the store, verified first.
+    pub fn all_records(&self) -> Vec<shenhe::audit::AuditRecord> {
         let store = AuditStore::open(self.db(), Some(self.key.clone())).unwrap();
         assert_eq!(store.verify(None).unwrap().problem, None, "audit verify");
         let mut out = Vec::new();

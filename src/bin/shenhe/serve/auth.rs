@@ -243,6 +243,124 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// Carries the rate buckets of the keys in force over to these (after a reload of the
+    /// config), so re-reading it does not refill every key's bucket.
+    pub fn keep_buckets_of(&self, old: &Keys) {
+        let taken = std::mem::take(&mut *old.buckets.lock().unwrap_or_else(|e| e.into_inner()));
+        *self.buckets.lock().unwrap_or_else(|e| e.into_inner()) = taken;
+    }
+}
+
+/// The keys and console users in force: read from the config at start and again at each
+/// reload, and swapped whole.
+pub struct Credentials {
+    pub keys: Keys,
+    pub users: Vec<UserConfig>,
+    /// What the audit chain keeps of them ([`summary`]).
+    pub summary: serde_json::Value,
+}
+
+impl Credentials {
+    pub fn new(keys: &[KeyConfig], users: &[UserConfig], default_rate: u32) -> Credentials {
+        Credentials {
+            keys: Keys::new(keys, default_rate),
+            users: users.to_vec(),
+            summary: summary(keys, users),
+        }
+    }
+}
+
+/// The first 12 hex digits of the SHA-256 of `bytes`: names a secret without revealing it.
+fn fingerprint(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))[..12].to_owned()
+}
+
+/// What the audit chain keeps of the keys and users: for each key its name, `id` (the
+/// first 12 hex digits of its SHA-256, so a rotation shows), roles, expires and
+/// allow_from; for each user the name, `password_id` (12 hex digits of the SHA-256 of the
+/// password's hash, so a new password shows), roles, expires and allow_from. Never a key,
+/// a digest whole or a password hash.
+pub fn summary(keys: &[KeyConfig], users: &[UserConfig]) -> serde_json::Value {
+    let roles = |r: &[Role]| r.iter().map(|r| r.as_str()).collect::<Vec<_>>();
+    let nets = |n: &[ipnet::IpNet]| n.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "name": k.name,
+                "id": k.sha256.trim().to_ascii_lowercase().get(..12).unwrap_or(""),
+                "roles": roles(&k.roles),
+                "expires": k.expires,
+                "allow_from": nets(&k.allow_from),
+            })
+        })
+        .collect();
+    let users: Vec<_> = users
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "name": u.name,
+                "password_id": fingerprint(u.password.as_bytes()),
+                "roles": roles(&u.roles),
+                "expires": u.expires,
+                "allow_from": nets(&u.allow_from),
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys, "users": users })
+}
+
+/// What changed from one [`summary`] to the next, one line a change: `key forum
+/// 1a2b3c4d5e6f added`, `user alice: roles ["review"] → ["review","audit"]`, ….
+pub fn changes(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (list, what, id) in [("keys", "key", "id"), ("users", "user", "name")] {
+        let index = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+            v[list]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|e| (e[id].as_str().unwrap_or("").to_owned(), e.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (old, new) = (index(before), index(after));
+        let label = |e: &serde_json::Value| match what {
+            "key" => format!(
+                "key {} {}",
+                e["name"].as_str().unwrap_or(""),
+                e["id"].as_str().unwrap_or("")
+            ),
+            _ => format!("user {}", e["name"].as_str().unwrap_or("")),
+        };
+        for (k, e) in &new {
+            match old.iter().find(|(o, _)| o == k) {
+                None => out.push(format!("{} added", label(e))),
+                Some((_, o)) => {
+                    for field in ["name", "password_id", "roles", "expires", "allow_from"] {
+                        if o.get(field) != e.get(field) {
+                            out.push(format!(
+                                "{}: {field} {} → {}",
+                                label(e),
+                                o.get(field).unwrap_or(&serde_json::Value::Null),
+                                e.get(field).unwrap_or(&serde_json::Value::Null)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for (k, o) in &old {
+            if !new.iter().any(|(n, _)| n == k) {
+                out.push(format!("{} removed", label(o)));
+            }
+        }
+    }
+    out
+}
+
 /// The key from `Authorization: Bearer KEY`.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers
@@ -288,13 +406,19 @@ impl Bucket {
     }
 }
 
-/// A fresh key and the config block that admits it: `shenhe serve key new`.
-pub fn new_key(name: &str, roles: &[Role]) -> anyhow::Result<(String, String)> {
+/// A fresh key (32 random bytes from the operating system) and its hex SHA-256.
+pub fn fresh_key() -> anyhow::Result<(String, String)> {
     let mut raw = [0u8; 32];
     getrandom::getrandom(&mut raw)
         .map_err(|e| anyhow::anyhow!("no randomness from the operating system: {e}"))?;
     let key = format!("shk_{}", hex::encode(raw));
     let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    Ok((key, digest))
+}
+
+/// A fresh key and the config block that admits it: `shenhe serve key new`.
+pub fn new_key(name: &str, roles: &[Role]) -> anyhow::Result<(String, String)> {
+    let (key, digest) = fresh_key()?;
     let config = KeyConfig {
         name: name.to_owned(),
         sha256: digest.clone(),
@@ -438,6 +562,43 @@ mod tests {
             keys.admit(Some(&key), Role::Moderate, None),
             Err(Refusal::TooMany(1))
         ));
+    }
+
+    #[test]
+    fn changes_name_keys_by_id_and_users_by_name() {
+        let key = |name: &str, digest: &str, expires: Option<&str>| KeyConfig {
+            name: name.into(),
+            sha256: digest.repeat(64),
+            roles: vec![Role::Moderate],
+            rate_limit: None,
+            expires: expires.map(str::to_owned),
+            allow_from: Vec::new(),
+        };
+        let before = summary(&[key("forum", "a", None)], &[]);
+        let after = summary(
+            &[
+                key("forum", "a", Some("2026-12-04T00:00:00Z")),
+                key("forum", "b", None),
+            ],
+            &[],
+        );
+        assert_eq!(
+            changes(&before, &after),
+            [
+                "key forum aaaaaaaaaaaa: expires null → \"2026-12-04T00:00:00Z\"",
+                "key forum bbbbbbbbbbbb added"
+            ]
+        );
+        assert!(changes(&after, &after).is_empty());
+        assert_eq!(
+            changes(&after, &before),
+            [
+                "key forum aaaaaaaaaaaa: expires \"2026-12-04T00:00:00Z\" → null",
+                "key forum bbbbbbbbbbbb removed"
+            ]
+        );
+        let text = after.to_string();
+        assert!(!text.contains(&"b".repeat(64)), "never a whole digest");
     }
 
     #[test]

@@ -18,6 +18,37 @@ struct ConfigFile {
     server: ServerConfig,
     #[serde(default)]
     review: ReviewConfig,
+    #[serde(default)]
+    audit: AuditConfig,
+}
+
+/// `[audit]`: backups of the audit store on a schedule.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where backups go (as `shenhe audit backup --to DIR`); no scheduled backups without.
+    pub backup_dir: Option<PathBuf>,
+    /// How often: a duration such as "6h" or "30m" (default 6h). The first is taken at
+    /// start.
+    pub backup_every: Option<String>,
+    /// Keep the newest N (as `--keep N`, with its retention-floor rule); all when absent.
+    pub backup_keep: Option<usize>,
+}
+
+impl AuditConfig {
+    /// The interval between backups; refuses what is not a positive duration.
+    pub fn every(&self) -> anyhow::Result<std::time::Duration> {
+        let text = self.backup_every.as_deref().unwrap_or("6h");
+        let d: jiff::SignedDuration = text.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "[audit] backup_every = {text:?} is not a duration such as \"6h\" or \"30m\": {e}"
+            )
+        })?;
+        if d < jiff::SignedDuration::from_secs(1) {
+            bail!("[audit] backup_every = {text:?}: at least one second");
+        }
+        Ok(d.unsigned_abs())
+    }
 }
 
 /// `[server]`: where to listen, what to load, what to record, who may call.
@@ -60,6 +91,9 @@ pub struct ServerConfig {
     /// file).
     #[serde(skip)]
     pub review: ReviewConfig,
+    /// `[audit]`: scheduled backups of the store (a table of its own in the file).
+    #[serde(skip)]
+    pub backups: AuditConfig,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +116,7 @@ impl Default for ServerConfig {
             keys: Vec::new(),
             users: Vec::new(),
             review: ReviewConfig::default(),
+            backups: AuditConfig::default(),
         }
     }
 }
@@ -92,13 +127,19 @@ impl ServerConfig {
     pub fn load(path: &Path) -> anyhow::Result<ServerConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        ServerConfig::parse(path, &text)
+    }
+
+    /// [`load`](ServerConfig::load) of `text`, the content of `path`.
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<ServerConfig> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
-            let loc = shenhe::Location::from_offset(path, &text, at);
+            let loc = shenhe::Location::from_offset(path, text, at);
             anyhow::anyhow!("{loc}: {}", e.message())
         })?;
         let mut c = file.server;
         c.review = file.review;
+        c.backups = file.audit;
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -112,6 +153,7 @@ impl ServerConfig {
             &mut c.reports,
             &mut c.tls_cert,
             &mut c.tls_key,
+            &mut c.backups.backup_dir,
         ]
         .into_iter()
         .flatten()
@@ -136,12 +178,18 @@ impl ServerConfig {
                  (`shenhe serve key new --name NAME --role moderate` prints one)"
             );
         }
+        // Keys may share a name: a rotation leaves the old key beside the new one until
+        // the old one expires (one caller, two values). Digests may not repeat.
         let mut names = std::collections::HashSet::new();
+        let mut digests = std::collections::HashSet::new();
         for k in &self.keys {
             k.check()?;
-            if !names.insert(k.name.as_str()) {
-                bail!("two keys are named {:?}: names must be unique", k.name);
+            if !digests.insert(k.sha256.trim().to_ascii_lowercase()) {
+                bail!("key {:?}: its sha256 is another key's too", k.name);
             }
+        }
+        for k in &self.keys {
+            names.insert(k.name.as_str());
         }
         if self.max_post_bytes == 0 || self.max_batch_bytes == 0 {
             bail!("max_post_bytes and max_batch_bytes must be at least 1");
@@ -156,6 +204,17 @@ impl ServerConfig {
             }
         }
         self.review.check()?;
+        if self.backups.backup_dir.is_some() {
+            if self.audit.is_none() {
+                bail!("[audit] backup_dir: backups are of the audit store; give one ([server] audit or --audit)");
+            }
+            self.backups.every()?;
+            if self.backups.backup_keep == Some(0) {
+                bail!("[audit] backup_keep = 0: keep at least one backup");
+            }
+        } else if self.backups.backup_every.is_some() || self.backups.backup_keep.is_some() {
+            bail!("[audit] backup_every and backup_keep need backup_dir (where backups go)");
+        }
         if self.review.callback_url.is_some() && self.audit.is_none() {
             bail!("[review] callbacks need the review queue, which needs an audit store");
         }

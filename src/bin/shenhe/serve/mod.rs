@@ -5,13 +5,18 @@
 //!
 //! A 2xx answer to a moderation call means the decision's audit record is committed (the
 //! pipeline's group commit). SIGTERM (or Ctrl-C) stops accepting, lets calls in flight
-//! finish, closes the audit run and exits 0. SIGHUP reloads the configured rules.
+//! finish, closes the audit run and exits 0. SIGHUP reloads the configured rules and
+//! the config's keys and users. Scheduled backups of the audit store in `backups.rs`,
+//! reads of personal data in `records.rs`, key rotation in `rotate.rs`.
 
 mod auth;
+mod backups;
 mod config;
 mod console;
 mod observe;
+mod records;
 mod review;
+mod rotate;
 mod routes;
 mod shumei;
 
@@ -32,7 +37,7 @@ use shenhe::review::ReviewQueue;
 use shenhe::{Engine, EngineHandle, Limits, Pipeline, RuleSet};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use auth::{Keys, Role};
+use auth::{Credentials, Role};
 use config::ServerConfig;
 
 #[derive(clap::Args)]
@@ -107,13 +112,32 @@ enum KeyAction {
         #[arg(long = "role", value_name = "ROLE", required = true)]
         roles: Vec<Role>,
     },
+    /// Replace the key of a name in the config file: a new key (printed once) with the same
+    /// roles, the old one kept working until the grace period ends. The service takes it at
+    /// its next reload (SIGHUP, POST /admin/reload) and records the change then.
+    Rotate {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+        /// How long the old key keeps working: 24h, 90m, 0s (at once).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        grace: String,
+        /// The service's config file, edited in place.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 /// What every route shares.
 pub struct App {
     pipeline: Pipeline,
-    keys: Keys,
+    /// The keys and console users in force (replaced whole by a reload of the config).
+    credentials: arc_swap::ArcSwap<Credentials>,
+    /// The config file, read again at each reload for its keys and users.
+    config_path: Option<PathBuf>,
     config: ServerConfig,
+    /// Scheduled backups of the audit store.
+    backups: backups::Backups,
     limits: Limits,
     /// No reports to write: small posts are scanned on the async threads, and their records
     /// go to the group commit, which the task awaits without holding a thread.
@@ -172,23 +196,34 @@ impl App {
         let recorder = self.clone();
         let who = who.to_owned();
         let built = tokio::task::spawn_blocking(move || {
+            let credentials = recorder.reread_credentials()?;
             let engine = build_engine(&paths, limits).map_err(|e| e.to_string())?;
             let info = engine.rules().info();
-            let event = serde_json::json!({
+            let mut events = vec![serde_json::json!({
                 "kind": "reload",
                 "rules": paths,
                 "ruleset": { "name": info.name, "version": info.version, "hash": info.hash },
-            });
-            recorder.pipeline.record_event(&who, &event).map_err(|e| {
-                format!("the reload could not be recorded, so it was not made: {e}")
-            })?;
-            Ok::<_, String>(engine)
+            })];
+            if let Some(c) = &credentials {
+                events.extend(recorder.credentials_event(c).map_err(|e| e.to_string())?);
+            }
+            recorder
+                .pipeline
+                .record_events(&who, &events)
+                .map_err(|e| {
+                    format!("the reload could not be recorded, so it was not made: {e}")
+                })?;
+            Ok::<_, String>((engine, credentials))
         })
         .await
         .map_err(|_| "internal error while loading the rules".to_owned())
         .and_then(|r| r);
         match built {
-            Ok(engine) => {
+            Ok((engine, credentials)) => {
+                if let Some(c) = credentials {
+                    c.keys.keep_buckets_of(&self.credentials.load().keys);
+                    self.credentials.store(Arc::new(c));
+                }
                 self.pipeline.engine().reload(engine);
                 metrics::counter!("shenhe_reloads_total", "outcome" => "ok").increment(1);
                 let summary = self.ruleset_summary();
@@ -201,6 +236,43 @@ impl App {
                 Err(e)
             }
         }
+    }
+}
+
+impl App {
+    /// The keys and users of the config file as it is now (none when the service was
+    /// started without one); a config that no longer loads refuses the reload.
+    fn reread_credentials(&self) -> Result<Option<Credentials>, String> {
+        let Some(path) = &self.config_path else {
+            return Ok(None);
+        };
+        let c = ServerConfig::load(path)
+            .and_then(|c| c.check().map(|_| c))
+            .map_err(|e| format!("{e:#}: the rules, keys and users in force stay"))?;
+        Ok(Some(Credentials::new(
+            &c.keys,
+            &c.users,
+            self.config.rate_limit,
+        )))
+    }
+
+    /// The audit event that records `c` when its keys or users differ from those the
+    /// store last recorded (none when they are the same, or there is no store):
+    /// `{"kind":"credentials","keys":…,"users":…,"changes":[…]}`, never a key or hash whole.
+    fn credentials_event(&self, c: &Credentials) -> shenhe::Result<Option<serde_json::Value>> {
+        let before = self
+            .pipeline
+            .last_event("credentials")?
+            .and_then(|r| r.event)
+            .unwrap_or_else(|| serde_json::json!({ "keys": [], "users": [] }));
+        let before = serde_json::json!({ "keys": before["keys"], "users": before["users"] });
+        if before == c.summary {
+            return Ok(None);
+        }
+        let mut event = c.summary.clone();
+        event["kind"] = "credentials".into();
+        event["changes"] = auth::changes(&before, &c.summary).into();
+        Ok(Some(event))
     }
 }
 
@@ -228,6 +300,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             print!("\n{block}");
             return Ok(ExitCode::SUCCESS);
         }
+        Some(KeyCommand::Key {
+            command:
+                KeyAction::Rotate {
+                    name,
+                    grace,
+                    config,
+                },
+        }) => {
+            let grace = rotate::grace(&grace)?;
+            let r = rotate::rotate(&config, &name, grace, jiff::Timestamp::now())?;
+            println!("{}", r.key);
+            eprintln!(
+                "shenhe serve: key {name:?} rotated in {}: the key above is shown once; give it to {name}. \
+                 The old key{} keep{} working until {}. The running service takes the change at its next \
+                 reload (kill -HUP, or POST /admin/reload) and records it in the audit store then.",
+                config.display(),
+                if r.old == 1 { "" } else { "s" },
+                if r.old == 1 { "s" } else { "" },
+                jiff::Timestamp::from_second(r.until.as_second()).unwrap_or(r.until)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(KeyCommand::User {
             command: UserAction::New { name, roles },
         }) => {
@@ -248,7 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the service's threads")?;
-    runtime.block_on(serve(config, addr))
+    runtime.block_on(serve(config, args.config.clone(), addr))
 }
 
 /// The config file with the flags laid over it.
@@ -330,7 +424,11 @@ fn pipeline(
     Ok((pipeline, reviews))
 }
 
-async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCode> {
+async fn serve(
+    config: ServerConfig,
+    config_path: Option<PathBuf>,
+    addr: SocketAddr,
+) -> anyhow::Result<ExitCode> {
     let limits = Limits {
         max_hits: config.max_hits,
         max_post_bytes: config.max_post_bytes,
@@ -363,7 +461,13 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
     };
     let app = Arc::new(App {
         pipeline,
-        keys: Keys::new(&config.keys, config.rate_limit),
+        credentials: arc_swap::ArcSwap::from_pointee(Credentials::new(
+            &config.keys,
+            &config.users,
+            config.rate_limit,
+        )),
+        config_path,
+        backups: backups::Backups::default(),
         limits,
         inline: config.reports.is_none(),
         metrics,
@@ -377,6 +481,19 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
         audit_key,
         config,
     });
+    // The keys and users in force, recorded when they differ from the store's last record
+    // of them (a rotation, a new user, an edit made while the service was down).
+    let recorder = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = recorder.credentials.load();
+        match recorder.credentials_event(&c)? {
+            Some(event) => recorder.pipeline.record_event("shenhe serve start", &event),
+            None => Ok(()),
+        }
+    })
+    .await?
+    .context("recording the keys and users in force in the audit store")?;
+    backups::start(&app)?;
     let router = router(&app);
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -388,7 +505,7 @@ async fn serve(config: ServerConfig, addr: SocketAddr) -> anyhow::Result<ExitCod
     tokio::spawn(review::deliver(app.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let summary = app.ruleset_summary();
-    tracing::info!(target: "shenhe::serve", addr = %local, scheme, ruleset = %summary["ruleset"], keys = app.config.keys.len(), audit = app.config.audit.is_some(), "listening");
+    tracing::info!(target: "shenhe::serve", addr = %local, scheme, ruleset = %summary["ruleset"], keys = app.credentials.load().summary["keys"].as_array().map_or(0, Vec::len), audit = app.config.audit.is_some(), "listening");
     println!("shenhe serve: listening on {scheme}://{local}");
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let served = match tls {
@@ -435,6 +552,9 @@ fn router(app: &Arc<App>) -> Router {
         .route("/admin/ruleset", get(routes::ruleset))
         .layer(DefaultBodyLimit::max(64 << 10))
         .route_layer(role(Role::Admin));
+    let audit = Router::new()
+        .route("/v1/audit/records", get(records::records))
+        .route_layer(role(Role::Audit));
     let reviews = Router::new()
         .route("/v1/reviews", get(review::list))
         .route("/v1/reviews/{id}", get(review::one))
@@ -467,6 +587,7 @@ fn router(app: &Arc<App>) -> Router {
         .merge(moderate)
         .merge(batch)
         .merge(admin)
+        .merge(audit)
         .merge(reviews)
         .merge(console)
         .merge(open)

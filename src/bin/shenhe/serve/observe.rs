@@ -148,6 +148,7 @@ pub fn render_state(app: &App) -> String {
             ));
         }
     }
+    out.push_str(&super::backups::render(app));
     out.push_str("# HELP shenhe_uptime_seconds Seconds since the service started.\n");
     out.push_str("# TYPE shenhe_uptime_seconds gauge\n");
     out.push_str(&format!(

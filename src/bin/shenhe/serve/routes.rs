@@ -28,7 +28,12 @@ pub async fn require(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    match app.keys.admit(bearer(req.headers()), role, peer) {
+    match app
+        .credentials
+        .load()
+        .keys
+        .admit(bearer(req.headers()), role, peer)
+    {
         Ok(caller) => {
             req.extensions_mut().insert(caller.clone());
             let mut res = next.run(req).await;

@@ -118,10 +118,11 @@ pub async fn text_v4(
         Ok(r) => r,
         Err(e) => return failure(&request_id, 1902, "参数不合法", format!("not JSON: {e}")),
     };
-    let caller = match app
-        .keys
-        .admit(req.access_key.as_deref(), Role::Moderate, Some(peer.ip()))
-    {
+    let caller = match app.credentials.load().keys.admit(
+        req.access_key.as_deref(),
+        Role::Moderate,
+        Some(peer.ip()),
+    ) {
         Ok(c) => c,
         Err(Refusal::TooMany(_)) => return failure(&request_id, 1901, "QPS超限", String::new()),
         Err(r) => {
