@@ -76,6 +76,10 @@ struct Owner {
     guard_right: bool,
     /// `boundary = "word"`: no word of the text may straddle the hit.
     word: bool,
+    /// Pinyin initials (sb): two or three letters are weak evidence, so they must stand
+    /// alone in the fold too, with no letter or digit next to them even across skipped
+    /// spaces (I S B N, AMD SB700 are no insults).
+    initials: bool,
     /// The steps that change the term as written (see `needed_steps`).
     own_steps: u8,
     /// Index of the term as written in `GroupBuilder::written`, to tell an exact match.
@@ -435,10 +439,16 @@ impl Matcher {
                 let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
                 let mut mapped: Option<(usize, usize, u8)> = None;
                 for o in &g.owners[lo..hi] {
-                    let touches_left =
-                        o.guard_left && is_ascii_letter(folded[..m_start].chars().next_back());
-                    let touches_right =
-                        o.guard_right && is_ascii_letter(folded[m_end..].chars().next());
+                    let before = folded[..m_start].chars().next_back();
+                    let after = folded[m_end..].chars().next();
+                    if o.initials
+                        && (before.is_some_and(|c| c.is_ascii_alphanumeric())
+                            || after.is_some_and(|c| c.is_ascii_alphanumeric()))
+                    {
+                        continue;
+                    }
+                    let touches_left = o.guard_left && is_ascii_letter(before);
+                    let touches_right = o.guard_right && is_ascii_letter(after);
                     if (touches_left || touches_right) && exact {
                         continue;
                     }
@@ -580,6 +590,7 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
         guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
         word: rule.boundary == Boundary::Word && role != Role::Allow,
+        initials: force_guard,
         own_steps: table.span_stats(written).steps,
         written: 0,
     };
