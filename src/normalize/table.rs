@@ -429,22 +429,25 @@ struct Data {
     han_of_prototype: HashMap<char, char>,
     /// `homophone`: each Han character with a pinyin reading → the representative of its
     /// first toneless syllable.
-    homophone: super::homophone::Homophones,
+    /// Built on first use: only rules with the opt-in step need it.
+    homophone: OnceLock<super::homophone::Homophones>,
 }
 
 impl Data {
     fn get() -> &'static Data {
         static DATA: OnceLock<Data> = OnceLock::new();
-        DATA.get_or_init(|| {
-            let t2s = t2s_chars();
-            let homophone = super::homophone::Homophones::build(|c| {
-                chinese_numeral(c).is_none() && !t2s.contains_key(&c)
-            });
-            Data {
-                t2s,
-                han_of_prototype: han_prototypes(),
-                homophone,
-            }
+        DATA.get_or_init(|| Data {
+            t2s: t2s_chars(),
+            han_of_prototype: han_prototypes(),
+            homophone: OnceLock::new(),
+        })
+    }
+
+    fn homophone(&self) -> &super::homophone::Homophones {
+        self.homophone.get_or_init(|| {
+            super::homophone::Homophones::build(|c| {
+                chinese_numeral(c).is_none() && !self.t2s.contains_key(&c)
+            })
         })
     }
 }
@@ -477,7 +480,7 @@ fn t2s_chars() -> HashMap<char, char> {
 /// A term (folded by every other step of its profile) spelled by every reading of its
 /// characters for the `homophone` step.
 pub(crate) fn homophone_forms(term: &str) -> Vec<String> {
-    Data::get().homophone.forms(term)
+    Data::get().homophone().forms(term)
 }
 
 /// Prototypes of Unicode's confusables that stand for a Han character (ー for 一): those
@@ -700,7 +703,7 @@ fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u8) {
     if p.has(Step::Homophone) {
         let mut chars = s.chars();
         if let (Some(d), None) = (chars.next(), chars.next()) {
-            if let Some(r) = data.homophone.get(d) {
+            if let Some(r) = data.homophone().get(d) {
                 if r != d {
                     steps |= bit(Step::Homophone);
                 }
