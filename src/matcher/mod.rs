@@ -76,10 +76,10 @@ struct Owner {
     guard_right: bool,
     /// `boundary = "word"`: no word of the text may straddle the hit.
     word: bool,
-    /// Pinyin initials (sb): two or three letters are weak evidence, so they must stand
-    /// alone in the fold too, with no letter or digit next to them even across skipped
-    /// spaces (I S B N, AMD SB700 are no insults).
-    initials: bool,
+    /// Pinyin initials (sb) and Latin terms of two letters or fewer: weak evidence, so
+    /// they must stand alone in the fold too, with no letter or digit next to them even
+    /// across skipped spaces (I S B N, AMD SB700 are no insults).
+    strict: bool,
     /// The steps that change the term as written (see `needed_steps`).
     own_steps: u8,
     /// Index of the term as written in `GroupBuilder::written`, to tell an exact match.
@@ -225,6 +225,11 @@ fn needed_steps(span_steps: u8, o: &Owner, matched: &str, written: &str) -> u8 {
         0 => span_steps,
         needed => needed,
     }
+}
+
+/// An ASCII or full-width digit.
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
 }
 
 fn is_ascii_letter(c: Option<char>) -> bool {
@@ -441,10 +446,7 @@ impl Matcher {
                 for o in &g.owners[lo..hi] {
                     let before = folded[..m_start].chars().next_back();
                     let after = folded[m_end..].chars().next();
-                    if o.initials
-                        && (before.is_some_and(|c| c.is_ascii_alphanumeric())
-                            || after.is_some_and(|c| c.is_ascii_alphanumeric()))
-                    {
+                    if o.strict && (is_ascii_letter(before) || is_ascii_letter(after)) {
                         continue;
                     }
                     let touches_left = o.guard_left && is_ascii_letter(before);
@@ -491,6 +493,14 @@ impl Matcher {
                         } else {
                             homophone = Some(true);
                         }
+                    }
+                    if o.strict
+                        && (text[..start].chars().next_back().is_some_and(is_digit)
+                            || text[end..].chars().next().is_some_and(is_digit))
+                    {
+                        // A model number (SB700), not a word; a numeral that folds to a
+                        // digit is no such thing (ＳＢ一个).
+                        continue;
                     }
                     // A letter next to the hit in the fold may have been across a space
                     // or a symbol the fold skipped: boundaries are judged on the original
@@ -590,7 +600,8 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
         guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
         word: rule.boundary == Boundary::Word && role != Role::Allow,
-        initials: force_guard,
+        strict: force_guard
+            || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
         own_steps: table.span_stats(written).steps,
         written: 0,
     };
