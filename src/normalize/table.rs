@@ -315,37 +315,33 @@ impl FoldTable {
     /// (invisible chars are passed over; a char the fold skips, such as a space or a
     /// symbol, is a boundary).
     pub(crate) fn letter_before(&self, text: &str, at: usize) -> bool {
-        let mut buf = [0u8; 4];
-        for c in text[..at].chars().rev() {
-            let entry = self.entry(c);
-            match kind(entry) {
-                Kind::Invisible => continue,
-                Kind::Noise => return false,
-                _ => {
-                    let unit = self.unit(c, entry, &mut buf);
-                    return unit
-                        .and_then(|u| u.chars().next_back())
-                        .is_some_and(|d| d.is_ascii_alphabetic());
-                }
-            }
-        }
-        false
+        self.first_kept_is_letter(text[..at].chars().rev(), |u| u.chars().next_back())
     }
 
     /// Whether the original text just after `at` is a letter as this fold sees it (see
     /// [`letter_before`](Self::letter_before)).
     pub(crate) fn letter_after(&self, text: &str, at: usize) -> bool {
+        self.first_kept_is_letter(text[at..].chars(), |u| u.chars().next())
+    }
+
+    /// Walks `chars` away from a hit past invisible chars: whether the first other char
+    /// folds to an ASCII letter on the hit's side (`edge` picks that char of its fold).
+    fn first_kept_is_letter(
+        &self,
+        chars: impl Iterator<Item = char>,
+        edge: impl Fn(&str) -> Option<char>,
+    ) -> bool {
         let mut buf = [0u8; 4];
-        for c in text[at..].chars() {
+        for c in chars {
             let entry = self.entry(c);
             match kind(entry) {
                 Kind::Invisible => continue,
                 Kind::Noise => return false,
                 _ => {
-                    let unit = self.unit(c, entry, &mut buf);
-                    return unit
-                        .and_then(|u| u.chars().next())
-                        .is_some_and(|d| d.is_ascii_alphabetic());
+                    return self
+                        .unit(c, entry, &mut buf)
+                        .and_then(&edge)
+                        .is_some_and(|d| d.is_ascii_alphabetic())
                 }
             }
         }
