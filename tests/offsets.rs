@@ -54,6 +54,8 @@ fn text() -> impl Strategy<Value = String> {
         Just("代开".to_owned()),
         Just("发票".to_owned()),
         Just("堵".to_owned()),
+        Just("a".to_owned()),
+        Just("7".to_owned()),
         Just("\u{202e}".to_owned()),
         Just("\u{202c}".to_owned()),
         any::<char>().prop_map(String::from),
@@ -118,7 +120,7 @@ proptest! {
 /// One evasion of one character of a planted term.
 fn evade(c: char, how: u8) -> String {
     const TRAD: [(char, char); 4] = [('赌', '賭'), ('络', '絡'), ('场', '場'), ('网', '網')];
-    match how % 6 {
+    match how % 8 {
         0 => c.to_string(),
         1 => TRAD
             .iter()
@@ -128,7 +130,10 @@ fn evade(c: char, how: u8) -> String {
         2 => format!("{c}\u{200b}"),
         3 => format!("{c}*"),
         4 => format!("{c}{c}"),
-        _ => format!("{c} 😀"),
+        5 => format!("{c} 😀"),
+        // A lone Latin letter or digit between two Han characters is noise too.
+        6 => format!("{c}x"),
+        _ => format!("{c}-7 "),
     }
 }
 
@@ -149,7 +154,7 @@ proptest! {
         for (i, c) in chars.iter().enumerate() {
             let piece = evade(*c, hows[i]);
             // The last char's trailing noise is outside the term: keep only the char.
-            if i + 1 == chars.len() { planted.push_str(&piece.chars().take(if hows[i] % 6 == 4 { 2 } else { 1 }).collect::<String>()); }
+            if i + 1 == chars.len() { planted.push_str(&piece.chars().take(if hows[i] % 8 == 4 { 2 } else { 1 }).collect::<String>()); }
             else { planted.push_str(&piece); }
         }
         // Neighbours that repeat the term's first or last char would legitimately widen it.

@@ -185,6 +185,14 @@ struct LiteralGroup {
     /// For pattern `p`, its owners are `owners[starts[p]..starts[p + 1]]`.
     starts: Vec<u32>,
     owners: Vec<Owner>,
+    /// The longest pattern, in bytes (the reach of a skipping window).
+    max_pattern: usize,
+    /// The profile skips noise and the group has Han terms: look again with lone Latin
+    /// letters and digits between Han characters left out (`Matcher::find_skipping`).
+    skip_lone: bool,
+    /// The profile skips noise and the group has pinyin spellings: look again with tone
+    /// numbers left out.
+    skip_tones: bool,
 }
 
 /// A compiled regex with its rule and its index in the rule's `regex`.
@@ -312,7 +320,12 @@ impl GroupBuilder {
             }
             Automaton::Chars(ac, filter)
         };
+        let noise = profile.has(Step::Noise);
+        let han = |w: &Box<str>| w.chars().count() > 1 && w.chars().all(normalize::is_han);
         Ok(Some(LiteralGroup {
+            max_pattern: self.patterns.iter().map(String::len).max().unwrap_or(0),
+            skip_lone: noise && self.written.iter().any(han),
+            skip_tones: noise && owners.iter().any(|o| o.role == Role::Pinyin),
             profile,
             table: table_for(profile),
             plain: profile
@@ -430,7 +443,13 @@ impl Matcher {
         timing: Option<&mut KindTimes>,
     ) {
         let clock = timing.is_some().then(Instant::now);
-        let mut segmenting = Duration::ZERO;
+        let mut sink = Sink {
+            text,
+            hits,
+            allows,
+            timed: clock.is_some(),
+            segmenting: Duration::ZERO,
+        };
         for g in &self.literal {
             // Without steps the text is its own fold: no copy, no offset map.
             let exact = g.profile == Profile::EXACT;
@@ -441,118 +460,21 @@ impl Matcher {
                 scratch.text()
             };
             for (m_start, m_end, p) in g.ac.find_overlapping(folded) {
-                let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
-                let mut mapped: Option<(usize, usize, u8)> = None;
-                for o in &g.owners[lo..hi] {
-                    let before = folded[..m_start].chars().next_back();
-                    let after = folded[m_end..].chars().next();
-                    if o.strict && (is_ascii_letter(before) || is_ascii_letter(after)) {
-                        continue;
-                    }
-                    let touches_left = o.guard_left && is_ascii_letter(before);
-                    let touches_right = o.guard_right && is_ascii_letter(after);
-                    if (touches_left || touches_right) && exact {
-                        continue;
-                    }
-                    let (start, end, steps) = match mapped {
-                        Some(x) => x,
-                        None => {
-                            let (s, e) = if exact {
-                                (m_start, m_end)
-                            } else {
-                                scratch.to_original(m_start, m_end)
-                            };
-                            let last = folded[..m_end].chars().next_back().unwrap_or_default();
-                            let e = g.table.extend_over_repeats(text, e, last);
-                            let original = &text[s..e];
-                            let steps = if original == &folded[m_start..m_end] {
-                                0
-                            } else {
-                                let stats = g.table.span_stats(original);
-                                if stats.max_noise_gap > MAX_NOISE_GAP {
-                                    break;
-                                }
-                                stats.steps
-                            };
-                            *mapped.insert((s, e, steps))
-                        }
-                    };
-                    let mut homophone = None;
-                    if let Some(plain) = &g.plain {
-                        // `homophone` folds every Han char: it made the hit only when the
-                        // text differs from the term without it.
-                        let written = &g.written[o.written as usize];
-                        if plain.fold_string(&text[start..end]) == plain.fold_string(written) {
-                            homophone = Some(false);
-                        } else if o.role == Role::Allow
-                            || Segmenter::get().is_word(&text[start..end])
-                        {
-                            // An allow phrase suppresses its own words only; a real word
-                            // that sounds like a term (读博, 独播) is no evasion.
-                            continue;
-                        } else {
-                            homophone = Some(true);
-                        }
-                    }
-                    if o.strict
-                        && (text[..start].chars().next_back().is_some_and(is_digit)
-                            || text[end..].chars().next().is_some_and(is_digit))
-                    {
-                        // A model number (SB700), not a word; a numeral that folds to a
-                        // digit is no such thing (ＳＢ一个).
-                        continue;
-                    }
-                    // A letter next to the hit in the fold may have been across a space
-                    // or a symbol the fold skipped: boundaries are judged on the original
-                    // text (buy ketamine now).
-                    if (touches_left && g.table.letter_before(text, start))
-                        || (touches_right && g.table.letter_after(text, end))
-                    {
-                        continue;
-                    }
-                    if o.word && self.segments {
-                        let t = clock.map(|_| Instant::now());
-                        let term = match o.role {
-                            Role::Term => Some(&*g.written[o.written as usize]),
-                            _ => None,
-                        };
-                        let straddles = Segmenter::get().straddles(text, start, end, term);
-                        if let Some(t) = t {
-                            segmenting += t.elapsed();
-                        }
-                        if straddles {
-                            continue;
-                        }
-                    }
-                    let source = match o.role {
-                        Role::Term => Source::Term(o.index),
-                        Role::Pinyin => Source::Pinyin(o.index),
-                        Role::Allow => {
-                            allows.push(AllowSpan {
-                                rule: o.rule,
-                                start,
-                                end,
-                            });
-                            continue;
-                        }
-                    };
-                    let mut steps =
-                        needed_steps(steps, o, &text[start..end], &g.written[o.written as usize]);
-                    match homophone {
-                        Some(true) => steps |= normalize::bit(Step::Homophone),
-                        Some(false) => steps &= !normalize::bit(Step::Homophone),
-                        None => {}
-                    }
-                    hits.push(Candidate {
-                        rule: o.rule,
-                        start,
-                        end,
-                        source,
-                        steps,
-                    });
-                }
+                let m = Found {
+                    fs: m_start,
+                    fe: m_end,
+                    matched: &folded[m_start..m_end],
+                    before: folded[..m_start].chars().next_back(),
+                    after: folded[m_end..].chars().next(),
+                    skipped: None,
+                };
+                self.accept(g, scratch, exact, &m, p, &mut sink);
+            }
+            if !exact && (g.skip_lone || g.skip_tones) {
+                self.find_skipping(g, scratch, &mut sink);
             }
         }
+        let segmenting = sink.segmenting;
         let literal_done = clock.map(|c| (c.elapsed(), Instant::now()));
         for g in &self.regex {
             g.table.fold_into(text, scratch);
@@ -586,6 +508,303 @@ impl Matcher {
             t.regex_ns += regex_start.elapsed().as_nanos() as u64;
         }
     }
+}
+
+/// What a skipping pass (`Matcher::find_skipping`) left out of the fold under a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    /// A lone Latin letter or digit between two Han characters (赌a博).
+    Lone,
+    /// A tone number after a pinyin syllable (du4bo2), whatever the tone.
+    Tone,
+}
+
+/// A match of a group's automaton, in folded byte offsets.
+struct Found<'h> {
+    fs: usize,
+    fe: usize,
+    /// The folded text the automaton matched (without skipped characters).
+    matched: &'h str,
+    /// The chars the automaton saw next to the match.
+    before: Option<char>,
+    after: Option<char>,
+    skipped: Option<Skip>,
+}
+
+/// Where accepted matches go.
+struct Sink<'t, 'o> {
+    text: &'t str,
+    hits: &'o mut Vec<Candidate>,
+    allows: &'o mut Vec<AllowSpan>,
+    timed: bool,
+    segmenting: Duration,
+}
+
+/// A char of the folded text that a skipping pass leaves out: a lone ASCII letter or digit
+/// between two Han chars, or a tone number 1–5 after a lowercase letter (not followed by
+/// another digit). `i` is an ASCII byte of `folded`.
+fn skip_at(folded: &str, i: usize, lone: bool, tones: bool) -> Option<Skip> {
+    let b = folded.as_bytes()[i];
+    if lone
+        && folded[..i]
+            .chars()
+            .next_back()
+            .is_some_and(normalize::is_han)
+        && folded[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(normalize::is_han)
+    {
+        return Some(Skip::Lone);
+    }
+    let tone = tones
+        && (b'1'..=b'5').contains(&b)
+        && i > 0
+        && folded.as_bytes()[i - 1].is_ascii_lowercase()
+        && !folded.as_bytes().get(i + 1).is_some_and(u8::is_ascii_digit);
+    tone.then_some(Skip::Tone)
+}
+
+impl Matcher {
+    /// The second look of a group whose profile skips noise: the matches that need a lone
+    /// Latin letter or digit between two Han characters skipped (赌a博 = 赌博), or the tone
+    /// numbers of pinyin (du4bo2 = dubo, whatever the tones). The plain fold keeps those
+    /// characters (K粉 and 6合彩 need them), so the automaton runs again over small windows
+    /// of the fold around them, with them left out. Only matches over a skipped char count
+    /// (the others were found by the first look); a lone char must be Latin or a digit in
+    /// the original text, not a numeral like 一 (统一战 is no 统战).
+    fn find_skipping(&self, g: &LiteralGroup, scratch: &Folded, sink: &mut Sink<'_, '_>) {
+        let folded = scratch.text();
+        let mut sites: Vec<(usize, Skip)> = Vec::new();
+        for (i, b) in folded.bytes().enumerate() {
+            if !b.is_ascii_alphanumeric() {
+                continue;
+            }
+            let Some(kind) = skip_at(folded, i, g.skip_lone, g.skip_tones) else {
+                continue;
+            };
+            let (s, e) = scratch.to_original(i, i + 1);
+            if sink.text[s..e].chars().any(normalize::is_han) {
+                continue;
+            }
+            sites.push((i, kind));
+        }
+        let mut window = String::new();
+        let mut map: Vec<u32> = Vec::new();
+        let mut k = 0;
+        while k < sites.len() {
+            // A window reaches a pattern's length either side of its sites; windows that
+            // overlap are one.
+            let lo = floor_char(folded, sites[k].0.saturating_sub(g.max_pattern));
+            let mut hi = ceil_char(folded, sites[k].0 + 1 + g.max_pattern);
+            let mut last = k;
+            while last + 1 < sites.len() && sites[last + 1].0 < hi {
+                last += 1;
+                hi = ceil_char(folded, sites[last].0 + 1 + g.max_pattern);
+            }
+            let cluster = &sites[k..=last];
+            k = last + 1;
+            window.clear();
+            map.clear();
+            let mut from = lo;
+            for &(i, _) in cluster {
+                window.push_str(&folded[from..i]);
+                map.extend((from..i).map(|x| x as u32));
+                from = i + 1;
+            }
+            window.push_str(&folded[from..hi]);
+            map.extend((from..hi).map(|x| x as u32));
+            for (ws, we, p) in g.ac.find_overlapping(&window) {
+                let (fs, mut fe) = (map[ws] as usize, map[we - 1] as usize + 1);
+                let mut covered = cluster.iter().filter(|(i, _)| fs < *i && *i < fe);
+                let Some(&(_, first)) = covered.next() else {
+                    continue;
+                };
+                let skipped = if first == Skip::Lone || covered.any(|(_, s)| *s == Skip::Lone) {
+                    Skip::Lone
+                } else {
+                    Skip::Tone
+                };
+                // The tone number of the last syllable belongs to the hit (du4bo4).
+                if cluster.contains(&(fe, Skip::Tone)) {
+                    fe += 1;
+                }
+                let before = if ws == 0 {
+                    folded[..fs].chars().next_back()
+                } else {
+                    window[..ws].chars().next_back()
+                };
+                let after = if we == window.len() {
+                    folded[fe..].chars().next()
+                } else {
+                    window[we..].chars().next()
+                };
+                let m = Found {
+                    fs,
+                    fe,
+                    matched: &window[ws..we],
+                    before,
+                    after,
+                    skipped: Some(skipped),
+                };
+                self.accept(g, scratch, false, &m, p, sink);
+            }
+        }
+    }
+
+    /// Judges match `m` of pattern `p` for each of its owners and records what holds.
+    fn accept(
+        &self,
+        g: &LiteralGroup,
+        scratch: &Folded,
+        exact: bool,
+        m: &Found<'_>,
+        p: usize,
+        sink: &mut Sink<'_, '_>,
+    ) {
+        let text = sink.text;
+        let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
+        let mut mapped: Option<(usize, usize, u8)> = None;
+        for o in &g.owners[lo..hi] {
+            match m.skipped {
+                // A lone letter is noise inside a Han term only; tone numbers belong to
+                // pinyin spellings.
+                Some(Skip::Lone)
+                    if o.role == Role::Pinyin
+                        || !g.written[o.written as usize].chars().all(normalize::is_han) =>
+                {
+                    continue
+                }
+                Some(Skip::Tone) if o.role != Role::Pinyin => continue,
+                _ => {}
+            }
+            if o.strict && (is_ascii_letter(m.before) || is_ascii_letter(m.after)) {
+                continue;
+            }
+            let touches_left = o.guard_left && is_ascii_letter(m.before);
+            let touches_right = o.guard_right && is_ascii_letter(m.after);
+            if (touches_left || touches_right) && exact {
+                continue;
+            }
+            let (start, end, steps) = match mapped {
+                Some(x) => x,
+                None => {
+                    let (s, e) = if exact {
+                        (m.fs, m.fe)
+                    } else {
+                        scratch.to_original(m.fs, m.fe)
+                    };
+                    let last = m.matched.chars().next_back().unwrap_or_default();
+                    let e = g.table.extend_over_repeats(text, e, last);
+                    let original = &text[s..e];
+                    let steps = if m.skipped.is_none() && original == m.matched {
+                        0
+                    } else {
+                        let stats = g.table.span_stats(original);
+                        if stats.max_noise_gap > MAX_NOISE_GAP {
+                            break;
+                        }
+                        // A lone letter is skipped as noise; a tone number is part of
+                        // the pinyin it follows.
+                        match m.skipped {
+                            Some(Skip::Lone) => stats.steps | normalize::bit(Step::Noise),
+                            _ => stats.steps,
+                        }
+                    };
+                    *mapped.insert((s, e, steps))
+                }
+            };
+            let mut homophone = None;
+            if let Some(plain) = &g.plain {
+                // `homophone` folds every Han char: it made the hit only when the text
+                // differs from the term without it.
+                let written = &g.written[o.written as usize];
+                if plain.fold_string(&text[start..end]) == plain.fold_string(written) {
+                    homophone = Some(false);
+                } else if o.role == Role::Allow || Segmenter::get().is_word(&text[start..end]) {
+                    // An allow phrase suppresses its own words only; a real word that sounds
+                    // like a term (读博, 独播) is no evasion.
+                    continue;
+                } else {
+                    homophone = Some(true);
+                }
+            }
+            if o.strict
+                && (text[..start].chars().next_back().is_some_and(is_digit)
+                    || text[end..].chars().next().is_some_and(is_digit))
+            {
+                // A model number (SB700), not a word; a numeral that folds to a digit is no
+                // such thing (ＳＢ一个).
+                continue;
+            }
+            // A letter next to the hit in the fold may have been across a space or a symbol
+            // the fold skipped: boundaries are judged on the original text (buy ketamine now).
+            if (touches_left && g.table.letter_before(text, start))
+                || (touches_right && g.table.letter_after(text, end))
+            {
+                continue;
+            }
+            if o.word && self.segments {
+                let t = sink.timed.then(Instant::now);
+                let term = match o.role {
+                    Role::Term => Some(&*g.written[o.written as usize]),
+                    _ => None,
+                };
+                let straddles = Segmenter::get().straddles(text, start, end, term);
+                if let Some(t) = t {
+                    sink.segmenting += t.elapsed();
+                }
+                if straddles {
+                    continue;
+                }
+            }
+            let source = match o.role {
+                Role::Term => Source::Term(o.index),
+                Role::Pinyin => Source::Pinyin(o.index),
+                Role::Allow => {
+                    sink.allows.push(AllowSpan {
+                        rule: o.rule,
+                        start,
+                        end,
+                    });
+                    continue;
+                }
+            };
+            let mut steps =
+                needed_steps(steps, o, &text[start..end], &g.written[o.written as usize]);
+            match homophone {
+                Some(true) => steps |= normalize::bit(Step::Homophone),
+                Some(false) => steps &= !normalize::bit(Step::Homophone),
+                None => {}
+            }
+            sink.hits.push(Candidate {
+                rule: o.rule,
+                start,
+                end,
+                source,
+                steps,
+            });
+        }
+    }
+}
+
+/// `i` moved back to a char boundary of `s`.
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// `i` moved forward to a char boundary of `s` (at most its length).
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 /// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
@@ -636,7 +855,13 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         // (六合彩 → liuhecai: `variants` would have made it 6合彩); each spelling is then
         // folded like the term (六hecai → 6hecai, as the text folds).
         let spellings = pinyin::spellings(term);
-        for spelling in spellings.iter().chain(&pinyin::tone_numbers(term)) {
+        // With `noise`, tone numbers are skipped whatever the tones (`find_skipping`);
+        // without it the term's own tones are spelled out.
+        let tones = match profile.has(Step::Noise) {
+            true => Vec::new(),
+            false => pinyin::tone_numbers(term),
+        };
+        for spelling in spellings.iter().chain(&tones) {
             let spelling = normalize::fold_str(profile, spelling);
             let o = owner(i, Role::Pinyin, &spelling, &spelling, false);
             g.add(spelling.clone(), &spelling, o);

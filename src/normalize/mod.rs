@@ -45,7 +45,7 @@ use std::sync::OnceLock;
 
 use crate::vocab::Step;
 
-pub(crate) use table::{homophone_forms, is_break, table_for, FoldTable};
+pub(crate) use table::{homophone_forms, is_break, is_han, table_for, FoldTable};
 
 /// A set of normalisation steps, as a bit set in `Step` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

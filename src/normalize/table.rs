@@ -545,7 +545,8 @@ fn is_noise(c: char) -> bool {
     )
 }
 
-fn is_han(c: char) -> bool {
+/// A Han character (CJK unified ideographs, extensions and compatibility ideographs).
+pub(crate) fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3FFFF)
 }
 
