@@ -321,10 +321,10 @@ impl GroupBuilder {
             Automaton::Chars(ac, filter)
         };
         let noise = profile.has(Step::Noise);
-        let han = |w: &Box<str>| w.chars().count() > 1 && w.chars().all(normalize::is_han);
+        let han = |w: &str| w.chars().count() > 1 && w.chars().all(normalize::is_han);
         Ok(Some(LiteralGroup {
             max_pattern: self.patterns.iter().map(String::len).max().unwrap_or(0),
-            skip_lone: noise && self.written.iter().any(han),
+            skip_lone: noise && self.written.iter().any(|w| han(w)),
             skip_tones: noise && owners.iter().any(|o| o.role == Role::Pinyin),
             profile,
             table: table_for(profile),
