@@ -20,7 +20,8 @@
 /*
  Bit of `shenhe_hit.steps` for a match through a pinyin spelling. Bits 0–6 are the
  normalisation steps in the documented order: invisible, width, case, variants, t2s,
- noise, repeat.
+ noise, repeat; the opt-in steps after them take bits 8–11: homophone, near_homophone,
+ near_form, split.
  */
 #define SHENHE_STEP_PINYIN (1 << 7)
 
@@ -201,7 +202,8 @@ typedef struct {
   const char *rule;
   /*
    Bit set of the normalisation steps the hit needed (bit `i` = step `i` of the
-   documented order, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
+   documented order for invisible … repeat, bits 8–11 for the opt-in homophone …
+   split, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
    */
   uint32_t steps;
 } shenhe_hit;

@@ -789,7 +789,8 @@ impl From<Severity> for shenhe_severity {
 
 /// Bit of `shenhe_hit.steps` for a match through a pinyin spelling. Bits 0–6 are the
 /// normalisation steps in the documented order: invisible, width, case, variants, t2s,
-/// noise, repeat.
+/// noise, repeat; the opt-in steps after them take bits 8–11: homophone, near_homophone,
+/// near_form, split.
 pub const SHENHE_STEP_PINYIN: u32 = 1 << 7;
 
 /// One hit, as `shenhe_hits_get` gives it. Offsets are into the text that was scanned.
@@ -812,7 +813,8 @@ pub struct shenhe_hit {
     /// `shenhe_hits_free`).
     pub rule: *const c_char,
     /// Bit set of the normalisation steps the hit needed (bit `i` = step `i` of the
-    /// documented order, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
+    /// documented order for invisible … repeat, bits 8–11 for the opt-in homophone …
+    /// split, `SHENHE_STEP_PINYIN` for pinyin); 0 for a verbatim match.
     pub steps: u32,
 }
 
@@ -868,6 +870,8 @@ impl shenhe_hits {
 fn step_bits(names: &[String]) -> u32 {
     names.iter().fold(0, |bits, name| {
         match Step::ALL.iter().position(|s| s.as_str() == name) {
+            // Bit 7 is `SHENHE_STEP_PINYIN`: the steps after `repeat` come after it.
+            Some(i) if i >= 7 => bits | 1 << (i + 1),
             Some(i) => bits | 1 << i,
             None if name == "pinyin" => bits | SHENHE_STEP_PINYIN,
             None => bits,

@@ -101,11 +101,21 @@ pub enum Step {
     /// Han characters compared by their toneless pinyin syllable: 堵博 = 赌博 (opt-in; a hit
     /// only this step found is dropped when its characters are a real word, as 读博).
     Homophone,
+    /// Also the usual confusions of syllables: z/zh, c/ch, s/sh, n/l, an/ang, en/eng,
+    /// in/ing (opt-in, same rule for real words).
+    #[serde(rename = "near_homophone")]
+    NearHomophone,
+    /// A character with the same phonetic component under another radical: 睹博 = 赌博
+    /// (opt-in, same rule for real words).
+    #[serde(rename = "near_form")]
+    NearForm,
+    /// A character written as its components, recomposed: 氵去 = 法, 弓虽 = 强 (opt-in).
+    Split,
 }
 
 impl Step {
     /// Every step, in the order they are applied.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 11] = [
         Step::Invisible,
         Step::Width,
         Step::Case,
@@ -114,10 +124,13 @@ impl Step {
         Step::Noise,
         Step::Repeat,
         Step::Homophone,
+        Step::NearHomophone,
+        Step::NearForm,
+        Step::Split,
     ];
 
-    /// The steps applied when a rule has no `normalize` key: all but `repeat` and
-    /// `homophone`.
+    /// The steps applied when a rule has no `normalize` key: all but the opt-in `repeat`,
+    /// `homophone`, `near_homophone`, `near_form` and `split`.
     pub const DEFAULT: [Step; 6] = [
         Step::ALL[0],
         Step::ALL[1],
@@ -138,6 +151,9 @@ impl Step {
             Step::Noise => "noise",
             Step::Repeat => "repeat",
             Step::Homophone => "homophone",
+            Step::NearHomophone => "near_homophone",
+            Step::NearForm => "near_form",
+            Step::Split => "split",
         }
     }
 }

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use shenhe::normalize::Normalizer;
 use shenhe::Step;
 
-fuzz_target!(|input: (u8, &str)| {
+fuzz_target!(|input: (u16, &str)| {
     let (mask, text) = input;
     let steps: Vec<Step> = Step::ALL
         .iter()

@@ -38,6 +38,10 @@ const MARGIN_LN: f64 = 4.6;
 /// dictionary holds rare entries that are evasions themselves).
 const MIN_WORD_FREQUENCY: usize = 10;
 
+/// A single char seen this often in the dictionary is a function word (see
+/// [`Segmenter::is_common_char`]).
+const COMMON_CHAR_FREQUENCY: usize = 50_000;
+
 pub(crate) struct Segmenter {
     jieba: Jieba,
     table: Arc<FoldTable>,
@@ -100,6 +104,25 @@ impl Segmenter {
         end: usize,
         term: Option<&str>,
     ) -> bool {
+        self.straddled(text, start, end, term, false)
+    }
+
+    /// Whether the text's own best segmentation puts a word across the start or the end of
+    /// `start..end`, however likely the hit would be whole: for hits that only a
+    /// character-changing step found (是财 in 这是财富 is no 时时彩), where the text's words,
+    /// not the term's, are what the poster wrote.
+    pub(crate) fn splits_words(&self, text: &str, start: usize, end: usize) -> bool {
+        self.straddled(text, start, end, None, true)
+    }
+
+    fn straddled(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        term: Option<&str>,
+        strict: bool,
+    ) -> bool {
         let mut scratch = Folded::default();
         let mut fold = |s: &str| {
             self.table.fold_into(s, &mut scratch);
@@ -121,8 +144,8 @@ impl Segmenter {
             straddled |= (ws < s && s < we) || (ws < e && e < we);
             at = we;
         }
-        if !straddled {
-            return false;
+        if !straddled || strict {
+            return straddled;
         }
         let whole = self.ln_likelihood(&self.jieba.cut(&before, false))
             + self.ln_likelihood(&[middle.as_str()])
@@ -138,6 +161,15 @@ impl Segmenter {
         self.table.fold_into(text, &mut scratch);
         let word = scratch.text();
         self.jieba.has_word(word) && self.jieba.suggest_freq(word) >= MIN_WORD_FREQUENCY
+    }
+
+    /// Whether `c` is one of the most common words of the dictionary (了 是 的 时 去 它 见:
+    /// about the 90 seen at least [`COMMON_CHAR_FREQUENCY`] times). A homophone or a
+    /// look-alike that is such a char is chance, not an evasion (去时 is no 去死).
+    pub(crate) fn is_common_char(&self, c: char) -> bool {
+        let mut buf = [0u8; 4];
+        let word = c.encode_utf8(&mut buf);
+        self.jieba.has_word(word) && self.jieba.suggest_freq(word) >= COMMON_CHAR_FREQUENCY
     }
 
     /// ln of the probability jieba gives a sequence of words: each word's frequency (as

@@ -81,7 +81,13 @@ struct Owner {
     /// across skipped spaces (I S B N, AMD SB700 are no insults).
     strict: bool,
     /// The steps that change the term as written (see `needed_steps`).
-    own_steps: u8,
+    own_steps: u16,
+    /// The character-changing step this spelling of the term stands for (`near_form`,
+    /// `split`), or 0.
+    via: u16,
+    /// For such a spelling, its index in `GroupBuilder::written` plus one (`written` is the
+    /// term's), else 0.
+    form: u32,
     /// Index of the term as written in `GroupBuilder::written`, to tell an exact match.
     written: u32,
 }
@@ -105,7 +111,7 @@ pub(crate) struct Candidate {
     pub(crate) end: usize,
     pub(crate) source: Source,
     /// Normalisation steps the match needed (bit set, `normalize::steps_of`).
-    pub(crate) steps: u8,
+    pub(crate) steps: u16,
 }
 
 /// An occurrence of an allow phrase of `rule`, in original byte offsets.
@@ -177,8 +183,11 @@ impl Automaton {
 struct LiteralGroup {
     profile: Profile,
     table: Arc<FoldTable>,
-    /// With `homophone`: the profile's fold without it, to tell whether a hit needed it.
+    /// With `homophone` or `near_homophone`: the profile's fold without them, to tell
+    /// whether a hit needed one.
     plain: Option<Arc<FoldTable>>,
+    /// With both: the fold without `near_homophone`, to tell which one.
+    homophone_only: Option<Arc<FoldTable>>,
     ac: Automaton,
     /// Terms and allow phrases as written.
     written: Vec<Box<str>>,
@@ -225,7 +234,7 @@ impl std::fmt::Debug for Matcher {
 /// The steps a hit needed: none when the text is the term as written; else the steps that
 /// changed the matched text, leaving out those the term itself needs (六 → 6 on both sides
 /// of 六合彩) unless nothing else explains the match (陆合彩 needed `variants`).
-fn needed_steps(span_steps: u8, o: &Owner, matched: &str, written: &str) -> u8 {
+fn needed_steps(span_steps: u16, o: &Owner, matched: &str, written: &str) -> u16 {
     if matched == written {
         return 0;
     }
@@ -244,6 +253,32 @@ fn is_ascii_letter(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphabetic())
 }
 
+/// Whether `said` differs from `meant` (both folded without the sound steps) in at most
+/// half of their characters (at least one), position by position, with as many of them
+/// as the term has as written (no repeat collapsed).
+fn few_changed(said: &str, meant: &str, term: &str) -> bool {
+    let n = meant.chars().count();
+    n == said.chars().count()
+        && n == term.chars().count()
+        && said
+            .chars()
+            .zip(meant.chars())
+            .filter(|(a, b)| a != b)
+            .count()
+            <= (n / 2).max(1)
+}
+
+/// The steps that compare Han characters by sound.
+const SOUNDS: [Step; 2] = [Step::Homophone, Step::NearHomophone];
+
+/// The steps that change the characters themselves (opt-in).
+const CHANGING: [Step; 4] = [
+    Step::Homophone,
+    Step::NearHomophone,
+    Step::NearForm,
+    Step::Split,
+];
+
 /// The profile regexes of a rule run on: its steps among invisible, width, case and t2s.
 pub(crate) fn regex_profile(rule: &Rule) -> Profile {
     Profile::from_steps(&rule.normalize).without(&[
@@ -251,6 +286,9 @@ pub(crate) fn regex_profile(rule: &Rule) -> Profile {
         Step::Noise,
         Step::Repeat,
         Step::Homophone,
+        Step::NearHomophone,
+        Step::NearForm,
+        Step::Split,
     ])
 }
 
@@ -264,6 +302,13 @@ struct GroupBuilder {
 }
 
 impl GroupBuilder {
+    /// Adds the pattern of a spelling `form` of `written` that `owner.via` stands for.
+    fn add_form(&mut self, pattern: String, written: &str, form: &str, mut owner: Owner) {
+        owner.form = self.written.len() as u32 + 1;
+        self.written.push(form.into());
+        self.add(pattern, written, owner);
+    }
+
     /// Adds `owner`'s pattern; `written` is its term or phrase as the rule wrote it.
     fn add(&mut self, pattern: String, written: &str, mut owner: Owner) {
         if pattern.is_empty() {
@@ -328,9 +373,10 @@ impl GroupBuilder {
             skip_tones: noise && owners.iter().any(|o| o.role == Role::Pinyin),
             profile,
             table: table_for(profile),
-            plain: profile
-                .has(Step::Homophone)
-                .then(|| table_for(profile.without(&[Step::Homophone]))),
+            plain: (profile.has(Step::Homophone) || profile.has(Step::NearHomophone))
+                .then(|| table_for(profile.without(&SOUNDS))),
+            homophone_only: (profile.has(Step::Homophone) && profile.has(Step::NearHomophone))
+                .then(|| table_for(profile.without(&[Step::NearHomophone]))),
             written: self.written,
             ac,
             starts,
@@ -401,8 +447,10 @@ impl Matcher {
             });
         }
         let segments = rules.iter().any(|r| r.boundary == Boundary::Word);
-        let homophones = rules.iter().any(|r| r.normalize.contains(&Step::Homophone));
-        if segments || homophones {
+        let changing = rules
+            .iter()
+            .any(|r| r.normalize.iter().any(|s| CHANGING.contains(s)));
+        if segments || changing {
             Segmenter::load_in_background();
         }
         Ok(Matcher {
@@ -664,7 +712,7 @@ impl Matcher {
     ) {
         let text = sink.text;
         let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
-        let mut mapped: Option<(usize, usize, u8)> = None;
+        let mut mapped: Option<(usize, usize, u16)> = None;
         for o in &g.owners[lo..hi] {
             match m.skipped {
                 // A lone letter is noise inside a Han term only; tone numbers belong to
@@ -714,19 +762,66 @@ impl Matcher {
                     *mapped.insert((s, e, steps))
                 }
             };
-            let mut homophone = None;
+            // The character-changing steps the hit needed: the spelling's own, and a sound
+            // step when the text differs from the spelling without them (they fold every
+            // Han char, so the fold alone does not tell).
+            let term = &*g.written[o.written as usize];
+            let written = match o.form {
+                0 => term,
+                f => &*g.written[f as usize - 1],
+            };
+            let mut changed = o.via;
+            // The chars of the text a character-changing step stood in for the term's.
+            let mut swapped: Vec<char> = Vec::new();
+            if o.via == normalize::bit(Step::NearForm) {
+                swapped.extend(
+                    written
+                        .chars()
+                        .zip(term.chars())
+                        .filter(|(a, b)| a != b)
+                        .map(|(a, _)| a),
+                );
+            }
             if let Some(plain) = &g.plain {
-                // `homophone` folds every Han char: it made the hit only when the text
-                // differs from the term without it.
-                let written = &g.written[o.written as usize];
-                if plain.fold_string(&text[start..end]) == plain.fold_string(written) {
-                    homophone = Some(false);
-                } else if o.role == Role::Allow || Segmenter::get().is_word(&text[start..end]) {
-                    // An allow phrase suppresses its own words only; a real word that sounds
-                    // like a term (读博, 独播) is no evasion.
+                let span = &text[start..end];
+                let (said, meant) = (plain.fold_string(span), plain.fold_string(written));
+                if said != meant {
+                    swapped.extend(
+                        said.chars()
+                            .zip(meant.chars())
+                            .filter(|(a, b)| a != b)
+                            .map(|(a, _)| a),
+                    );
+                    if o.via != 0 || !few_changed(&said, &meant, term) {
+                        // A look-alike or components must be written as they are: never a
+                        // sound on top of a shape (的家 is no 约架). A sound changes at most
+                        // half the characters (one of two), and none are collapsed as
+                        // repeats (时才 is no 时时彩): two chance homophones in a row are
+                        // everywhere in real text.
+                        continue;
+                    }
+                    let homophone = match &g.homophone_only {
+                        Some(h) => h.fold_string(span) == h.fold_string(written),
+                        None => g.profile.has(Step::Homophone),
+                    };
+                    changed |= normalize::bit(if homophone {
+                        Step::Homophone
+                    } else {
+                        Step::NearHomophone
+                    });
+                }
+            }
+            if changed != 0 {
+                // An allow phrase suppresses its own words only; a real word that sounds or
+                // looks like a term (读博, 独播) is no evasion, nor is a piece of a text's
+                // words (都博得 has no 赌博 in it).
+                let words = Segmenter::get();
+                if o.role == Role::Allow
+                    || swapped.iter().any(|&c| words.is_common_char(c))
+                    || words.is_word(&text[start..end])
+                    || words.splits_words(text, start, end)
+                {
                     continue;
-                } else {
-                    homophone = Some(true);
                 }
             }
             if o.strict
@@ -770,13 +865,8 @@ impl Matcher {
                     continue;
                 }
             };
-            let mut steps =
-                needed_steps(steps, o, &text[start..end], &g.written[o.written as usize]);
-            match homophone {
-                Some(true) => steps |= normalize::bit(Step::Homophone),
-                Some(false) => steps &= !normalize::bit(Step::Homophone),
-                None => {}
-            }
+            let sounds = normalize::bit(Step::Homophone) | normalize::bit(Step::NearHomophone);
+            let steps = needed_steps(steps, o, &text[start..end], written) & !sounds | changed;
             sink.hits.push(Candidate {
                 rule: o.rule,
                 start,
@@ -822,20 +912,43 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         strict: force_guard
             || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
         own_steps: table.span_stats(written).steps,
+        via: 0,
+        form: 0,
         written: 0,
     };
     for (i, term) in rule.terms.iter().enumerate() {
         let folded = normalize::fold_str(profile, term);
         let o = owner(i, Role::Term, term, &folded, false);
         g.add(folded.clone(), term, o);
-        if profile.has(Step::Homophone) {
+        let plain = normalize::fold_str(profile.without(&CHANGING), term);
+        if profile.has(Step::Homophone) || profile.has(Step::NearHomophone) {
             // Every reading of the term's polyphonic chars (a text char is read by its
             // first reading only).
-            let plain = normalize::fold_str(profile.without(&[Step::Homophone]), term);
             for form in normalize::homophone_forms(&plain) {
                 let form = normalize::fold_str(profile, &form);
                 let o = owner(i, Role::Term, term, &form, false);
                 g.add(form, term, o);
+            }
+        }
+        // Look-alike spellings (睹博) and components (弓虽奸), each owned as itself so a hit
+        // knows the step and its real-word check reads what the text wrote.
+        for (step, forms) in [
+            (
+                Step::NearForm,
+                normalize::near_forms as fn(&str) -> Vec<String>,
+            ),
+            (Step::Split, normalize::split_forms),
+        ] {
+            if !profile.has(step) {
+                continue;
+            }
+            for form in forms(&plain) {
+                let pattern = normalize::fold_str(profile, &form);
+                if pattern != folded {
+                    let mut o = owner(i, Role::Term, &form, &pattern, false);
+                    o.via = normalize::bit(step);
+                    g.add_form(pattern, term, &form, o);
+                }
             }
         }
         if profile.has(Step::T2s) {

@@ -1,4 +1,6 @@
-//! `homophone`: Han characters compared by their toneless pinyin syllable (堵博 = 赌博).
+//! `homophone`: Han characters compared by their toneless pinyin syllable (堵博 = 赌博);
+//! `near_homophone`: by that syllable with the usual confusions merged (z/zh, c/ch, s/sh,
+//! n/l, an/ang, en/eng, in/ing: 后果资负 = 后果自负, 赌 and 度 stay apart by tone only).
 //!
 //! Readings come from the `pinyin` crate (mozillazg's pinyin-data, drawn from Unihan's
 //! readings). Each Han character folds to the representative of the syllable of its first
@@ -36,6 +38,26 @@ pub(crate) struct Homophones {
     of_char: HashMap<char, char>,
     /// A toneless syllable → its representative.
     of_syllable: HashMap<&'static str, char>,
+    /// A char → the representative of its first syllable's near class (`near_key`).
+    near_of_char: HashMap<char, char>,
+}
+
+/// A syllable with the confusions of `near_homophone` merged: zh, ch, sh → z, c, s; an
+/// initial n → l; a final -ng after a, e or i → -n (ong and iong stay).
+fn near_key(s: &str) -> String {
+    let mut k = s.to_owned();
+    for (from, to) in [("zh", "z"), ("ch", "c"), ("sh", "s")] {
+        if k.starts_with(from) {
+            k.replace_range(..2, to);
+        }
+    }
+    if k.len() > 1 && k.starts_with('n') && !k.starts_with("ng") {
+        k.replace_range(..1, "l");
+    }
+    if k.len() > 2 && k.ends_with("ng") && !k.ends_with("ong") {
+        k.pop();
+    }
+    k
 }
 
 impl Homophones {
@@ -62,6 +84,18 @@ impl Homophones {
                 }
             }
         }
+        // A near class's representative: the best of its syllables' representatives.
+        let mut near_best: HashMap<String, (u32, char)> = HashMap::new();
+        for (s, &(rank, c)) in &best {
+            let e = near_best.entry(near_key(s)).or_insert((rank, c));
+            if rank < e.0 {
+                *e = (rank, c);
+            }
+        }
+        let near_of_char = chars
+            .iter()
+            .filter_map(|&(c, s)| Some((c, near_best.get(&near_key(s))?.1)))
+            .collect();
         let of_syllable: HashMap<&'static str, char> =
             best.into_iter().map(|(s, (_, c))| (s, c)).collect();
         let of_char = chars
@@ -71,7 +105,13 @@ impl Homophones {
         Homophones {
             of_char,
             of_syllable,
+            near_of_char,
         }
+    }
+
+    /// The representative of `c`'s first syllable's near class.
+    pub(crate) fn near(&self, c: char) -> Option<char> {
+        self.near_of_char.get(&c).copied()
     }
 
     /// The representative of `c`'s first syllable.

@@ -35,6 +35,23 @@ enum Kind {
     Break = 5,
 }
 
+/// The steps of a char's fold as a table entry holds them (8 bits): `repeat` is never a
+/// char's (it is contextual) and `near_form` and `split` change terms, not text, so
+/// `homophone` and `near_homophone` take bits 6 and 7.
+fn entry_steps(steps: u16) -> u32 {
+    debug_assert_eq!(
+        steps & (bit(Step::Repeat) | bit(Step::NearForm) | bit(Step::Split)),
+        0
+    );
+    u32::from(steps & 0x3F) | u32::from(steps >> 1) & 0xC0
+}
+
+/// The inverse of [`entry_steps`], from an entry.
+fn steps_of_entry(entry: u32) -> u16 {
+    let e = ((entry >> STEPS_SHIFT) & 0xFF) as u16;
+    e & 0x3F | (e & 0xC0) << 1
+}
+
 fn kind(entry: u32) -> Kind {
     match entry >> KIND_SHIFT {
         0 => Kind::Same,
@@ -112,7 +129,7 @@ impl FoldTable {
                         _ => 0,
                     };
                     *slot =
-                        ((k as u32) << KIND_SHIFT) | (u32::from(steps) << STEPS_SHIFT) | payload;
+                        ((k as u32) << KIND_SHIFT) | (entry_steps(steps) << STEPS_SHIFT) | payload;
                 }
                 let id = *dedup.entry(block).or_insert_with(|| {
                     blocks.push(block);
@@ -290,7 +307,7 @@ impl FoldTable {
         let mut buf = [0u8; 4];
         for c in span.chars() {
             let entry = self.entry(c);
-            stats.steps |= (entry >> STEPS_SHIFT) as u8;
+            stats.steps |= steps_of_entry(entry);
             match self.unit(c, entry, &mut buf) {
                 None => {
                     if kind(entry) == Kind::Noise && !is_combining_mark(c) {
@@ -636,7 +653,7 @@ fn variant(c: char, data: &Data) -> Option<String> {
 }
 
 /// One application of the char-by-char steps (width, case, variants, t2s) to `s`.
-fn fold_once(p: Profile, s: &str, steps: &mut u8, data: &Data) -> String {
+fn fold_once(p: Profile, s: &str, steps: &mut u16, data: &Data) -> String {
     let mut cur = s.to_owned();
     if p.has(Step::Width) {
         let next: String = cur.nfkc().collect();
@@ -678,14 +695,14 @@ fn fold_once(p: Profile, s: &str, steps: &mut u8, data: &Data) -> String {
 /// The fold of one char under `p`: its kind, its folded form and the steps that changed it.
 /// The char-by-char steps are applied until nothing changes, so folding is idempotent
 /// (陸 → 陆 by t2s → 6 by variants, as 陆 itself folds).
-fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u8) {
+fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     if p.has(Step::Noise) && is_break(c) {
         return (Kind::Break, c.into(), 0);
     }
     if p.has(Step::Invisible) && is_invisible(c) {
         return (Kind::Invisible, String::new(), bit(Step::Invisible));
     }
-    let mut steps = 0u8;
+    let mut steps = 0u16;
     let mut s = c.to_string();
     for _ in 0..4 {
         let next = fold_once(p, &s, &mut steps, data);
@@ -697,12 +714,20 @@ fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u8) {
     if p.has(Step::Invisible) && s.chars().any(is_invisible) {
         s.retain(|d| !is_invisible(d));
     }
-    if p.has(Step::Homophone) {
+    let near = p.has(Step::NearHomophone);
+    if near || p.has(Step::Homophone) {
         let mut chars = s.chars();
         if let (Some(d), None) = (chars.next(), chars.next()) {
-            if let Some(r) = data.homophone().get(d) {
+            let h = data.homophone();
+            let r = if near { h.near(d) } else { h.get(d) };
+            if let Some(r) = r {
                 if r != d {
-                    steps |= bit(Step::Homophone);
+                    // The matcher tells which of the two a hit needed (`Matcher::accept`).
+                    steps |= bit(if h.get(d) == Some(r) {
+                        Step::Homophone
+                    } else {
+                        Step::NearHomophone
+                    });
                 }
                 s = r.into();
             }
