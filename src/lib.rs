@@ -100,6 +100,7 @@
 pub mod audit;
 pub mod category;
 mod csv;
+mod detect;
 pub mod diff;
 mod engine;
 mod error;
@@ -132,7 +133,7 @@ pub use pipeline::{
 pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};
-pub use vocab::{Action, Field, Measure, Severity, Step};
+pub use vocab::{Action, Detector, Field, Measure, Severity, Step};
 
 /// Whether jieba's dictionary (used by `boundary = "word"` rules) is loaded in this
 /// process. An engine whose rules need it starts loading it in the background when it is

@@ -1,0 +1,195 @@
+//! Built-in detectors (`detect = [...]` in a rule): contact details and personal data —
+//! mobile numbers, QQ and WeChat ids, links, e-mail addresses, IPv4 addresses, ID-card and
+//! bank-card numbers, long runs of digits — read through the usual disguises.
+//!
+//! The detectors read the text as a rule's fold leaves it (`invisible`, `width`, `case`,
+//! `variants`, `t2s`): ①③⑧, 壹叁捌, １３８ and ¹³⁸ are all digits there. With `noise` they also
+//! skip the spaces, dashes and symbols put between digits (a few at a time) and read the
+//! spelled-out dots and at-signs of links and addresses (点, 。, dot, (.), #, (at), 艾特).
+//! Every find is validated where the format allows it (mobile prefixes, GB 11643, Luhn, the
+//! Public Suffix List, octet ranges) and checked against the numbers that are not contact
+//! details (dates, times, prices, amounts, versions, timestamps, ISBNs, order numbers).
+//!
+//! This module finds, in offsets of the folded text it is given; it does not fold, does not
+//! know rules, posts or policy, and never maps offsets back (the matcher does both).
+
+mod cues;
+mod hosts;
+mod numbers;
+
+use crate::normalize::is_break;
+use crate::vocab::Detector;
+
+/// What a group of rules wants detected in one fold of the text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    /// A set of [`Detector::bit`]s.
+    pub(crate) set: u16,
+    /// The smallest `digits_min` of the rules that want `digits`.
+    pub(crate) digits_min: u32,
+    /// Whether separators between digits and spelled-out dots and at-signs are read (the
+    /// rules' `noise` step).
+    pub(crate) noise: bool,
+}
+
+impl Wanted {
+    fn has(&self, d: Detector) -> bool {
+        self.set & d.bit() != 0
+    }
+}
+
+/// A detected item, in byte offsets of the folded text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Find {
+    pub(crate) detector: Detector,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// The digits a `digits` find has (0 for the others).
+    pub(crate) digits: u32,
+    /// Separators were skipped or a spelled-out dot or at-sign was read (`noise`).
+    pub(crate) noise: bool,
+    /// For a `digits` find: the detectors that found a more specific item in the same
+    /// number (a rule that has one of them reports that item, not the digits too).
+    pub(crate) shadowed_by: u16,
+}
+
+/// A char that some style of numeral makes a digit once folded: ASCII and full-width
+/// digits, Chinese and financial numerals, and the circled, parenthesised, full-stop,
+/// dingbat, superscript and subscript forms.
+fn is_numeral(c: char) -> bool {
+    matches!(c,
+        '0'..='9' | '０'..='９' | '¹' | '²' | '³' | '\u{2070}'..='\u{2089}'
+        | '\u{2460}'..='\u{24ff}' | '\u{2776}'..='\u{2793}' | '\u{3220}'..='\u{3229}'
+        | '\u{3280}'..='\u{3289}' | '\u{1d7ce}'..='\u{1d7ff}'
+        | '〇' | '零' | '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九'
+        | '壹' | '贰' | '貳' | '叁' | '參' | '肆' | '伍' | '陆' | '陸' | '柒' | '捌' | '玖' | '幺')
+}
+
+/// The cheap look at the original text that decides whether folding it for the detectors
+/// can find anything: enough numerals for the number detectors, a cue character for QQ and
+/// WeChat, enough Latin letters for a host. Most Chinese posts have none of these and are
+/// not folded again.
+pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
+    let (mut numerals, mut latin) = (0u32, 0u32);
+    let (mut qq_cue, mut wechat_cue) = (false, false);
+    for c in text.chars() {
+        if is_numeral(c) {
+            numerals += 1;
+        } else if c.is_ascii_alphabetic() || matches!(c, 'Ａ'..='Ｚ' | 'ａ'..='ｚ') {
+            latin += 1;
+            match c {
+                'q' | 'Q' | 'ｑ' | 'Ｑ' => qq_cue = true,
+                'v' | 'V' | 'w' | 'W' | 'ｖ' | 'Ｖ' | 'ｗ' | 'Ｗ' => wechat_cue = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                '扣' | '抠' | '企' => qq_cue = true,
+                '微' | '薇' | '威' | '维' | '徽' | '➕' => wechat_cue = true,
+                _ => {}
+            }
+        }
+    }
+    let need = |d: Detector, n: u32| w.has(d) && numerals >= n;
+    need(Detector::Phone, 11)
+        || need(Detector::IdCard, 17)
+        || need(Detector::BankCard, 16)
+        || need(Detector::Ipv4, 4)
+        || need(Detector::Digits, w.digits_min)
+        || (w.has(Detector::Qq) && qq_cue && numerals >= 5)
+        || (w.has(Detector::Wechat) && wechat_cue && numerals + latin >= 6)
+        || ((w.has(Detector::Url) || w.has(Detector::Email)) && latin >= 3)
+}
+
+/// Appends every find of the wanted detectors in `folded` to `out`.
+pub(crate) fn find(folded: &str, w: &Wanted, out: &mut Vec<Find>) {
+    let first = out.len();
+    let text = Text::new(folded);
+    let runs = numbers::runs(&text, w.noise);
+    numbers::find(&text, &runs, w, out);
+    cues::find(&text, &runs, w, out);
+    hosts::find(&text, w, out);
+    // A number that another detector read as something more specific.
+    for i in first..out.len() {
+        if out[i].detector != Detector::Digits {
+            continue;
+        }
+        let (s, e) = (out[i].start, out[i].end);
+        out[i].shadowed_by = out[first..]
+            .iter()
+            .filter(|f| f.detector != Detector::Digits && f.start < e && s < f.end)
+            .fold(0, |m, f| m | f.detector.bit());
+    }
+}
+
+/// The folded text as chars with their byte offsets, lower-cased (ASCII only, so offsets
+/// stay the same).
+pub(crate) struct Text {
+    lower: String,
+    /// (byte offset, char) of every char, and a sentinel at the end.
+    chars: Vec<(usize, char)>,
+}
+
+impl Text {
+    fn new(folded: &str) -> Text {
+        let lower = folded.to_ascii_lowercase();
+        let mut chars: Vec<(usize, char)> = lower.char_indices().collect();
+        chars.push((lower.len(), '\0'));
+        Text { lower, chars }
+    }
+
+    /// Number of chars.
+    fn len(&self) -> usize {
+        self.chars.len() - 1
+    }
+
+    /// The char at index `i` (`'\0'` past the end).
+    fn c(&self, i: usize) -> char {
+        self.chars.get(i).map_or('\0', |x| x.1)
+    }
+
+    /// The char before index `i` (`'\0'` at the start).
+    fn before(&self, i: usize) -> char {
+        if i == 0 {
+            '\0'
+        } else {
+            self.c(i - 1)
+        }
+    }
+
+    /// Byte offset of char index `i`.
+    fn at(&self, i: usize) -> usize {
+        self.chars[i.min(self.len())].0
+    }
+
+    /// Whether the text at char `i` starts with `s` (lower case).
+    fn starts_with(&self, i: usize, s: &str) -> bool {
+        self.lower[self.at(i)..].starts_with(s)
+    }
+
+    /// Up to `n` chars before char `i`, as text.
+    fn window_before(&self, i: usize, n: usize) -> &str {
+        &self.lower[self.at(i.saturating_sub(n))..self.at(i)]
+    }
+}
+
+/// The value of a digit of the folded text (幺 is 1 when numbers are read aloud).
+fn digit(c: char) -> Option<u8> {
+    match c {
+        '0'..='9' => Some(c as u8 - b'0'),
+        '幺' => Some(1),
+        _ => None,
+    }
+}
+
+/// A char that may stand between the digits of one number (with `noise`): spaces and
+/// symbols, but never a clause break, a letter, a digit or an at-sign.
+fn is_separator(c: char) -> bool {
+    if c == '\0' || is_break(c) || c == '@' || c == '、' {
+        return false;
+    }
+    c.is_whitespace() || !(c.is_alphanumeric() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests;
