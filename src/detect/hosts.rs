@@ -332,6 +332,15 @@ fn bare_host_is_a_link(host: &Host, text: &Text) -> bool {
 /// number.
 const IP_CUES: [&str; 6] = ["ip", "地址", "服务器", "访问", "dns", "://"];
 
+/// Whether an [`IP_CUES`] word stands before char `i` in the same clause.
+fn ip_cue_before(text: &Text, i: usize) -> bool {
+    let window = text.window_before(i, 12);
+    let clause = window
+        .rfind(crate::normalize::is_break)
+        .map_or(window, |b| &window[b..]);
+    IP_CUES.iter().any(|c| clause.contains(c))
+}
+
 fn ipv4(text: &Text, noise: bool, out: &mut Vec<Find>) {
     let mut i = 0;
     while i < text.len() {
@@ -372,10 +381,7 @@ fn ipv4(text: &Text, noise: bool, out: &mut Vec<Find>) {
             && octets.iter().all(|&o| o <= 255)
             && !text.c(j).is_ascii_alphanumeric()
             && !tail_dotted
-            && (digits >= 6
-                || IP_CUES
-                    .iter()
-                    .any(|c| text.window_before(i, 16).contains(c)));
+            && (digits >= 6 || ip_cue_before(text, i));
         if ok {
             out.push(Find {
                 detector: Detector::Ipv4,

@@ -61,8 +61,32 @@ fn is_numeral(c: char) -> bool {
         '0'..='9' | '０'..='９' | '¹' | '²' | '³' | '\u{2070}'..='\u{2089}'
         | '\u{2460}'..='\u{24ff}' | '\u{2776}'..='\u{2793}' | '\u{3220}'..='\u{3229}'
         | '\u{3280}'..='\u{3289}' | '\u{1d7ce}'..='\u{1d7ff}'
+        | '\u{2160}'..='\u{2168}' | '\u{2170}'..='\u{2178}'
         | '〇' | '零' | '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九'
         | '壹' | '贰' | '貳' | '叁' | '參' | '肆' | '伍' | '陆' | '陸' | '柒' | '捌' | '玖' | '幺')
+}
+
+/// `text` with the Roman numerals one to nine (Ⅰ–Ⅸ, ⅰ–ⅸ) written as full-width digits, which
+/// have the same length in UTF-8: folding turns them into digits, where it would turn the
+/// numerals into Latin letters (Ⅳ → iv), and every offset still points into `text`.
+pub(crate) fn roman_as_digits(text: &str) -> std::borrow::Cow<'_, str> {
+    let roman = |c: char| match c {
+        '\u{2160}'..='\u{2168}' => Some(c as u32 - 0x2160 + 1),
+        '\u{2170}'..='\u{2178}' => Some(c as u32 - 0x2170 + 1),
+        _ => None,
+    };
+    if !text.chars().any(|c| roman(c).is_some()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match roman(c).and_then(|n| char::from_u32('０' as u32 + n)) {
+            Some(d) => out.push(d),
+            None => out.push(c),
+        }
+    }
+    debug_assert_eq!(out.len(), text.len());
+    std::borrow::Cow::Owned(out)
 }
 
 /// The cheap look at the original text that decides whether folding it for the detectors

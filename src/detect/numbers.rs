@@ -203,14 +203,15 @@ fn is_unit(c: char) -> bool {
     )
 }
 
-fn traps() -> &'static [Regex; 4] {
-    static TRAPS: OnceLock<[Regex; 4]> = OnceLock::new();
+fn traps() -> &'static [Regex; 5] {
+    static TRAPS: OnceLock<[Regex; 5]> = OnceLock::new();
     TRAPS.get_or_init(|| {
         let re = |p: &str| Regex::new(p).expect("trap patterns compile");
         [
             // Dates, with or without a time.
             re(r"^(?:19|20)\d\d[-/. ]\d{1,2}[-/. ]\d{1,2}(?:[ -]\d{1,2}:\d\d(?::\d\d)?)?$"),
             re(r"^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"),
+            re(r"^(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$"),
             // Amounts with thousands separators, prices.
             re(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$"),
             re(r"^\d+\.\d{1,2}$"),

@@ -658,7 +658,8 @@ impl Matcher {
             if !detect::worth_scanning(text, &g.wanted) {
                 continue;
             }
-            g.table.fold_into(text, scratch);
+            // Roman numerals are digits to the detectors only; same byte offsets.
+            g.table.fold_into(&detect::roman_as_digits(text), scratch);
             let folded = scratch.text();
             finds.clear();
             detect::find(folded, &g.wanted, &mut finds);
