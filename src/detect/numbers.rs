@@ -396,7 +396,8 @@ pub(super) fn find(text: &Text, runs: &[Run], w: &Wanted, out: &mut Vec<Find>) {
                 // Bank-card and ID-card numbers are written plain or grouped by spaces or
                 // dashes; a mobile number with dots between its digits is grouped as one.
                 let plain = (g..h - 1).all(|k| matches!(run.shape_separator(k), ' ' | '-'));
-                let phone_grouped = plain || {
+                let dotted = (g..h - 1).any(|k| is_decimal_separator(run.shape_separator(k)));
+                let phone_grouped = !dotted || {
                     let sizes: Vec<usize> = (g..h)
                         .map(|k| run.offsets[k + 1] - run.offsets[k])
                         .collect();
