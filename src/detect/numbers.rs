@@ -305,7 +305,7 @@ fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An ISBN-13 (978/979 and a valid check digit): a book, not a number to hide.
@@ -318,7 +318,7 @@ fn is_isbn13(d: &[u8]) -> bool {
         .enumerate()
         .map(|(i, &x)| u32::from(x) * if i % 2 == 0 { 1 } else { 3 })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A Unix time in seconds or milliseconds between 2000 and 2038.
