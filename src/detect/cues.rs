@@ -54,6 +54,27 @@ pub(super) fn find(text: &Text, runs: &[Run], w: &Wanted, out: &mut Vec<Find>) {
     let mut i = 0;
     while i < text.len() {
         let mut next = i + 1;
+        // Most chars start no cue: one look at the char before the cue lists.
+        if !matches!(
+            text.c(i),
+            'q' | '扣'
+                | '抠'
+                | '企'
+                | '微'
+                | '薇'
+                | '威'
+                | '维'
+                | '徽'
+                | 'v'
+                | 'w'
+                | '加'
+                | '+'
+                | '➕'
+                | '❤'
+        ) {
+            i = next;
+            continue;
+        }
         if qq {
             if let Some(end) = QQ_CUES.iter().rev().find_map(|c| cue_at(text, i, c)) {
                 let (id, _) = skip_filler(text, end);

@@ -313,9 +313,9 @@ fn links(text: &Text, noise: bool, emails: &[(usize, usize)], out: &mut Vec<Find
 }
 
 /// Whether a name without scheme or www reads as a link rather than as words run together:
-/// two labels under a two-letter suffix are too often a sentence's end and the next word
-/// (suitable.In, spelling.To), and a first label of one or two digits a list item (1.SONY,
-/// 2.windows).
+/// two labels under a two-letter suffix amid English words are too often a sentence's end
+/// and the next word (It was suitable.In the end), and a first label of one or two digits
+/// is a list item (1.SONY, 2.windows).
 fn bare_host_is_a_link(host: &Host, text: &Text) -> bool {
     let label = |(s, e): (usize, usize)| &text.lower[text.at(s)..text.at(e)];
     let first = label(host.labels[0]);
@@ -325,7 +325,15 @@ fn bare_host_is_a_link(host: &Host, text: &Text) -> bool {
     if first.len() <= 2 && first.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    host.labels.len() >= 3 || label(host.labels[host.labels.len() - 1]).len() >= 3
+    if host.labels.len() >= 3 || label(host.labels[host.labels.len() - 1]).len() >= 3 {
+        return true;
+    }
+    // Two labels under a country code (example.cn): a link unless English words stand
+    // around it.
+    let start = host.labels[0].0;
+    let english_before = text.before(start) == ' ' && text.before(start - 1).is_ascii_alphabetic();
+    let english_after = text.c(host.end) == ' ' && text.c(host.end + 1).is_ascii_alphabetic();
+    !(english_before || english_after)
 }
 
 /// Words before an address that make a short one (8.8.8.8) an address and not a section

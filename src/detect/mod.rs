@@ -89,18 +89,48 @@ pub(crate) fn roman_as_digits(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A char that reads as a dot in a host or an address, plain or spelled out.
+fn is_dot_like(c: char) -> bool {
+    matches!(c, '.' | '．' | '。' | '｡' | '点' | '點')
+}
+
 /// The cheap look at the original text that decides whether folding it for the detectors
-/// can find anything: enough numerals for the number detectors, a cue character for QQ and
-/// WeChat, enough Latin letters for a host. Most Chinese posts have none of these and are
-/// not folded again.
+/// can find anything, in one pass: the longest run of numerals (the number detectors need
+/// 11 and more, a QQ number 5), a cue character for QQ and WeChat, a dot between a letter or
+/// digit and a Latin letter for links and addresses, a dot between numerals for IPv4. Most
+/// posts have none of these, Chinese numerals in words (一年级, 九点) included, and are not
+/// folded again.
 pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
-    let (mut numerals, mut latin) = (0u32, 0u32);
+    let (mut run, mut gap, mut longest, mut latin) = (0u32, 0u32, 0u32, 0u32);
+    let mut numerals = 0u32;
     let (mut qq_cue, mut wechat_cue) = (false, false);
+    let (mut host_dot, mut number_dot) = (false, false);
+    // The last char that is not a space, and whether a dot follows it.
+    let (mut prev, mut dot_after_alnum, mut dot_after_numeral) = ('\0', false, false);
     for c in text.chars() {
-        if is_numeral(c) {
+        if is_invisible(c) {
+            continue;
+        }
+        let numeral = is_numeral(c);
+        let letter = c.is_ascii_alphabetic() || matches!(c, 'Ａ'..='Ｚ' | 'ａ'..='ｚ');
+        if numeral {
             numerals += 1;
-        } else if c.is_ascii_alphabetic() || matches!(c, 'Ａ'..='Ｚ' | 'ａ'..='ｚ') {
+            run += 1;
+            gap = 0;
+            longest = longest.max(run);
+            number_dot |= dot_after_numeral;
+        } else if c.is_whitespace() || !(c.is_alphanumeric() || c.is_control() || is_break(c)) {
+            gap += 1;
+            if gap > 3 {
+                run = 0;
+            }
+        } else {
+            run = 0;
+            gap = 0;
+        }
+        if letter {
             latin += 1;
+            host_dot |= dot_after_alnum;
             match c {
                 'q' | 'Q' | 'ｑ' | 'Ｑ' => qq_cue = true,
                 'v' | 'V' | 'w' | 'W' | 'ｖ' | 'Ｖ' | 'ｗ' | 'Ｗ' => wechat_cue = true,
@@ -113,16 +143,50 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
                 _ => {}
             }
         }
+        if is_dot_like(c) {
+            dot_after_alnum = prev.is_ascii_alphanumeric()
+                || matches!(prev, 'Ａ'..='Ｚ' | 'ａ'..='ｚ')
+                || is_numeral(prev);
+            dot_after_numeral = is_numeral(prev);
+        } else if !(c == ' ' || closing(c)) {
+            dot_after_alnum = false;
+            dot_after_numeral = false;
+        }
+        if !(c == ' ' || closing(c)) {
+            prev = c;
+        }
     }
-    let need = |d: Detector, n: u32| w.has(d) && numerals >= n;
+    let spelled_dot = || latin >= 3 && w.noise && text.to_ascii_lowercase().contains("dot");
+    let need = |d: Detector, n: u32| w.has(d) && longest >= n;
     need(Detector::Phone, 11)
         || need(Detector::IdCard, 17)
         || need(Detector::BankCard, 16)
-        || need(Detector::Ipv4, 4)
         || need(Detector::Digits, w.digits_min)
-        || (w.has(Detector::Qq) && qq_cue && numerals >= 5)
-        || (w.has(Detector::Wechat) && wechat_cue && numerals + latin >= 6)
-        || ((w.has(Detector::Url) || w.has(Detector::Email)) && latin >= 3)
+        || (w.has(Detector::Ipv4) && number_dot)
+        || (w.has(Detector::Qq) && qq_cue && longest >= 5)
+        || (w.has(Detector::Wechat) && wechat_cue && latin + numerals >= 6)
+        || ((w.has(Detector::Url) || w.has(Detector::Email))
+            && latin >= 2
+            && (host_dot || spelled_dot()))
+}
+
+/// The invisible chars the `invisible` step drops (a superset is fine: the look must never
+/// count one as a separator where the detectors will not see it).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{2800}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}'
+        | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
+}
+
+/// A bracket that may stand around a spelled-out dot: (.) [.] 【.】.
+fn closing(c: char) -> bool {
+    matches!(
+        c,
+        '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '【' | '】' | '「' | '」' | '（' | '）'
+    )
 }
 
 /// Appends every find of the wanted detectors in `folded` to `out`.
@@ -209,7 +273,8 @@ fn digit(c: char) -> Option<u8> {
 /// A char that may stand between the digits of one number (with `noise`): spaces and
 /// symbols, but never a clause break, a letter, a digit or an at-sign.
 fn is_separator(c: char) -> bool {
-    if c == '\0' || is_break(c) || c == '@' || c == '、' {
+    // Width folding turns the clause breaks ，！？； into ASCII: those end a number too.
+    if c == '\0' || is_break(c) || matches!(c, '@' | '、' | ',' | ';' | '!' | '?') {
         return false;
     }
     c.is_whitespace() || !(c.is_alphanumeric() || c.is_control())

@@ -68,3 +68,42 @@ fn the_prefilter_passes_what_the_detectors_need() {
     assert!(!worth_scanning("今天天气不错，我们去公园散步吧。", &w));
     assert!(worth_scanning("电话壹叁捌捌捌捌捌捌捌捌捌", &w));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    /// The cheap look never turns away a text in which the detectors find something.
+    #[test]
+    fn the_prefilter_never_hides_a_find(
+        pieces in proptest::collection::vec(proptest::prop_oneof![
+            "[0-9]{1,4}", "[a-z]{1,5}",
+            proptest::strategy::Just("一三八".to_owned()), proptest::strategy::Just("①⑴⒈".to_owned()),
+            proptest::strategy::Just("\u{200b}".to_owned()), proptest::strategy::Just(" ".to_owned()),
+            proptest::strategy::Just("-".to_owned()), proptest::strategy::Just(".".to_owned()),
+            proptest::strategy::Just("。".to_owned()), proptest::strategy::Just("点".to_owned()),
+            proptest::strategy::Just("(.)".to_owned()), proptest::strategy::Just(" dot ".to_owned()),
+            proptest::strategy::Just("@".to_owned()), proptest::strategy::Just("#".to_owned()),
+            proptest::strategy::Just("艾特".to_owned()), proptest::strategy::Just("QQ".to_owned()),
+            proptest::strategy::Just("微信".to_owned()), proptest::strategy::Just("➕V".to_owned()),
+            proptest::strategy::Just("com".to_owned()), proptest::strategy::Just("www".to_owned()),
+            proptest::strategy::Just("X".to_owned()), proptest::strategy::Just("😀".to_owned()),
+            proptest::strategy::Just("，".to_owned()), proptest::strategy::Just("我".to_owned()),
+        ], 0..24),
+        digits_min in 4u32..12,
+    ) {
+        use crate::normalize::{table_for, Folded, Profile};
+        use crate::vocab::Step;
+        let text: String = pieces.concat();
+        let profile = Profile::from_steps(&[Step::Invisible, Step::Width, Step::Case, Step::Variants, Step::T2s]);
+        let mut folded = Folded::default();
+        table_for(profile).fold_into(&roman_as_digits(&text), &mut folded);
+        for d in Detector::ALL {
+            let w = Wanted { set: d.bit(), digits_min, noise: true };
+            let mut out = Vec::new();
+            find(folded.text(), &w, &mut out);
+            if !out.is_empty() {
+                proptest::prop_assert!(worth_scanning(&text, &w), "{:?} found {:?} in {:?}", d, out, text);
+            }
+        }
+    }
+}
