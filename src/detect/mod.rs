@@ -104,6 +104,7 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
     let (mut run, mut gap, mut longest, mut latin) = (0u32, 0u32, 0u32, 0u32);
     let mut numerals = 0u32;
     let (mut qq_cue, mut wechat_cue) = (false, false);
+    let mut last = '\0';
     let (mut host_dot, mut number_dot) = (false, false);
     // The last char that is not a space, and whether a dot follows it.
     let (mut prev, mut dot_after_alnum, mut dot_after_numeral) = ('\0', false, false);
@@ -131,18 +132,26 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
         if letter {
             latin += 1;
             host_dot |= dot_after_alnum;
-            match c {
-                'q' | 'Q' | 'ｑ' | 'Ｑ' => qq_cue = true,
-                'v' | 'V' | 'w' | 'W' | 'ｖ' | 'Ｖ' | 'ｗ' | 'Ｗ' => wechat_cue = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                '扣' | '抠' | '企' => qq_cue = true,
-                '微' | '薇' | '威' | '维' | '徽' | '➕' => wechat_cue = true,
-                _ => {}
-            }
         }
+        // Cues are pairs of chars (QQ, Q号, 扣扣, 企鹅; 微信, VX, wx, 加V, V❤, we…): the
+        // look needs the pair, not a common char of it (思维, 微博, 权威 are no cue).
+        let lower = |c: char| match c {
+            'Ａ'..='Ｚ' => char::from_u32(c as u32 - 'Ａ' as u32 + 'a' as u32).unwrap_or(c),
+            'ａ'..='ｚ' => char::from_u32(c as u32 - 'ａ' as u32 + 'a' as u32).unwrap_or(c),
+            _ => c.to_ascii_lowercase(),
+        };
+        match (lower(last), lower(c)) {
+            ('q', 'q' | '号') | ('扣', '扣') | ('抠', '抠') | ('企', '鹅' | '鵝') => {
+                qq_cue = true
+            }
+            ('微' | '薇' | '威' | '维' | '徽' | 'v', '信' | '芯')
+            | ('v' | 'w', 'x' | 'e')
+            | ('+' | '＋' | '加' | '➕', 'v' | '微')
+            | ('v', '❤' | '♥' | '♡' | '💗')
+            | ('❤', 'v') => wechat_cue = true,
+            _ => {}
+        }
+        last = c;
         if is_dot_like(c) {
             dot_after_alnum = prev.is_ascii_alphanumeric()
                 || matches!(prev, 'Ａ'..='Ｚ' | 'ａ'..='ｚ')
