@@ -162,6 +162,33 @@ fn scan(c: &mut Criterion) {
             black_box(n)
         })
     });
+    // The same rules without the file whose rules use `detect` (issue 22): what the
+    // detectors cost on these posts, measured in the same run.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".toml") && !name.ends_with(".test.toml") && !name.starts_with("10-")
+        })
+        .collect();
+    files.sort();
+    let without_detect = Engine::new(&RuleSet::from_paths(&files).unwrap()).unwrap();
+    assert!(without_detect
+        .rules()
+        .rules()
+        .iter()
+        .all(|r| r.detect.is_empty()));
+    g.bench_function("shenhe Engine::scan, without the detect rules", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for p in &posts_as_posts {
+                n += without_detect.scan(p).hits.len();
+            }
+            black_box(n)
+        })
+    });
     g.finish();
 }
 

@@ -80,6 +80,8 @@ pub struct Engine {
     names: Vec<RuleNames>,
     /// The fields some rule reads, in `Field::ALL` order.
     fields: Vec<Field>,
+    /// Each detector's `term` (`$PHONE`, …), by `Detector as usize`.
+    detector_terms: Vec<Arc<str>>,
     max_hits: usize,
     max_post_bytes: usize,
 }
@@ -212,6 +214,10 @@ impl Engine {
             matcher,
             names,
             fields,
+            detector_terms: crate::vocab::Detector::ALL
+                .iter()
+                .map(|d| Arc::from(d.term()))
+                .collect(),
             max_hits: max_hits.max(1),
             max_post_bytes: limits.max_post_bytes.max(1),
         })
@@ -468,6 +474,7 @@ impl Engine {
                     term: match h.source {
                         Source::Term(i) | Source::Pinyin(i) => names.terms[i as usize].clone(),
                         Source::Regex(i) => names.regex[i as usize].clone(),
+                        Source::Detect(d) => self.detector_terms[d as usize].clone(),
                     },
                     steps: step_names(h),
                 });

@@ -79,6 +79,7 @@
 //! | --- | --- |
 //! | [`RuleSet`] | loads TOML rule files (`rules/README.md`), validates them completely, hashes them |
 //! | [`Engine`], [`EngineHandle`] | compiles a rule set into one charwise Aho-Corasick automaton per normalisation profile and regex sets; [`Engine::scan`], [`Engine::scan_batch`]; the handle swaps engines atomically |
+//! | [`Detector`] | the built-in detectors a rule names in `detect`: mobile numbers, QQ and WeChat ids, links, e-mail and IPv4 addresses, ID-card and bank-card numbers, long digit runs, read through numeral styles, separators and spelled-out dots; hits name them as `$PHONE`, `$URL`, … |
 //! | [`Post`], [`Decision`], [`Hit`] | the JSON Lines contract of `shenhe scan` (serde); [`jsonl`] reads lines into posts or error lines |
 //! | [`Pipeline`], [`OffenceLedger`] | the one route after the engine: escalation, audit record (group commit), report, review hook; rescans of JSON Lines files with resume ([`Pipeline::rescan`]) |
 //! | [`policy`] | what hits, metadata and offence counts mean: actions, reports, measures (pure) |
@@ -100,6 +101,7 @@
 pub mod audit;
 pub mod category;
 mod csv;
+mod detect;
 pub mod diff;
 mod engine;
 mod error;
@@ -132,7 +134,7 @@ pub use pipeline::{
 pub use post::{Decision, Hit, MaskedField, Post, PostId, Poster, RulesetInfo};
 pub use report::{Report, ReportWriter};
 pub use rules::{Boundary, Conditions, Policy, Rule, RuleSet};
-pub use vocab::{Action, Field, Measure, Severity, Step};
+pub use vocab::{Action, Detector, Field, Measure, Severity, Step};
 
 /// Whether jieba's dictionary (used by `boundary = "word"` rules) is loaded in this
 /// process. An engine whose rules need it starts loading it in the background when it is

@@ -80,6 +80,91 @@ impl Action {
     }
 }
 
+/// A built-in detector a rule can name in `detect` (see `rules/README.md`): contact details
+/// and personal data, read through the usual disguises. A hit names it as its `term`
+/// (`$PHONE`, `$QQ`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// A mainland China mobile number: 11 digits, 1[3-9]…, optionally +86 or 0086 first.
+    Phone,
+    /// A QQ number after a cue (QQ, 扣扣, 企鹅, Q号): 5–11 digits, not starting with 0.
+    Qq,
+    /// A WeChat id after a cue (微信, 薇信, VX, wx, ➕V, …): 6–20 letters, digits, `_` or `-`
+    /// starting with a letter, or a mobile number.
+    Wechat,
+    /// A link: a host under a public suffix, with an optional scheme, port and path.
+    Url,
+    /// An e-mail address whose domain is under a public suffix.
+    Email,
+    /// A dotted IPv4 address, every octet 0–255.
+    Ipv4,
+    /// A mainland resident identity card number (GB 11643: 18 characters, a plausible birth
+    /// date and a valid check character).
+    IdCard,
+    /// A bank card number: 16–19 digits passing the Luhn check.
+    BankCard,
+    /// Any run of at least `digits_min` digits (8 by default) that is not a date, time,
+    /// amount, version, timestamp, ISBN or order number.
+    Digits,
+}
+
+impl Detector {
+    /// Every detector.
+    pub const ALL: [Detector; 9] = [
+        Detector::Phone,
+        Detector::Qq,
+        Detector::Wechat,
+        Detector::Url,
+        Detector::Email,
+        Detector::Ipv4,
+        Detector::IdCard,
+        Detector::BankCard,
+        Detector::Digits,
+    ];
+
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detector::Phone => "phone",
+            Detector::Qq => "qq",
+            Detector::Wechat => "wechat",
+            Detector::Url => "url",
+            Detector::Email => "email",
+            Detector::Ipv4 => "ipv4",
+            Detector::IdCard => "id_card",
+            Detector::BankCard => "bank_card",
+            Detector::Digits => "digits",
+        }
+    }
+
+    /// The `term` of its hits: `$PHONE`, `$QQ`, `$WECHAT`, `$URL`, `$EMAIL`, `$IPV4`,
+    /// `$ID_CARD`, `$BANK_CARD`, `$DIGITS`.
+    pub fn term(self) -> &'static str {
+        match self {
+            Detector::Phone => "$PHONE",
+            Detector::Qq => "$QQ",
+            Detector::Wechat => "$WECHAT",
+            Detector::Url => "$URL",
+            Detector::Email => "$EMAIL",
+            Detector::Ipv4 => "$IPV4",
+            Detector::IdCard => "$ID_CARD",
+            Detector::BankCard => "$BANK_CARD",
+            Detector::Digits => "$DIGITS",
+        }
+    }
+
+    /// The detector of this rule-file name.
+    pub fn from_name(name: &str) -> Option<Detector> {
+        Detector::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// Its bit in a set of detectors.
+    pub(crate) fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
 /// One normalisation step (see DESIGN.md for the exact semantics and order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -16,6 +16,60 @@ fn engine_with(normalize: &str) -> Engine {
     Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap()
 }
 
+/// The test rules and every built-in detector (`detect`), with the default steps.
+fn detecting_engine() -> Engine {
+    let toml = format!(
+        "[[rule]]\nid = \"t\"\ncategory = 7\nseverity = \"low\"\nterms = {}\n\
+         [[rule]]\nid = \"d\"\ncategory = 9\nseverity = \"low\"\naction = \"mask\"\n\
+         detect = [\"phone\", \"qq\", \"wechat\", \"url\", \"email\", \"ipv4\", \"id_card\", \"bank_card\", \"digits\"]\n\
+         digits_min = 6\nallow = [\"客服\"]\n",
+        serde_json::to_string(&TERMS).unwrap()
+    );
+    Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap()
+}
+
+/// Text made of the pieces detectors read: numerals of every style, separators, cues,
+/// spelled-out dots and at-signs, emoji and combining marks, and arbitrary characters.
+fn detector_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[0-9]{1,4}",
+        Just("１３８".to_owned()),
+        Just("壹叁捌".to_owned()),
+        Just("①⑧⑴⒏".to_owned()),
+        Just("幺〇".to_owned()),
+        Just("ⅣⅨ".to_owned()),
+        Just("¹₈".to_owned()),
+        Just(" ".to_owned()),
+        Just("-".to_owned()),
+        Just(".".to_owned()),
+        Just("。".to_owned()),
+        Just("点".to_owned()),
+        Just("(.)".to_owned()),
+        Just(" dot ".to_owned()),
+        Just("@".to_owned()),
+        Just("#".to_owned()),
+        Just("(at)".to_owned()),
+        Just("艾特".to_owned()),
+        Just("QQ".to_owned()),
+        Just("微信".to_owned()),
+        Just("➕V".to_owned()),
+        Just("V❤\u{fe0f}".to_owned()),
+        Just("www".to_owned()),
+        Just("https://".to_owned()),
+        Just("com".to_owned()),
+        Just("qq".to_owned()),
+        Just("X".to_owned()),
+        Just("+86".to_owned()),
+        Just("\u{200b}".to_owned()),
+        Just("\u{301}".to_owned()),
+        Just("👨‍👩‍👧".to_owned()),
+        Just("客服".to_owned()),
+        "[a-z_]{1,6}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..32).prop_map(|v| v.concat())
+}
+
 /// Exact matching: every occurrence of every term is a hit.
 fn engine() -> Engine {
     engine_with("[]")
@@ -128,6 +182,88 @@ proptest! {
         }
         expected.push_str(&text[pos..]);
         prop_assert_eq!(masked, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Detector hits map to char boundaries of the original text, their matched text is
+    /// the original span, and masking changes exactly the hits' graphemes.
+    #[test]
+    fn detector_hits_map_back_exactly_and_mask_only_their_spans(text in detector_text()) {
+        let d = detecting_engine().scan(&Post::from_text(text.clone()));
+        check_spans(&text, &d)?;
+        for h in &d.hits {
+            if h.term.starts_with('$') {
+                use unicode_segmentation::UnicodeSegmentation;
+                // Widened to whole graphemes: the span starts and ends on a boundary.
+                let starts: Vec<usize> = text.grapheme_indices(true).map(|(i, _)| i).chain([text.len()]).collect();
+                prop_assert!(starts.contains(&h.start) && starts.contains(&h.end), "{:?} in {:?}", h, text);
+            }
+        }
+        let Some(masked) = d.masked else {
+            prop_assert!(d.hits.is_empty());
+            return Ok(());
+        };
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = d.hits.iter().map(|h| (h.start, h.end)).collect();
+        spans.sort_unstable();
+        for (s, e) in spans {
+            match merged.last_mut() {
+                Some(l) if s <= l.1 => l.1 = l.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        let mut expected = String::new();
+        let mut pos = 0;
+        for (s, e) in merged {
+            expected.push_str(&text[pos..s]);
+            use unicode_segmentation::UnicodeSegmentation;
+            expected.extend(std::iter::repeat_n(MASK_CHAR, text[s..e].graphemes(true).count()));
+            pos = e;
+        }
+        expected.push_str(&text[pos..]);
+        prop_assert_eq!(masked, expected);
+    }
+
+    /// A mobile number planted in random text, its digits in random numeral styles and with
+    /// random separators, is found, and its span is exactly the planted characters.
+    #[test]
+    fn planted_mobile_number_is_found_exactly(
+        before in "[我你他的了是 ]{0,8}",
+        after in "[我你他的了是 ]{0,8}",
+        styles in prop::collection::vec(0u8..6, 11),
+        seps in prop::collection::vec(0u8..4, 10),
+    ) {
+        const DIGITS: [&str; 11] = ["1", "3", "9", "1", "2", "3", "4", "5", "6", "7", "8"];
+        const FULL: [&str; 10] = ["０", "１", "２", "３", "４", "５", "６", "７", "８", "９"];
+        const CIRCLED: [&str; 10] = ["⓪", "①", "②", "③", "④", "⑤", "⑥", "⑦", "⑧", "⑨"];
+        const HANZI: [&str; 10] = ["〇", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+        const FINANCIAL: [&str; 10] = ["零", "壹", "贰", "叁", "肆", "伍", "陆", "柒", "捌", "玖"];
+        const SUPER: [&str; 10] = ["⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"];
+        let mut planted = String::new();
+        for (i, d) in DIGITS.iter().enumerate() {
+            let n: usize = d.parse().unwrap();
+            planted.push_str(match styles[i] {
+                0 => d,
+                1 => FULL[n],
+                2 => CIRCLED[n],
+                3 => HANZI[n],
+                4 => FINANCIAL[n],
+                _ => SUPER[n],
+            });
+            if i < 10 {
+                planted.push_str(match seps[i] { 0 | 1 => "", 2 => " ", _ => "*" });
+            }
+        }
+        let text = format!("{before}{planted}{after}");
+        let d = detecting_engine().scan(&Post::from_text(text.clone()));
+        check_spans(&text, &d)?;
+        let hit = d.hits.iter().find(|h| &*h.term == "$PHONE");
+        prop_assert!(hit.is_some(), "{:?} not found in {:?}: {:?}", planted, text, d.hits);
+        let hit = hit.unwrap();
+        prop_assert_eq!((hit.start, hit.end), (before.len(), before.len() + planted.len()), "{:?}", text);
     }
 }
 

@@ -103,7 +103,11 @@ const HEAD: &str = "[[rule]]\nid = \"a\"\ncategory = 7\nseverity = \"high\"\n";
 fn rule_errors_name_file_line_column_and_rule() {
     assert_eq!(
         load_error(&[("r.toml", &format!("{HEAD}terms = [\"赌博\"]\nterm = [\"x\"]\n"))]),
-        "shenhe: error: r.toml:6:1: rule `a`: unknown field `term`, expected one of `id`, `category`, `severity`, `action`, `report`, `terms`, `terms_file`, `regex`, `allow`, `boundary`, `normalize`, `pinyin`, `fields`, `when`, `examples`"
+        "shenhe: error: r.toml:6:1: rule `a`: unknown field `term`, expected one of `id`, `category`, `severity`, `action`, `report`, `terms`, `terms_file`, `regex`, `detect`, `digits_min`, `allow`, `boundary`, `normalize`, `pinyin`, `fields`, `when`, `examples`"
+    );
+    assert_eq!(
+        load_error(&[("r.toml", &format!("{HEAD}detect = [\"phone\", \"vx\"]\n"))]),
+        "shenhe: error: r.toml:5:20: rule `a`: unknown detector `vx` in detect (known: phone, qq, wechat, url, email, ipv4, id_card, bank_card, digits)"
     );
     assert_eq!(
         load_error(&[("r.toml", &format!("{HEAD}terms = [\"赌博\", \" \"]\n"))]),

@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use crate::detect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::normalize::{self, table_for, FoldTable, Folded, Profile, MAX_NOISE_GAP};
 use crate::rules::{Boundary, Pinyin, Rule, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};
-use crate::vocab::Step;
+use crate::vocab::{Detector, Step};
 
 /// Where a scan's time went, per kind of rule (`Engine::scan_timed`), in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -35,7 +36,7 @@ pub struct KindTimes {
     /// Word segmentation around candidate hits of `boundary = "word"` rules (part of
     /// `literal_ns`).
     pub word_boundary_ns: u64,
-    /// Folding and the regex sets.
+    /// Folding and the regex sets, and the built-in detectors (`detect`).
     pub regex_ns: u64,
     /// The whole scan: matching, conditions, policy, masking, the decision.
     pub total_ns: u64,
@@ -101,6 +102,8 @@ pub(crate) enum Source {
     Pinyin(u32),
     /// `regex[i]`.
     Regex(u32),
+    /// A built-in detector of `detect`.
+    Detect(Detector),
 }
 
 /// A match in original byte offsets, before conditions and policy.
@@ -214,10 +217,30 @@ struct RegexGroup {
     regexes: Vec<RuleRegex>,
 }
 
+/// The detectors of the rules that share a fold (`detect`): what they want together, and
+/// which rule wants which.
+struct DetectGroup {
+    profile: Profile,
+    table: Arc<FoldTable>,
+    wanted: detect::Wanted,
+    /// (rule, its detectors as a bit set, its `digits_min`).
+    rules: Vec<(u32, u16, u32)>,
+}
+
+/// The fold detectors run on for a rule: its steps among invisible, width, case, variants
+/// and t2s; and whether it has `noise` (separators and spelled-out dots are read).
+fn detect_profile(rule: &Rule) -> (Profile, bool) {
+    let profile =
+        Profile::from_steps(&rule.normalize).without(&[Step::Noise, Step::Repeat, Step::Homophone]);
+    (profile, rule.normalize.contains(&Step::Noise))
+}
+
 /// The compiled form of a rule set's patterns. Immutable, `Send + Sync`.
 pub(crate) struct Matcher {
     literal: Vec<LiteralGroup>,
     regex: Vec<RegexGroup>,
+    /// Empty unless some rule has `detect`: then the scan runs no detector code at all.
+    detect: Vec<DetectGroup>,
     /// Whether some rule has `boundary = "word"` (the segmenter loads on first use).
     segments: bool,
 }
@@ -391,7 +414,8 @@ impl Matcher {
         let mut regex: Vec<(Profile, Vec<String>, Vec<RuleRegex>)> = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
             let profile = Profile::from_steps(&rule.normalize);
-            if !rule.terms.is_empty() {
+            // A rule with allow phrases and only regexes or detectors needs them matched too.
+            if !rule.terms.is_empty() || !rule.allow.is_empty() {
                 let g = match literal.iter().position(|(p, _)| *p == profile) {
                     Some(i) => &mut literal[i].1,
                     None => {
@@ -446,6 +470,37 @@ impl Matcher {
                 regexes,
             });
         }
+        let mut detect_groups: Vec<DetectGroup> = Vec::new();
+        for (r, rule) in rules.iter().enumerate() {
+            if rule.detect.is_empty() {
+                continue;
+            }
+            let (profile, noise) = detect_profile(rule);
+            let set = rule.detect.iter().fold(0, |m, d| m | d.bit());
+            let digits_min = rule.digits_min.unwrap_or(u32::MAX);
+            let g = match detect_groups
+                .iter()
+                .position(|g| g.profile == profile && g.wanted.noise == noise)
+            {
+                Some(i) => &mut detect_groups[i],
+                None => {
+                    detect_groups.push(DetectGroup {
+                        profile,
+                        table: table_for(profile),
+                        wanted: detect::Wanted {
+                            set: 0,
+                            digits_min: u32::MAX,
+                            noise,
+                        },
+                        rules: Vec::new(),
+                    });
+                    detect_groups.last_mut().expect("just pushed")
+                }
+            };
+            g.wanted.set |= set;
+            g.wanted.digits_min = g.wanted.digits_min.min(digits_min);
+            g.rules.push((r as u32, set, digits_min));
+        }
         let segments = rules.iter().any(|r| r.boundary == Boundary::Word);
         let changing = rules
             .iter()
@@ -456,6 +511,7 @@ impl Matcher {
         Ok(Matcher {
             literal: literal_groups,
             regex: regex_groups,
+            detect: detect_groups,
             segments,
         })
     }
@@ -464,7 +520,11 @@ impl Matcher {
     pub(crate) fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = Vec::new();
         let groups = self.literal.iter().map(|g| g.profile);
-        for p in groups.chain(self.regex.iter().map(|g| g.profile)) {
+        let detect = self.detect.iter().map(|g| g.profile);
+        for p in groups
+            .chain(self.regex.iter().map(|g| g.profile))
+            .chain(detect)
+        {
             if !out.contains(&p) {
                 out.push(p);
             }
@@ -550,6 +610,7 @@ impl Matcher {
                 }
             }
         }
+        self.detect(text, scratch, hits);
         if let (Some(t), Some((literal, regex_start))) = (timing, literal_done) {
             t.literal_ns += literal.as_nanos() as u64;
             t.word_boundary_ns += segmenting.as_nanos() as u64;
@@ -874,6 +935,53 @@ impl Matcher {
                 source,
                 steps,
             });
+        }
+    }
+}
+
+impl Matcher {
+    /// The built-in detectors' hits, in original byte offsets: each group's fold is made
+    /// only when the text passes the detectors' cheap look (`detect::worth_scanning`).
+    fn detect(&self, text: &str, scratch: &mut Folded, hits: &mut Vec<Candidate>) {
+        let mut finds = Vec::new();
+        for g in &self.detect {
+            if !detect::worth_scanning(text, &g.wanted) {
+                continue;
+            }
+            // Roman numerals are digits to the detectors only; same byte offsets.
+            g.table.fold_into(&detect::roman_as_digits(text), scratch);
+            let folded = scratch.text();
+            finds.clear();
+            detect::find(folded, &g.wanted, &mut finds);
+            for f in &finds {
+                if f.start >= f.end {
+                    continue;
+                }
+                let (start, end) = scratch.to_original(f.start, f.end);
+                let original = &text[start..end];
+                let mut steps = if original == &folded[f.start..f.end] {
+                    0
+                } else {
+                    g.table.span_stats(original).steps
+                };
+                if f.noise {
+                    steps |= normalize::bit(Step::Noise);
+                }
+                for &(rule, set, digits_min) in &g.rules {
+                    let wanted = set & f.detector.bit() != 0
+                        && (f.detector != Detector::Digits
+                            || (f.digits >= digits_min && set & f.shadowed_by == 0));
+                    if wanted {
+                        hits.push(Candidate {
+                            rule,
+                            start,
+                            end,
+                            source: Source::Detect(f.detector),
+                            steps,
+                        });
+                    }
+                }
+            }
         }
     }
 }

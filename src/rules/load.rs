@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    Action, Boundary, Conditions, EscalateBy, Escalation, Examples, Pinyin, Policy, Rule, RuleSet,
-    Severity, Step,
+    Action, Boundary, Conditions, Detector, EscalateBy, Escalation, Examples, Pinyin, Policy, Rule,
+    RuleSet, Severity, Step,
 };
 use crate::category::{self, Category};
 use crate::error::{Error, ErrorKind, Location, Result};
@@ -303,6 +303,9 @@ struct RawRule {
     terms_file: Option<Spanned<String>>,
     #[serde(default)]
     regex: Vec<Spanned<String>>,
+    #[serde(default)]
+    detect: Vec<Spanned<String>>,
+    digits_min: Option<Spanned<i64>>,
     #[serde(default)]
     allow: Vec<Spanned<String>>,
     #[serde(default)]
@@ -665,10 +668,11 @@ fn build_rule(
         }
         regex.push(re.get_ref().clone());
     }
-    if terms.is_empty() && regex.is_empty() {
+    let (detect, digits_min) = build_detect(ctx, &raw.detect, raw.digits_min.as_ref())?;
+    if terms.is_empty() && regex.is_empty() && detect.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidValue,
-            "the rule has no terms, terms_file entries or regex: it can never match",
+            "the rule has no terms, terms_file entries, regex or detect: it can never match",
         )
         .at(location));
     }
@@ -715,6 +719,8 @@ fn build_rule(
         report: raw.report,
         terms,
         regex,
+        detect,
+        digits_min,
         allow,
         boundary: raw.boundary,
         normalize,
@@ -724,6 +730,65 @@ fn build_rule(
         examples,
         location,
     })
+}
+
+/// The fewest and most digits `digits_min` may ask for.
+const DIGITS_MIN_RANGE: std::ops::RangeInclusive<i64> = 4..=64;
+/// `digits_min` when `detect` has `digits` without it.
+const DEFAULT_DIGITS_MIN: u32 = 8;
+
+/// `detect` and `digits_min`, checked: known detector names (each error at the name),
+/// `digits_min` only with `digits` and within [`DIGITS_MIN_RANGE`].
+fn build_detect(
+    ctx: &Ctx<'_>,
+    names: &[Spanned<String>],
+    digits_min: Option<&Spanned<i64>>,
+) -> Result<(Vec<Detector>, Option<u32>)> {
+    let mut detect = Vec::with_capacity(names.len());
+    for name in names {
+        match Detector::from_name(name.get_ref().trim()) {
+            Some(d) => detect.push(d),
+            None => {
+                let known: Vec<&str> = Detector::ALL.iter().map(|d| d.as_str()).collect();
+                return ctx.err(
+                    name.span(),
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "unknown detector `{}` in detect (known: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    detect.sort_unstable();
+    detect.dedup();
+    let has_digits = detect.contains(&Detector::Digits);
+    let digits_min = match digits_min {
+        None => has_digits.then_some(DEFAULT_DIGITS_MIN),
+        Some(n) if !has_digits => {
+            return ctx.err(
+                n.span(),
+                ErrorKind::InvalidValue,
+                "`digits_min` is for the `digits` detector, which `detect` does not name".into(),
+            )
+        }
+        Some(n) if !DIGITS_MIN_RANGE.contains(n.get_ref()) => {
+            return ctx.err(
+                n.span(),
+                ErrorKind::InvalidValue,
+                format!(
+                    "digits_min = {} is out of range ({}–{})",
+                    n.get_ref(),
+                    DIGITS_MIN_RANGE.start(),
+                    DIGITS_MIN_RANGE.end()
+                ),
+            )
+        }
+        Some(n) => Some(*n.get_ref() as u32),
+    };
+    Ok((detect, digits_min))
 }
 
 fn build_conditions(ctx: &Ctx<'_>, raw: RawWhen) -> Result<Conditions> {
@@ -920,6 +985,41 @@ terms = ["赌博"]
         let b = RuleSet::from_toml_str(&format!("# a comment\n{OK}")).unwrap();
         let c = RuleSet::from_toml_str(&OK.replace("赌博", "赌场")).unwrap();
         assert_eq!(a.hash(), b.hash());
+        assert_ne!(a.hash(), c.hash());
+    }
+
+    #[test]
+    fn detect_names_are_checked_where_they_stand() {
+        let rule = "[[rule]]\nid = \"c\"\ncategory = 9\nseverity = \"low\"\n";
+        let rs =
+            RuleSet::from_toml_str(&format!("{rule}detect = [\"wechat\", \"phone\"]\n")).unwrap();
+        assert_eq!(
+            rs.rules()[0].detect,
+            vec![Detector::Phone, Detector::Wechat]
+        );
+        assert_eq!(rs.rules()[0].digits_min, None);
+        let e = err(&format!("{rule}detect = [\"phone\", \"fone\"]\n"));
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert!(
+            e.to_string()
+                .starts_with("<input>:5:20: rule `c`: unknown detector `fone`"),
+            "{e}"
+        );
+        let e = err(&format!("{rule}detect = [\"phone\"]\ndigits_min = 9\n"));
+        assert_eq!(e.location().unwrap().line, 6);
+        let e = err(&format!("{rule}detect = [\"digits\"]\ndigits_min = 2\n"));
+        assert!(e.to_string().contains("out of range"), "{e}");
+        let rs = RuleSet::from_toml_str(&format!("{rule}detect = [\"digits\"]\n")).unwrap();
+        assert_eq!(rs.rules()[0].digits_min, Some(8));
+    }
+
+    #[test]
+    fn rules_without_detect_keep_their_hash() {
+        // The hash of `OK` before `detect` existed: the field is left out when empty.
+        let a = RuleSet::from_toml_str(OK).unwrap();
+        let b = RuleSet::from_toml_str(&format!("{OK}detect = []\n")).unwrap();
+        assert_eq!(a.hash(), b.hash());
+        let c = RuleSet::from_toml_str(&format!("{OK}detect = [\"qq\"]\n")).unwrap();
         assert_ne!(a.hash(), c.hash());
     }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::category::{self, Category};
 use crate::error::{Location, Result};
 use crate::post::{Post, RulesetInfo};
-pub use crate::vocab::{Action, Field, Severity, Step};
+pub use crate::vocab::{Action, Detector, Field, Severity, Step};
 
 pub use import::{import_word_list, Imported};
 pub use load::lint::{lint_bundled, lint_paths, LintFinding, LintLevel};
@@ -83,6 +83,14 @@ pub struct Rule {
     pub terms: Vec<String>,
     /// Regexes (Rust syntax).
     pub regex: Vec<String>,
+    /// Built-in detectors (`detect`), in [`Detector::ALL`] order. Left out of the canonical
+    /// form when empty, so rule sets without them keep their hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detect: Vec<Detector>,
+    /// Fewest digits a `digits` hit has (`digits_min`); set exactly when `detect` has
+    /// `digits`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digits_min: Option<u32>,
     /// Allow phrases: a hit inside one of them is not a hit.
     pub allow: Vec<String>,
     /// Boundary mode.
