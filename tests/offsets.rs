@@ -98,6 +98,33 @@ fn check_spans(text: &str, d: &shenhe::Decision) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The masked text a decision must give: outside the hits' spans copied, inside (spans
+/// merged where they overlap) one mask char per grapheme.
+fn expected_masking(text: &str, d: &shenhe::Decision) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut spans: Vec<(usize, usize)> = d.hits.iter().map(|h| (h.start, h.end)).collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(l) if s <= l.1 => l.1 = l.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut expected = String::new();
+    let mut pos = 0;
+    for (s, e) in merged {
+        expected.push_str(&text[pos..s]);
+        expected.extend(std::iter::repeat_n(
+            MASK_CHAR,
+            text[s..e].graphemes(true).count(),
+        ));
+        pos = e;
+    }
+    expected.push_str(&text[pos..]);
+    expected
+}
+
 /// Text made of pieces that often form or break terms, plus arbitrary characters.
 fn text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
@@ -158,30 +185,11 @@ proptest! {
             _ => changing_engine(),
         };
         let d = e.scan(&Post::from_text(text.clone()));
-        let Some(masked) = d.masked else {
+        let Some(masked) = d.masked.clone() else {
             prop_assert!(d.hits.is_empty());
             return Ok(());
         };
-        let mut spans: Vec<(usize, usize)> = d.hits.iter().map(|h| (h.start, h.end)).collect();
-        spans.sort_unstable();
-        // Rebuild the expected masked text: outside spans copied, inside one mark per grapheme.
-        let mut merged: Vec<(usize, usize)> = Vec::new();
-        for (s, e) in spans {
-            match merged.last_mut() {
-                Some(l) if s <= l.1 => l.1 = l.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        let mut expected = String::new();
-        let mut pos = 0;
-        for (s, e) in merged {
-            expected.push_str(&text[pos..s]);
-            use unicode_segmentation::UnicodeSegmentation;
-            expected.extend(std::iter::repeat_n(MASK_CHAR, text[s..e].graphemes(true).count()));
-            pos = e;
-        }
-        expected.push_str(&text[pos..]);
-        prop_assert_eq!(masked, expected);
+        prop_assert_eq!(masked, expected_masking(&text, &d));
     }
 }
 
@@ -202,29 +210,11 @@ proptest! {
                 prop_assert!(starts.contains(&h.start) && starts.contains(&h.end), "{:?} in {:?}", h, text);
             }
         }
-        let Some(masked) = d.masked else {
+        let Some(masked) = d.masked.clone() else {
             prop_assert!(d.hits.is_empty());
             return Ok(());
         };
-        let mut merged: Vec<(usize, usize)> = Vec::new();
-        let mut spans: Vec<(usize, usize)> = d.hits.iter().map(|h| (h.start, h.end)).collect();
-        spans.sort_unstable();
-        for (s, e) in spans {
-            match merged.last_mut() {
-                Some(l) if s <= l.1 => l.1 = l.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        let mut expected = String::new();
-        let mut pos = 0;
-        for (s, e) in merged {
-            expected.push_str(&text[pos..s]);
-            use unicode_segmentation::UnicodeSegmentation;
-            expected.extend(std::iter::repeat_n(MASK_CHAR, text[s..e].graphemes(true).count()));
-            pos = e;
-        }
-        expected.push_str(&text[pos..]);
-        prop_assert_eq!(masked, expected);
+        prop_assert_eq!(masked, expected_masking(&text, &d));
     }
 
     /// A mobile number planted in random text, its digits in random numeral styles and with
