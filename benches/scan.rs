@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 use criterion::{criterion_group, Criterion, Throughput};
-use shenhe::{Engine, Post, RuleSet};
+use shenhe::{Engine, Post, RuleSet, Step};
 
 /// Deterministic xorshift, so every run builds the same lexicon.
 struct Rng(u64);
@@ -110,12 +110,17 @@ fn rule_file(terms: &[String], exact: bool) -> String {
     format!("[[rule]]\nid = \"bench\"\ncategory = 7\nseverity = \"medium\"\n{normalize}terms = {json}\n")
 }
 
+/// An engine over one rule holding `terms`.
+fn engine_with(terms: &[String], exact: bool) -> Engine {
+    Engine::new(&RuleSet::from_toml_str(&rule_file(terms, exact)).unwrap()).unwrap()
+}
+
 fn scan(c: &mut Criterion) {
     let posts = posts();
     let bytes: usize = posts.iter().map(String::len).sum();
     let terms = lexicon(&posts, 10_000);
-    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, false)).unwrap()).unwrap();
-    let exact = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, true)).unwrap()).unwrap();
+    let engine = engine_with(&terms, false);
+    let exact = engine_with(&terms, true);
     let bare = AhoCorasick::new(&terms).unwrap();
     let posts_as_posts: Vec<Post> = posts.iter().map(|t| Post::from_text(t.as_str())).collect();
 
@@ -189,7 +194,53 @@ fn scan(c: &mut Criterion) {
             black_box(n)
         })
     });
+    // The same rules with every step on every rule, the opt-in ones included (issue 15:
+    // at most 1.5× the time of the rules as shipped).
+    let every_step = Engine::new(&every_step_rules(&dir)).unwrap();
+    g.bench_function("shenhe Engine::scan, every step on every rule", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for p in &posts_as_posts {
+                n += every_step.scan(p).hits.len();
+            }
+            black_box(n)
+        })
+    });
     g.finish();
+}
+
+/// The rule files of `dir` with `normalize` set to every step (the opt-in `repeat`,
+/// `homophone`, `near_homophone`, `near_form` and `split` included) on every rule, loaded
+/// from a copy in the temporary directory (the lexicons they name are copied too).
+fn every_step_rules(dir: &std::path::Path) -> RuleSet {
+    let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
+    let normalize = format!("normalize = {}\n", serde_json::to_string(&names).unwrap());
+    let copy = std::env::temp_dir().join(format!("shenhe-bench-every-step-{}", std::process::id()));
+    std::fs::create_dir_all(copy.join("lexicons")).unwrap();
+    for entry in std::fs::read_dir(dir.join("lexicons")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join("lexicons").join(path.file_name().unwrap())).unwrap();
+    }
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".toml") || name.ends_with(".test.toml") {
+            continue;
+        }
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("normalize = "))
+            .map(|l| match l {
+                "[[rule]]" => format!("{l}\n{normalize}"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(copy.join(&name), text).unwrap();
+    }
+    let rules = RuleSet::from_paths(&[&copy]).unwrap();
+    std::fs::remove_dir_all(&copy).unwrap();
+    rules
 }
 
 /// p50/p99 of single `Engine::scan` calls on 300-character posts, with the baseline's
@@ -197,7 +248,7 @@ fn scan(c: &mut Criterion) {
 fn latency_report() {
     let posts = posts();
     let terms = lexicon(&posts, 10_000);
-    let engine = Engine::new(&RuleSet::from_toml_str(&rule_file(&terms, false)).unwrap()).unwrap();
+    let engine = engine_with(&terms, false);
     let bare = AhoCorasick::new(&terms).unwrap();
     let joined: String = posts.concat();
     let chars: Vec<char> = joined.chars().collect();

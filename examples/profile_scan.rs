@@ -1,6 +1,6 @@
 //! Scans a JSONL corpus with one rule holding a lexicon, single-threaded, for profiling:
-//! `cargo run --release --example profile_scan -- CORPUS.jsonl LEXICON.txt [exact]`
-//! (`bundled` for LEXICON.txt: the bundled rule sets). `SHENHE_PROFILE_ROUNDS=N` repeats
+//! `cargo run --release --example profile_scan -- CORPUS.jsonl LEXICON.txt [exact|all]`
+//! (`bundled` for LEXICON.txt: the bundled rule sets; a directory: the rule files in it). `SHENHE_PROFILE_ROUNDS=N` repeats
 //! the timed round and prints the best.
 
 use shenhe::{Engine, Post, RuleSet};
@@ -10,7 +10,9 @@ fn main() {
     let corpus = std::fs::read_to_string(&args[1]).expect("corpus");
     // `bundled` instead of a lexicon scans with the bundled rule sets.
     let bundled = args[2] == "bundled";
-    let lexicon = if bundled {
+    // A directory of rule files instead of a lexicon scans with those rules as they are.
+    let rules_dir = std::path::Path::new(&args[2]).is_dir();
+    let lexicon = if bundled || rules_dir {
         let rules = RuleSet::bundled();
         let terms: Vec<&str> = rules
             .rules()
@@ -22,20 +24,32 @@ fn main() {
         std::fs::read_to_string(&args[2]).expect("lexicon")
     };
     let terms: Vec<&str> = lexicon.lines().filter(|l| !l.trim().is_empty()).collect();
-    let normalize = if args.get(3).is_some_and(|a| a == "exact") {
-        "normalize = []\n"
-    } else {
-        ""
+    // `exact`: no steps; `all`: every step, the opt-in ones included; else the default.
+    let normalize = match args.get(3).map(String::as_str) {
+        Some("exact") => "normalize = []\n".to_owned(),
+        Some("all") => {
+            let names: Vec<&str> = shenhe::Step::ALL.iter().map(|s| s.as_str()).collect();
+            format!("normalize = {}\n", serde_json::to_string(&names).unwrap())
+        }
+        _ => String::new(),
     };
     let toml = format!(
         "[[rule]]\nid = \"lexicon\"\ncategory = 7\nseverity = \"medium\"\nboundary = \"none\"\n{normalize}terms = {}\n",
         serde_json::to_string(&terms).unwrap()
     );
+    let built = std::time::Instant::now();
     let engine = if bundled {
         Engine::bundled()
+    } else if rules_dir {
+        Engine::new(&RuleSet::from_paths(&[&args[2]]).unwrap()).unwrap()
     } else {
         Engine::new(&RuleSet::from_toml_str(&toml).unwrap()).unwrap()
     };
+    println!(
+        "engine built in {:.2} s, {:.1} MiB",
+        built.elapsed().as_secs_f64(),
+        engine.heap_bytes() as f64 / (1 << 20) as f64
+    );
     let posts: Vec<Post> = corpus
         .lines()
         .map(|l| Post::from_json(l).unwrap())
@@ -64,10 +78,10 @@ fn main() {
     println!("Engine::scan best: {:.1} MB/s", bytes as f64 / 1e6 / best);
 
     // The pieces, for comparison: the fold alone, and fold + a bare charwise automaton.
-    let steps = if normalize.is_empty() {
-        shenhe::Step::DEFAULT.to_vec()
-    } else {
-        vec![]
+    let steps = match args.get(3).map(String::as_str) {
+        Some("exact") => vec![],
+        Some("all") => shenhe::Step::ALL.to_vec(),
+        _ => shenhe::Step::DEFAULT.to_vec(),
     };
     let n = shenhe::normalize::Normalizer::new(&steps);
     let mut f = shenhe::normalize::Folded::default();

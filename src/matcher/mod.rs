@@ -13,7 +13,7 @@ mod pinyin;
 mod start_filter;
 
 use boundary::Segmenter;
-use start_filter::{FilteredMatches, StartFilter};
+use start_filter::{FilteredMatches, HanPairs, StartFilter};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -191,6 +191,10 @@ struct LiteralGroup {
     plain: Option<Arc<FoldTable>>,
     /// With both: the fold without `near_homophone`, to tell which one.
     homophone_only: Option<Arc<FoldTable>>,
+    /// `written` folded by `plain` and by `homophone_only` (empty without them), so that a
+    /// match compares the text's fold with them and folds only the text.
+    plain_written: Vec<Box<str>>,
+    homophone_written: Vec<Box<str>>,
     ac: Automaton,
     /// Terms and allow phrases as written.
     written: Vec<Box<str>>,
@@ -200,8 +204,9 @@ struct LiteralGroup {
     /// The longest pattern, in bytes (the reach of a skipping window).
     max_pattern: usize,
     /// The profile skips noise and the group has Han terms: look again with lone Latin
-    /// letters and digits between Han characters left out (`Matcher::find_skipping`).
-    skip_lone: bool,
+    /// letters and digits between Han characters left out (`Matcher::find_skipping`), where
+    /// the two Han characters are neighbours in some pattern (`Some`).
+    skip_lone: Option<HanPairs>,
     /// The profile skips noise and the group has pinyin spellings: look again with tone
     /// numbers left out.
     skip_tones: bool,
@@ -390,16 +395,30 @@ impl GroupBuilder {
         };
         let noise = profile.has(Step::Noise);
         let han = |w: &str| w.chars().count() > 1 && w.chars().all(normalize::is_han);
+        let plain = (profile.has(Step::Homophone) || profile.has(Step::NearHomophone))
+            .then(|| table_for(profile.without(&SOUNDS)));
+        let homophone_only = (profile.has(Step::Homophone) && profile.has(Step::NearHomophone))
+            .then(|| table_for(profile.without(&[Step::NearHomophone])));
+        let fold_all = |table: &Option<Arc<FoldTable>>| -> Vec<Box<str>> {
+            table.as_ref().map_or_else(Vec::new, |t| {
+                self.written
+                    .iter()
+                    .map(|w| t.fold_string(w).into())
+                    .collect()
+            })
+        };
+        let (plain_written, homophone_written) = (fold_all(&plain), fold_all(&homophone_only));
         Ok(Some(LiteralGroup {
             max_pattern: self.patterns.iter().map(String::len).max().unwrap_or(0),
-            skip_lone: noise && self.written.iter().any(|w| han(w)),
+            skip_lone: (noise && self.written.iter().any(|w| han(w)))
+                .then(|| HanPairs::build(&self.patterns)),
             skip_tones: noise && owners.iter().any(|o| o.role == Role::Pinyin),
             profile,
             table: table_for(profile),
-            plain: (profile.has(Step::Homophone) || profile.has(Step::NearHomophone))
-                .then(|| table_for(profile.without(&SOUNDS))),
-            homophone_only: (profile.has(Step::Homophone) && profile.has(Step::NearHomophone))
-                .then(|| table_for(profile.without(&[Step::NearHomophone]))),
+            plain,
+            homophone_only,
+            plain_written,
+            homophone_written,
             written: self.written,
             ac,
             starts,
@@ -557,6 +576,7 @@ impl Matcher {
             allows,
             timed: clock.is_some(),
             segmenting: Duration::ZERO,
+            said: Folded::default(),
         };
         for g in &self.literal {
             // Without steps the text is its own fold: no copy, no offset map.
@@ -578,7 +598,7 @@ impl Matcher {
                 };
                 self.accept(g, scratch, exact, &m, p, &mut sink);
             }
-            if !exact && (g.skip_lone || g.skip_tones) {
+            if !exact && (g.skip_lone.is_some() || g.skip_tones) {
                 self.find_skipping(g, scratch, &mut sink);
             }
         }
@@ -647,24 +667,28 @@ struct Sink<'t, 'o> {
     allows: &'o mut Vec<AllowSpan>,
     timed: bool,
     segmenting: Duration,
+    /// Scratch for a hit's span folded without the sound steps.
+    said: Folded,
 }
 
 /// A char of the folded text that a skipping pass leaves out: a lone ASCII letter or digit
-/// between two Han chars, or a tone number 1–5 after a lowercase letter (not followed by
-/// another digit). `i` is an ASCII byte of `folded`.
-fn skip_at(folded: &str, i: usize, lone: bool, tones: bool) -> Option<Skip> {
+/// between two Han chars that are neighbours in some pattern (`lone`), or a tone number 1–5
+/// after a lowercase letter (not followed by another digit). `i` is an ASCII byte of
+/// `folded`.
+fn skip_at(folded: &str, i: usize, lone: Option<&HanPairs>, tones: bool) -> Option<Skip> {
     let b = folded.as_bytes()[i];
-    if lone
-        && folded[..i]
+    if let Some(pairs) = lone {
+        let before = folded[..i]
             .chars()
             .next_back()
-            .is_some_and(normalize::is_han)
-        && folded[i + 1..]
+            .filter(|&c| normalize::is_han(c));
+        let after = folded[i + 1..]
             .chars()
             .next()
-            .is_some_and(normalize::is_han)
-    {
-        return Some(Skip::Lone);
+            .filter(|&c| normalize::is_han(c));
+        if let (Some(a), Some(z)) = (before, after) {
+            return pairs.may_have(a, z).then_some(Skip::Lone);
+        }
     }
     let tone = tones
         && (b'1'..=b'5').contains(&b)
@@ -672,6 +696,69 @@ fn skip_at(folded: &str, i: usize, lone: bool, tones: bool) -> Option<Skip> {
         && folded.as_bytes()[i - 1].is_ascii_lowercase()
         && !folded.as_bytes().get(i + 1).is_some_and(u8::is_ascii_digit);
     tone.then_some(Skip::Tone)
+}
+
+/// Calls `f` with every byte offset of `bytes` where [`skip_at`] may find a site: an ASCII
+/// letter or digit between two non-ASCII bytes (`lone`), or a digit 1–5 after a lowercase
+/// letter and not before another digit (`tones`). A superset, narrowed eight bytes at a
+/// time: only the ASCII bytes between two non-ASCII ones (and, for tones, the digits 1–5
+/// after an ASCII byte) are looked at one by one, so a run of Chinese text costs about
+/// half an instruction a byte.
+fn for_each_maybe_site(bytes: &[u8], lone: bool, tones: bool, mut f: impl FnMut(usize)) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn splat(b: u8) -> u64 {
+        u64::from_le_bytes([b; 8])
+    }
+    let flag = |p: u8, c: u8, n: u8| -> bool {
+        let digit = c.wrapping_sub(b'0') < 10;
+        let letter = (c | 0x20).wrapping_sub(b'a') < 26;
+        let lone_site = lone && (digit || letter) && p >= 0x80 && n >= 0x80;
+        let tone_site = tones
+            && c.wrapping_sub(b'1') < 5
+            && p.wrapping_sub(b'a') < 26
+            && n.wrapping_sub(b'0') >= 10;
+        lone_site || tone_site
+    };
+    let n = bytes.len();
+    if n < 2 {
+        return;
+    }
+    // Offsets 1..n-1 have a byte either side; the last byte can only end a tone number.
+    let mut i = 1;
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+    while i + 9 <= n {
+        // The eight bytes from `i`, and the eight before and after them by one: bit 7 of
+        // a byte of `before` (`after`) is set when the byte before (after) it is not ASCII.
+        let (w, before, after) = (word(i), word(i - 1), word(i + 1));
+        let ascii = !w & HIGH;
+        let mut m = 0;
+        if lone {
+            m |= ascii & before & after;
+        }
+        if tones {
+            // ASCII bytes 0x31..=0x35 after an ASCII byte; no carries: bit 7 is clear.
+            let low = w & !HIGH;
+            let from_1 = (low + splat(0x80 - b'1')) & HIGH;
+            let from_6 = (low + splat(0x80 - b'6')) & HIGH;
+            m |= ascii & !before & from_1 & !from_6;
+        }
+        while m != 0 {
+            let j = i + (m.trailing_zeros() as usize >> 3);
+            if flag(bytes[j - 1], bytes[j], bytes[j + 1]) {
+                f(j);
+            }
+            m &= m - 1;
+        }
+        i += 8;
+    }
+    for j in i..n - 1 {
+        if flag(bytes[j - 1], bytes[j], bytes[j + 1]) {
+            f(j);
+        }
+    }
+    if flag(bytes[n - 2], bytes[n - 1], 0) {
+        f(n - 1);
+    }
 }
 
 impl Matcher {
@@ -685,18 +772,18 @@ impl Matcher {
     fn find_skipping(&self, g: &LiteralGroup, scratch: &Folded, sink: &mut Sink<'_, '_>) {
         let folded = scratch.text();
         let mut sites: Vec<(usize, Skip)> = Vec::new();
-        for (i, b) in folded.bytes().enumerate() {
-            if !b.is_ascii_alphanumeric() {
-                continue;
-            }
-            let Some(kind) = skip_at(folded, i, g.skip_lone, g.skip_tones) else {
-                continue;
+        let lone = g.skip_lone.as_ref();
+        for_each_maybe_site(folded.as_bytes(), lone.is_some(), g.skip_tones, |i| {
+            let Some(kind) = skip_at(folded, i, lone, g.skip_tones) else {
+                return;
             };
             let (s, e) = scratch.to_original(i, i + 1);
-            if sink.text[s..e].chars().any(normalize::is_han) {
-                continue;
+            if !sink.text[s..e].chars().any(normalize::is_han) {
+                sites.push((i, kind));
             }
-            sites.push((i, kind));
+        });
+        if sites.is_empty() {
+            return;
         }
         let mut window = String::new();
         let mut map: Vec<u32> = Vec::new();
@@ -827,10 +914,11 @@ impl Matcher {
             // step when the text differs from the spelling without them (they fold every
             // Han char, so the fold alone does not tell).
             let term = &*g.written[o.written as usize];
-            let written = match o.form {
-                0 => term,
-                f => &*g.written[f as usize - 1],
+            let written_at = match o.form {
+                0 => o.written as usize,
+                f => f as usize - 1,
             };
+            let written = &*g.written[written_at];
             let mut changed = o.via;
             // The chars of the text a character-changing step stood in for the term's.
             let mut swapped: Vec<char> = Vec::new();
@@ -845,7 +933,8 @@ impl Matcher {
             }
             if let Some(plain) = &g.plain {
                 let span = &text[start..end];
-                let (said, meant) = (plain.fold_string(span), plain.fold_string(written));
+                plain.fold_into(span, &mut sink.said);
+                let (said, meant) = (sink.said.text(), &*g.plain_written[written_at]);
                 if said != meant {
                     swapped.extend(
                         said.chars()
@@ -853,7 +942,7 @@ impl Matcher {
                             .filter(|(a, b)| a != b)
                             .map(|(a, _)| a),
                     );
-                    if o.via != 0 || !few_changed(&said, &meant, term) {
+                    if o.via != 0 || !few_changed(said, meant, term) {
                         // A look-alike or components must be written as they are: never a
                         // sound on top of a shape (的家 is no 约架). A sound changes at most
                         // half the characters (one of two), and none are collapsed as
@@ -862,7 +951,7 @@ impl Matcher {
                         continue;
                     }
                     let homophone = match &g.homophone_only {
-                        Some(h) => h.fold_string(span) == h.fold_string(written),
+                        Some(h) => h.fold_string(span) == *g.homophone_written[written_at],
                         None => g.profile.has(Step::Homophone),
                     };
                     changed |= normalize::bit(if homophone {
@@ -1100,5 +1189,65 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         let folded = normalize::fold_str(profile, phrase);
         let o = owner(i, Role::Allow, phrase, &folded, false);
         g.add(folded, phrase, o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every offset the plain walk (one byte at a time through [`skip_at`]) finds a site at.
+    fn sites_one_by_one(text: &str, pairs: Option<&HanPairs>, tones: bool) -> Vec<usize> {
+        (0..text.len())
+            .filter(|&i| text.as_bytes()[i].is_ascii_alphanumeric())
+            .filter(|&i| skip_at(text, i, pairs, tones).is_some())
+            .collect()
+    }
+
+    /// The sites the word-at-a-time walk offers and [`skip_at`] confirms.
+    fn sites_by_words(text: &str, pairs: Option<&HanPairs>, tones: bool) -> Vec<usize> {
+        let mut out = Vec::new();
+        for_each_maybe_site(text.as_bytes(), pairs.is_some(), tones, |i| {
+            if skip_at(text, i, pairs, tones).is_some() {
+                out.push(i);
+            }
+        });
+        out
+    }
+
+    proptest! {
+        /// The eight-bytes-at-a-time walk misses no site the plain walk finds, at any
+        /// length and alignment (the text mixes Han, Latin, digits and punctuation).
+        #[test]
+        fn site_walk_misses_nothing(
+            text in proptest::collection::vec(
+                prop_oneof![
+                    Just("赌"), Just("博"), Just("彩"), Just("一"), Just("a"), Just("Z"),
+                    Just("3"), Just("du"), Just("4"), Just("1"), Just(","), Just(" "),
+                    Just("😀"), Just("é"),
+                ],
+                0..40,
+            ).prop_map(|parts| parts.concat()),
+            lone in any::<bool>(),
+            tones in any::<bool>(),
+        ) {
+            let pairs = HanPairs::build(&["赌博".to_owned(), "博彩".to_owned()]);
+            let pairs = lone.then_some(&pairs);
+            prop_assert_eq!(
+                sites_by_words(&text, pairs, tones),
+                sites_one_by_one(&text, pairs, tones)
+            );
+        }
+    }
+
+    #[test]
+    fn lone_sites_need_a_pair_of_some_pattern() {
+        let pairs = HanPairs::build(&["赌博".to_owned()]);
+        assert_eq!(sites_by_words("赌a博", Some(&pairs), false), vec![3]);
+        // 在3月: 在月 is in no pattern, so no window is opened there.
+        assert!(sites_by_words("在3月", Some(&pairs), false).is_empty());
+        // du4bo4: both tone numbers, the last one at the end of the text.
+        assert_eq!(sites_by_words("du4bo4", None, true), vec![2, 5]);
     }
 }

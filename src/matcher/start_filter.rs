@@ -235,6 +235,39 @@ impl Iterator for FilteredMatches<'_> {
     }
 }
 
+/// The pairs of neighbouring Han characters in a group's patterns, as a 64 KiB bit set.
+/// A skipping look (`Matcher::find_skipping`) leaves out a lone letter or digit between two
+/// Han characters; a match over it has those two characters next to each other in its
+/// pattern, so a site whose pair is not in the set cannot yield one and is passed over
+/// without a window. (On news text most such sites are dates and counts: 在3月, 第2名.)
+/// A false positive of the hash only costs a window.
+pub(crate) struct HanPairs {
+    set: Box<[u64]>,
+}
+
+impl HanPairs {
+    /// The set of every pair of neighbouring Han characters in `patterns`.
+    pub(crate) fn build<'a>(patterns: impl IntoIterator<Item = &'a String>) -> HanPairs {
+        let mut set = vec![0u64; (1 << PAIR_BITS) / 64].into_boxed_slice();
+        for p in patterns {
+            let mut chars = p.chars().peekable();
+            while let (Some(a), Some(&b)) = (chars.next(), chars.peek()) {
+                if crate::normalize::is_han(a) && crate::normalize::is_han(b) {
+                    let bit = pair_bit(a as u32, b as u32);
+                    set[bit >> 6] |= 1 << (bit & 63);
+                }
+            }
+        }
+        HanPairs { set }
+    }
+
+    /// Whether some pattern may have `a` right before `b`.
+    #[inline]
+    pub(crate) fn may_have(&self, a: char, b: char) -> bool {
+        test(&self.set, pair_bit(a as u32, b as u32))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

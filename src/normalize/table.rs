@@ -188,57 +188,62 @@ impl FoldTable {
         let mut collapsed = String::new();
         // Chars that fold to themselves are copied in bulk: `copy_from..os` is pending.
         let mut copy_from = 0;
-        // After a right-to-left override the walk resumes on the rest of the text: `base`
-        // is where that rest starts.
-        let mut chars = text.char_indices();
-        let mut base = 0;
-        while let Some((rel, c)) = chars.next() {
-            let os = base + rel;
-            let cp = c as usize;
-            if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
-                // Copied as it is, unless `repeat` collapses it into the char before.
-                if !repeat {
+        // After a right-to-left override the walk resumes on the rest of the text, which
+        // starts at `at`.
+        let mut at = 0;
+        loop {
+            let mut resume = None;
+            for (rel, c) in text[at..].char_indices() {
+                let os = at + rel;
+                let cp = c as usize;
+                if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
+                    // Copied as it is, unless `repeat` collapses it into the char before.
+                    if !repeat {
+                        continue;
+                    }
+                    if last != Some(c) {
+                        last = Some(c);
+                        continue;
+                    }
+                }
+                let entry = self.entry(c);
+                let k = kind(entry);
+                if k == Kind::Same || k == Kind::Break {
+                    if !repeat {
+                        continue;
+                    }
+                    if last != Some(c) {
+                        last = Some(c);
+                        continue;
+                    }
+                }
+                if copy_from < os {
+                    out.push(copy_from, os - copy_from, &text[copy_from..os], true);
+                }
+                copy_from = os + c.len_utf8();
+                if c == RLO && k == Kind::Invisible {
+                    copy_from = self.fold_override(text, copy_from, out, &mut last);
+                    resume = Some(copy_from);
+                    break;
+                }
+                let Some(mut unit) = self.unit(c, entry, &mut buf) else {
                     continue;
+                };
+                if repeat {
+                    match collapse_repeats(unit, &mut last, &mut collapsed) {
+                        Collapse::Whole => {}
+                        Collapse::Skip => continue,
+                        Collapse::Part => unit = &collapsed,
+                    }
                 }
-                if last != Some(c) {
-                    last = Some(c);
-                    continue;
-                }
+                let olen = c.len_utf8();
+                let linear = unit.len() == olen && k != Kind::Multi;
+                out.push(os, olen, unit, linear);
             }
-            let entry = self.entry(c);
-            let k = kind(entry);
-            if k == Kind::Same || k == Kind::Break {
-                if !repeat {
-                    continue;
-                }
-                if last != Some(c) {
-                    last = Some(c);
-                    continue;
-                }
+            match resume {
+                Some(r) => at = r,
+                None => break,
             }
-            if copy_from < os {
-                out.push(copy_from, os - copy_from, &text[copy_from..os], true);
-            }
-            copy_from = os + c.len_utf8();
-            if c == RLO && k == Kind::Invisible {
-                copy_from = self.fold_override(text, copy_from, out, &mut last);
-                chars = text[copy_from..].char_indices();
-                base = copy_from;
-                continue;
-            }
-            let Some(mut unit) = self.unit(c, entry, &mut buf) else {
-                continue;
-            };
-            if repeat {
-                match collapse_repeats(unit, &mut last, &mut collapsed) {
-                    Collapse::Whole => {}
-                    Collapse::Skip => continue,
-                    Collapse::Part => unit = &collapsed,
-                }
-            }
-            let olen = c.len_utf8();
-            let linear = unit.len() == olen && k != Kind::Multi;
-            out.push(os, olen, unit, linear);
         }
         if copy_from < text.len() {
             out.push(copy_from, text.len() - copy_from, &text[copy_from..], true);
