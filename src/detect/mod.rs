@@ -56,7 +56,7 @@ pub(crate) struct Find {
 /// A char that some style of numeral makes a digit once folded: ASCII and full-width
 /// digits, Chinese and financial numerals, and the circled, parenthesised, full-stop,
 /// dingbat, superscript and subscript forms.
-fn is_numeral(c: char) -> bool {
+const fn is_numeral(c: char) -> bool {
     matches!(c,
         '0'..='9' | '０'..='９' | '¹' | '²' | '³' | '\u{2070}'..='\u{2089}'
         | '\u{2460}'..='\u{24ff}' | '\u{2776}'..='\u{2793}' | '\u{3220}'..='\u{3229}'
@@ -90,9 +90,35 @@ pub(crate) fn roman_as_digits(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A char that reads as a dot in a host or an address, plain or spelled out.
-fn is_dot_like(c: char) -> bool {
+const fn is_dot_like(c: char) -> bool {
     matches!(c, '.' | '．' | '。' | '｡' | '点' | '點')
 }
+
+/// The Han chars that end a QQ or WeChat cue pair in [`worth_scanning`] (keep the two
+/// lists together).
+const fn ends_a_cue(c: char) -> bool {
+    matches!(c, '号' | '扣' | '抠' | '鹅' | '鵝' | '信' | '芯' | '微')
+}
+
+/// The CJK Unified Ideographs block, where almost every char of Chinese text lies.
+const HAN: std::ops::Range<u32> = 0x4E00..0xA000;
+
+/// The chars of [`HAN`] that [`worth_scanning`] must look at one by one: numerals, dots
+/// and the ends of cue pairs. Every other char there only ends a run of numerals.
+static HAN_OF_NOTE: [u64; 328] = {
+    let mut set = [0u64; 328];
+    let mut cp = HAN.start;
+    while cp < HAN.end {
+        if let Some(c) = char::from_u32(cp) {
+            if is_numeral(c) || is_dot_like(c) || ends_a_cue(c) {
+                let k = (cp - HAN.start) as usize;
+                set[k / 64] |= 1 << (k % 64);
+            }
+        }
+        cp += 1;
+    }
+    set
+};
 
 /// The cheap look at the original text that decides whether folding it for the detectors
 /// can find anything, in one pass: the longest run of numerals (the number detectors need
@@ -109,6 +135,16 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
     // The last char that is not a space, and whether a dot follows it.
     let (mut prev, mut dot_after_alnum, mut dot_after_numeral) = ('\0', false, false);
     for c in text.chars() {
+        let cp = c as u32;
+        if HAN.contains(&cp) {
+            let k = (cp - HAN.start) as usize;
+            if HAN_OF_NOTE[k / 64] & (1 << (k % 64)) == 0 {
+                // What the full look below does with such a char, in short.
+                (run, gap, last, prev) = (0, 0, c, c);
+                (dot_after_alnum, dot_after_numeral) = (false, false);
+                continue;
+            }
+        }
         if is_invisible(c) {
             continue;
         }
@@ -134,7 +170,8 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
             host_dot |= dot_after_alnum;
         }
         // Cues are pairs of chars (QQ, Q号, 扣扣, 企鹅; 微信, VX, wx, 加V, V❤, we…): the
-        // look needs the pair, not a common char of it (思维, 微博, 权威 are no cue).
+        // look needs the pair, not a common char of it (思维, 微博, 权威 are no cue). A Han
+        // char that ends a pair must be in `ends_a_cue`.
         let lower = |c: char| match c {
             'Ａ'..='Ｚ' => char::from_u32(c as u32 - 'Ａ' as u32 + 'a' as u32).unwrap_or(c),
             'ａ'..='ｚ' => char::from_u32(c as u32 - 'ａ' as u32 + 'a' as u32).unwrap_or(c),
