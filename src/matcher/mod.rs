@@ -1105,7 +1105,11 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         role,
         guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
         guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
-        word: rule.boundary == Boundary::Word && role != Role::Allow,
+        // Words of Latin letters are bounded by the letters around them in the original
+        // text (the guards); jieba only cuts Chinese.
+        word: rule.boundary == Boundary::Word
+            && role != Role::Allow
+            && pattern.chars().any(normalize::is_han),
         strict: force_guard
             || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
         own_steps: table.span_stats(written).steps,
