@@ -312,10 +312,15 @@ fn links(text: &Text, noise: bool, emails: &[(usize, usize)], out: &mut Vec<Find
     }
 }
 
+/// Domain suffixes that are far more often a file's (readme.md, setup.py, build.sh, main.rs,
+/// photos.zip): a bare name of two labels under one is a file name, not a link.
+const FILE_SUFFIXES: [&str; 10] = ["md", "py", "sh", "rs", "pl", "ps", "so", "mk", "zip", "mov"];
+
 /// Whether a name without scheme or www reads as a link rather than as words run together:
 /// two labels under a two-letter suffix amid English words are too often a sentence's end
-/// and the next word (It was suitable.In the end), and a first label of one or two digits
-/// is a list item (1.SONY, 2.windows).
+/// and the next word (It was suitable.In the end), a first label of one or two digits
+/// is a list item (1.SONY, 2.windows), and two labels under a [`FILE_SUFFIXES`] suffix are
+/// a file name.
 fn bare_host_is_a_link(host: &Host, text: &Text) -> bool {
     let label = |(s, e): (usize, usize)| &text.lower[text.at(s)..text.at(e)];
     let first = label(host.labels[0]);
@@ -325,7 +330,11 @@ fn bare_host_is_a_link(host: &Host, text: &Text) -> bool {
     if first.len() <= 2 && first.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    if host.labels.len() >= 3 || label(host.labels[host.labels.len() - 1]).len() >= 3 {
+    let last = label(host.labels[host.labels.len() - 1]);
+    if host.labels.len() == 2 && FILE_SUFFIXES.contains(&last) {
+        return false;
+    }
+    if host.labels.len() >= 3 || last.len() >= 3 {
         return true;
     }
     // Two labels under a country code (example.cn): a link unless English words stand
