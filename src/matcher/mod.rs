@@ -1105,11 +1105,14 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
         role,
         guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
         guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
-        // Words of Latin letters are bounded by the letters around them in the original
-        // text (the guards); jieba only cuts Chinese.
+        // A word of Latin letters is bounded by the letters around it in the original text
+        // (the guards at both its ends); jieba only cuts Chinese. Other terms without Han
+        // chars (pk10, 666) keep jieba's judgement.
         word: rule.boundary == Boundary::Word
             && role != Role::Allow
-            && pattern.chars().any(normalize::is_han),
+            && (pattern.chars().any(normalize::is_han)
+                || !(is_ascii_letter(pattern.chars().next())
+                    && is_ascii_letter(pattern.chars().next_back()))),
         strict: force_guard
             || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
         own_steps: table.span_stats(written).steps,
