@@ -1099,26 +1099,28 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
     let guard = rule.boundary != Boundary::None;
     let table = table_for(profile);
     // `written` is set by `GroupBuilder::add`.
-    let owner = |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| Owner {
-        rule: r,
-        index: index as u32,
-        role,
-        guard_left: (guard || force_guard) && is_ascii_letter(pattern.chars().next()),
-        guard_right: (guard || force_guard) && is_ascii_letter(pattern.chars().next_back()),
-        // A word of Latin letters is bounded by the letters around it in the original text
-        // (the guards at both its ends); jieba only cuts Chinese. Other terms without Han
-        // chars (pk10, 666) keep jieba's judgement.
-        word: rule.boundary == Boundary::Word
-            && role != Role::Allow
-            && (pattern.chars().any(normalize::is_han)
-                || !(is_ascii_letter(pattern.chars().next())
-                    && is_ascii_letter(pattern.chars().next_back()))),
-        strict: force_guard
-            || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
-        own_steps: table.span_stats(written).steps,
-        via: 0,
-        form: 0,
-        written: 0,
+    let owner = |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| {
+        let letter_left = is_ascii_letter(pattern.chars().next());
+        let letter_right = is_ascii_letter(pattern.chars().next_back());
+        Owner {
+            rule: r,
+            index: index as u32,
+            role,
+            guard_left: (guard || force_guard) && letter_left,
+            guard_right: (guard || force_guard) && letter_right,
+            // A word of Latin letters is bounded by the letters around it in the original text
+            // (the guards at both its ends); jieba only cuts Chinese. Other terms without Han
+            // chars (pk10, 666) keep jieba's judgement.
+            word: rule.boundary == Boundary::Word
+                && role != Role::Allow
+                && (pattern.chars().any(normalize::is_han) || !(letter_left && letter_right)),
+            strict: force_guard
+                || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
+            own_steps: table.span_stats(written).steps,
+            via: 0,
+            form: 0,
+            written: 0,
+        }
     };
     for (i, term) in rule.terms.iter().enumerate() {
         let folded = normalize::fold_str(profile, term);
