@@ -748,7 +748,7 @@ fn batch_entry(
     match outcome {
         Ok(Ok(decision)) => (
             shenhe_status::SHENHE_OK,
-            serde_json::to_vec(&decision).expect("decisions serialise"),
+            crate::jsonl::decision_json(&decision),
         ),
         Ok(Err((status, id, message))) => failed(status, id, message),
         Err(payload) => failed(
@@ -968,7 +968,7 @@ pub unsafe extern "C" fn shenhe_scan_json_into(
         // SAFETY: forwarded caller contract.
         let decision =
             unsafe { decide_json(post_json, post_len, |t| engine.handle.load().scan_json(t)) }?;
-        let json = serde_json::to_string(&decision).expect("decisions serialise");
+        let json = crate::jsonl::decision_json(&decision);
         if json.len() >= cap {
             set_error(format!(
                 "the buffer holds {cap} bytes; {} are needed",

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::engine::{Engine, Limits};
 use crate::error::{Error, ErrorKind};
 use crate::matcher::KindTimes;
-use crate::post::{Decision, Post, PostId};
+use crate::post::{Decision, Hit, Post, PostId};
 
 /// Lines per chunk, and bytes per chunk: whichever is reached first ends the chunk.
 const CHUNK_LINES: usize = 8192;
@@ -73,98 +73,132 @@ impl Chunk {
     }
 }
 
-/// Appends one line (with its newline, if any) to `buf`, keeping at most `cap` bytes of it
-/// and consuming the rest. Returns the bytes consumed and whether the line was cut.
-fn read_line_capped<R: BufRead>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-    cap: usize,
-) -> io::Result<(usize, bool)> {
-    let (mut consumed, mut kept, mut cut) = (0, 0, false);
-    loop {
-        let available = reader.fill_buf()?;
-        if available.is_empty() {
-            return Ok((consumed, cut));
+/// A chunk being filled: whole lines are appended as the reader's buffer yields them.
+struct Filling {
+    chunk: Chunk,
+    /// Where the line being read starts in `chunk.data`.
+    line_start: usize,
+    /// The line being read is over [`MAX_LINE_BYTES`]: its bytes are dropped until its end.
+    dropping: bool,
+    /// The next line ended is the input's first (a UTF-8 byte-order mark is dropped).
+    first: bool,
+}
+
+impl Filling {
+    fn new(first_line: u64, first: bool) -> Filling {
+        Filling {
+            chunk: Chunk {
+                first_line,
+                data: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
+                ends: Vec::with_capacity(CHUNK_LINES),
+                too_long: Vec::new(),
+            },
+            line_start: 0,
+            dropping: false,
+            first,
         }
-        let (n, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (available.len(), false),
-        };
-        let room = cap.saturating_sub(kept);
-        if n > room {
-            cut = true;
+    }
+
+    /// Lines enough, and none half read: the next line starts the next chunk.
+    fn full(&self) -> bool {
+        !self.in_line()
+            && (self.chunk.ends.len() >= CHUNK_LINES || self.chunk.data.len() >= CHUNK_BYTES)
+    }
+
+    /// A line is being read (some of its bytes were seen, no newline yet).
+    fn in_line(&self) -> bool {
+        self.dropping || self.chunk.data.len() > self.line_start
+    }
+
+    /// More bytes of the line being read.
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.dropping {
+            return;
         }
-        buf.extend_from_slice(&available[..n.min(room)]);
-        kept += n.min(room);
-        reader.consume(n);
-        consumed += n;
-        if done {
-            return Ok((consumed, cut));
+        if self.chunk.data.len() - self.line_start + bytes.len() > MAX_LINE_BYTES {
+            self.dropping = true;
+            self.chunk.data.truncate(self.line_start);
+        } else {
+            self.chunk.data.extend_from_slice(bytes);
         }
+    }
+
+    /// The line being read ends (at a newline, or at the end of the input).
+    fn end_line(&mut self) {
+        let c = &mut self.chunk;
+        if std::mem::take(&mut self.dropping) {
+            c.too_long.push(c.ends.len());
+        } else if self.first && c.data[self.line_start..].starts_with(b"\xEF\xBB\xBF") {
+            c.data.drain(self.line_start..self.line_start + 3);
+        }
+        self.first = false;
+        c.ends.push(c.data.len());
+        // The newline's place: the next line starts one byte after the end.
+        c.data.push(b'\n');
+        self.line_start = c.data.len();
     }
 }
 
-/// Sends the input in chunks of whole lines, after skipping its first `skip` lines.
+/// Sends the input in chunks of whole lines, after skipping its first `skip` lines. Lines
+/// are cut where the reader's buffer has them (memchr over the buffer, one copy of each
+/// byte into the chunk); a line longer than [`MAX_LINE_BYTES`] is not kept, and the chunk
+/// lists it in `too_long`.
 pub fn read_chunks<R: BufRead>(
     mut reader: R,
     skip: u64,
     tx: std::sync::mpsc::SyncSender<io::Result<Chunk>>,
 ) {
     let mut next_line = 1u64;
-    let mut first = true;
     let mut discard = Vec::new();
     while next_line <= skip {
         discard.clear();
         match reader.read_until(b'\n', &mut discard) {
             Ok(0) => return,
-            Ok(_) => {
-                next_line += 1;
-                first = false;
-            }
+            Ok(_) => next_line += 1,
             Err(e) => {
                 let _ = tx.send(Err(e));
                 return;
             }
         }
     }
-    loop {
-        let mut chunk = Chunk {
-            first_line: next_line,
-            data: Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
-            ends: Vec::with_capacity(CHUNK_LINES),
-            too_long: Vec::new(),
-        };
-        while chunk.ends.len() < CHUNK_LINES && chunk.data.len() < CHUNK_BYTES {
-            let before = chunk.data.len();
-            match read_line_capped(&mut reader, &mut chunk.data, MAX_LINE_BYTES) {
-                Ok((0, _)) => break,
-                Ok((_, true)) => {
-                    first = false;
-                    chunk.data.truncate(before);
-                    chunk.too_long.push(chunk.ends.len());
-                    chunk.ends.push(chunk.data.len());
-                    chunk.data.push(b'\n');
-                }
-                Ok(_) => {
-                    if chunk.data.last() == Some(&b'\n') {
-                        chunk.data.pop();
-                    }
-                    if first {
-                        first = false;
-                        if chunk.data[before..].starts_with(b"\xEF\xBB\xBF") {
-                            chunk.data.drain(before..before + 3);
-                        }
-                    }
-                    chunk.ends.push(chunk.data.len());
-                    // The newline's place: the next line starts one byte after the end.
-                    chunk.data.push(b'\n');
-                }
+    let mut first = next_line == 1;
+    let mut at_end = false;
+    while !at_end {
+        let mut f = Filling::new(next_line, first);
+        while !f.full() {
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = tx.send(Err(e));
                     return;
                 }
+            };
+            if buf.is_empty() {
+                if f.in_line() {
+                    f.end_line();
+                }
+                at_end = true;
+                break;
             }
+            let mut used = 0;
+            while used < buf.len() && !f.full() {
+                match memchr::memchr(b'\n', &buf[used..]) {
+                    Some(n) => {
+                        f.extend(&buf[used..used + n]);
+                        f.end_line();
+                        used += n + 1;
+                    }
+                    None => {
+                        f.extend(&buf[used..]);
+                        used = buf.len();
+                    }
+                }
+            }
+            reader.consume(used);
         }
+        first = f.first;
+        let chunk = f.chunk;
         if chunk.ends.is_empty() {
             return;
         }
@@ -238,9 +272,201 @@ impl LineError {
 
 /// A decision as one line, with its newline.
 pub fn decision_line(decision: &Decision) -> Vec<u8> {
-    let mut v = serde_json::to_vec(decision).expect("decisions serialise");
-    v.push(b'\n');
+    let mut v = Vec::with_capacity(256);
+    push_decision_line(&mut v, decision);
     v
+}
+
+/// A decision as JSON, without a newline: the bytes of `serde_json::to_vec`.
+pub fn decision_json(decision: &Decision) -> Vec<u8> {
+    let mut v = decision_line(decision);
+    v.pop();
+    v
+}
+
+/// Appends a decision as one line, with its newline, to `out`: the bytes serde_json writes
+/// for [`Decision`] (same fields, order and escapes; a test holds the two together), written
+/// directly. A rescan writes a line per post, and the masked text of a flagged post is most
+/// of its bytes: serde_json escapes a string one byte at a time, this looks at eight.
+pub fn push_decision_line(out: &mut Vec<u8>, d: &Decision) {
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, k: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+    };
+    if let Some(id) = &d.id {
+        key(out, "id");
+        match id {
+            PostId::Int(n) => push_int(out, *n),
+            PostId::Str(s) => push_json_str(out, s),
+        }
+    }
+    if let Some(line) = d.line {
+        key(out, "line");
+        push_int(out, line);
+    }
+    key(out, "action");
+    push_json_str(out, d.action.as_str());
+    key(out, "report");
+    out.extend_from_slice(if d.report { b"true" } else { b"false" });
+    key(out, "categories");
+    push_list(out, &d.categories, |out, c| push_int(out, *c));
+    if let Some(s) = d.severity {
+        key(out, "severity");
+        push_json_str(out, s.as_str());
+    }
+    key(out, "hits");
+    push_list(out, &d.hits, push_hit);
+    if let Some(m) = &d.masked {
+        key(out, "masked");
+        push_json_str(out, m);
+    }
+    if !d.masked_fields.is_empty() {
+        key(out, "masked_fields");
+        push_list(out, &d.masked_fields, |out, m| {
+            out.extend_from_slice(b"{\"field\":");
+            push_json_str(out, m.field.as_str());
+            out.extend_from_slice(b",\"masked\":");
+            push_json_str(out, &m.masked);
+            out.push(b'}');
+        });
+    }
+    if !d.measures.is_empty() {
+        key(out, "measures");
+        push_list(out, &d.measures, |out, m| push_json_str(out, m.as_str()));
+    }
+    if d.truncated {
+        key(out, "truncated");
+        out.extend_from_slice(b"true");
+    }
+    if !d.warnings.is_empty() {
+        key(out, "warnings");
+        push_list(out, &d.warnings, |out, w| push_json_str(out, w));
+    }
+    if let Some(r) = d.review_id {
+        key(out, "review_id");
+        push_int(out, r);
+    }
+    key(out, "ruleset");
+    out.extend_from_slice(b"{\"name\":");
+    push_json_str(out, &d.ruleset.name);
+    out.extend_from_slice(b",\"version\":");
+    push_json_str(out, &d.ruleset.version);
+    out.extend_from_slice(b",\"hash\":");
+    push_json_str(out, &d.ruleset.hash);
+    out.extend_from_slice(b"}}\n");
+}
+
+fn push_hit(out: &mut Vec<u8>, h: &Hit) {
+    out.extend_from_slice(b"{\"rule\":");
+    push_json_str(out, &h.rule);
+    out.extend_from_slice(b",\"category\":");
+    push_int(out, h.category);
+    out.extend_from_slice(b",\"severity\":");
+    push_json_str(out, h.severity.as_str());
+    out.extend_from_slice(b",\"field\":");
+    push_json_str(out, h.field.as_str());
+    for (k, v) in [
+        (&b",\"start\":"[..], h.start),
+        (b",\"end\":", h.end),
+        (b",\"char_start\":", h.char_start),
+        (b",\"char_end\":", h.char_end),
+    ] {
+        out.extend_from_slice(k);
+        push_int(out, v);
+    }
+    out.extend_from_slice(b",\"matched\":");
+    push_json_str(out, &h.matched);
+    out.extend_from_slice(b",\"term\":");
+    push_json_str(out, &h.term);
+    out.extend_from_slice(b",\"steps\":");
+    push_list(out, &h.steps, |out, s| push_json_str(out, s));
+    out.push(b'}');
+}
+
+fn push_list<T>(out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+    out.push(b']');
+}
+
+fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// serde_json's escape for each byte: 0 for none, else the letter after the backslash
+/// (`u` for `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0A] = b'n';
+    t[0x0C] = b'f';
+    t[0x0D] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// True when one of the eight bytes of `w` is escaped in JSON: a control char, `"` or `\`.
+/// (The zero-byte tests may flag a byte above a true hit by borrowing, never a word without
+/// one: as a yes or no for the whole word they are exact.)
+#[inline]
+fn escape_in(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    control | zero_in(w ^ (ONES * b'"' as u64)) | zero_in(w ^ (ONES * b'\\' as u64)) != 0
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        while let Some(word) = bytes.get(i..i + 8) {
+            if escape_in(u64::from_le_bytes(word.try_into().expect("eight bytes"))) {
+                break;
+            }
+            i += 8;
+        }
+        let stop = (i + 8).min(bytes.len());
+        for (at, &b) in bytes.iter().enumerate().take(stop).skip(i) {
+            let e = ESCAPE[b as usize];
+            if e != 0 {
+                out.extend_from_slice(&bytes[run..at]);
+                run = at + 1;
+                if e == b'u' {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                } else {
+                    out.extend_from_slice(&[b'\\', e]);
+                }
+            }
+        }
+        i = stop;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
 }
 
 /// Reads one line of JSON Lines as a post: a trailing `\r` is dropped; an empty line,
@@ -301,4 +527,215 @@ pub fn scan_line(
     };
     decision.prepend_warnings(warnings);
     Ok((post, decision, times))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::post::{MaskedField, RulesetInfo};
+    use crate::vocab::{Action, Field, Measure, Severity};
+
+    fn serde_line(d: &Decision) -> Vec<u8> {
+        let mut v = serde_json::to_vec(d).unwrap();
+        v.push(b'\n');
+        v
+    }
+
+    /// Text with what JSON escapes (every control char, quotes, backslashes) among Han,
+    /// ASCII and four-byte chars, in runs long and short around the eight-byte words.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just('"'),
+                Just('\\'),
+                (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
+                Just('\u{7f}'),
+                Just('赌'),
+                Just('😀'),
+                prop::char::range('a', 'z'),
+            ],
+            0..40,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    fn hit() -> impl Strategy<Value = Hit> {
+        (
+            text(),
+            text(),
+            any::<(u16, usize, usize)>(),
+            0usize..4,
+            0usize..4,
+        )
+            .prop_map(|(matched, term, (category, start, end), sev, field)| Hit {
+                rule: Arc::from(format!("r.{category}")),
+                category,
+                severity: Severity::ALL[sev],
+                field: Field::ALL[field],
+                start,
+                end,
+                char_start: start / 3,
+                char_end: end / 3,
+                matched,
+                term: Arc::from(term),
+                steps: vec!["noise".into(); start % 3],
+            })
+    }
+
+    prop_compose! {
+        fn decision()(
+            id in prop_oneof![Just(None), any::<i64>().prop_map(|n| Some(PostId::Int(n))),
+                text().prop_map(|s| Some(PostId::Str(s)))],
+            line in any::<Option<u64>>(),
+            action in 0usize..5,
+            report in any::<bool>(),
+            categories in prop::collection::vec(any::<u16>(), 0..3),
+            severity in prop::option::of(0usize..4),
+            hits in prop::collection::vec(hit(), 0..3),
+            masked in prop::option::of(text()),
+            masked_fields in prop::collection::vec((0usize..4, text()), 0..2),
+            measures in prop::collection::vec(0usize..3, 0..2),
+            truncated in any::<bool>(),
+            warnings in prop::collection::vec(text(), 0..2),
+            review_id in any::<Option<i64>>(),
+            names in (text(), text(), text()),
+        ) -> Decision {
+            let measure = [Measure::Warn, Measure::Restrict, Measure::Suspend];
+            Decision {
+                id,
+                line,
+                action: Action::ALL[action],
+                report,
+                categories,
+                severity: severity.map(|s| Severity::ALL[s]),
+                hits,
+                masked,
+                masked_fields: masked_fields
+                    .into_iter()
+                    .map(|(f, masked)| MaskedField { field: Field::ALL[f], masked })
+                    .collect(),
+                measures: measures.into_iter().map(|m| measure[m]).collect(),
+                truncated,
+                warnings,
+                review_id,
+                ruleset: Arc::new(RulesetInfo { name: names.0, version: names.1, hash: names.2 }),
+            }
+        }
+    }
+
+    /// Every line the reader sends, in order, with the line number of each chunk's first.
+    fn lines_read(input: &[u8], buffer: usize, skip: u64) -> Vec<(u64, Vec<u8>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let reader =
+            std::io::BufReader::with_capacity(buffer, std::io::Cursor::new(input.to_vec()));
+        let t = std::thread::spawn(move || read_chunks(reader, skip, tx));
+        let mut out = Vec::new();
+        for chunk in rx {
+            let chunk = chunk.unwrap();
+            assert_eq!(chunk.first_line, skip + 1 + out.len() as u64);
+            assert!(chunk.too_long.is_empty());
+            out.extend(
+                (0..chunk.len()).map(|i| (chunk.first_line + i as u64, chunk.line(i).to_vec())),
+            );
+        }
+        t.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn chunks_hold_every_line_whatever_the_reader_buffer() {
+        let lines: Vec<String> = (0..20_000)
+            .map(|i| format!("{{\"id\":{i},\"text\":\"帖子{}\"}}", "长".repeat(i % 700)))
+            .collect();
+        let mut input = lines.join("\n").into_bytes();
+        for (buffer, newline_at_end) in [(7, false), (1 << 20, true), (3, true)] {
+            if newline_at_end && input.last() != Some(&b'\n') {
+                input.push(b'\n');
+            }
+            let read = lines_read(&input, buffer, 0);
+            assert_eq!(read.len(), lines.len(), "buffer {buffer}");
+            for (i, (n, l)) in read.iter().enumerate() {
+                assert_eq!((*n, l.as_slice()), (i as u64 + 1, lines[i].as_bytes()));
+            }
+        }
+        let read = lines_read(&input, 5, 19_998);
+        assert_eq!(
+            read,
+            vec![
+                (19_999, lines[19_998].clone().into_bytes()),
+                (20_000, lines[19_999].clone().into_bytes())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_lines_byte_order_mark_is_dropped_and_empty_lines_are_kept() {
+        let read = lines_read(b"\xEF\xBB\xBF{}\n\n\xEF\xBB\xBFx\r\n", 2, 0);
+        let lines: Vec<&[u8]> = read.iter().map(|(_, l)| l.as_slice()).collect();
+        assert_eq!(lines, [&b"{}"[..], b"", b"\xEF\xBB\xBFx\r"]);
+        assert!(lines_read(b"", 4, 0).is_empty());
+    }
+
+    proptest! {
+        /// The hand-written line is serde_json's, byte for byte, for any decision: a field
+        /// added to `Decision` and not written here fails it.
+        #[test]
+        fn decision_lines_are_serde_jsons(d in decision()) {
+            prop_assert_eq!(
+                String::from_utf8(decision_line(&d)).unwrap(),
+                String::from_utf8(serde_line(&d)).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn every_optional_field_is_written() {
+        let hit = Hit {
+            rule: Arc::from("drugs.trade"),
+            category: 7,
+            severity: Severity::High,
+            field: Field::Title,
+            start: 3,
+            end: 9,
+            char_start: 1,
+            char_end: 3,
+            matched: "冰\u{0}毒".into(),
+            term: Arc::from("冰毒"),
+            steps: vec!["noise".into()],
+        };
+        let d = Decision {
+            id: Some(PostId::Str("p\"1".into())),
+            line: Some(7),
+            action: Action::Delete,
+            report: true,
+            categories: vec![7, 9],
+            severity: Some(Severity::High),
+            hits: vec![hit.clone(), hit],
+            masked: Some("出售＊＊\n\t".into()),
+            masked_fields: vec![MaskedField {
+                field: Field::Title,
+                masked: "＊＊".into(),
+            }],
+            measures: vec![Measure::Warn, Measure::Suspend],
+            truncated: true,
+            warnings: vec!["poster.port: \\ignored".into()],
+            review_id: Some(-3),
+            ruleset: Arc::new(RulesetInfo {
+                name: "rules/".into(),
+                version: "1".into(),
+                hash: "ab".into(),
+            }),
+        };
+        let line = decision_line(&d);
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value.as_object().unwrap().len(), 14, "{value}");
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            String::from_utf8(serde_line(&d)).unwrap()
+        );
+    }
 }

@@ -283,3 +283,14 @@ pub enum Measure {
     /// Suspend the account.
     Suspend,
 }
+
+impl Measure {
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Warn => "warn",
+            Measure::Restrict => "restrict",
+            Measure::Suspend => "suspend",
+        }
+    }
+}

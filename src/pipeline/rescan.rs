@@ -280,14 +280,20 @@ impl Pipeline {
             }
         }
         let (bytes, records) = pool.install(|| -> Result<(Vec<u8>, Vec<PendingRecord>)> {
-            let bytes = lines
+            let mut parts = lines
                 .par_iter()
-                .map(|l| match l {
-                    Scanned::Failed(e) => e.to_line(),
-                    Scanned::Decided(pd) => jsonl::decision_line(&pd.1),
+                .fold(Vec::new, |mut out, l| {
+                    match l {
+                        Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
+                        Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
+                    }
+                    out
                 })
-                .collect::<Vec<Vec<u8>>>()
-                .concat();
+                .collect::<Vec<Vec<u8>>>();
+            let bytes = match parts.len() {
+                1 => parts.pop().expect("one part"),
+                _ => parts.concat(),
+            };
             let records = match &self.audit {
                 None => Vec::new(),
                 Some(a) => lines

@@ -351,7 +351,7 @@ pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
     .await
     {
         Ok(d) => {
-            let body = serde_json::to_vec(&d).expect("decisions serialise");
+            let body = shenhe::jsonl::decision_json(&d);
             let mut res = json_bytes(StatusCode::OK, body);
             res.extensions_mut()
                 .insert(Outcome(d.action.as_str().to_owned()));
