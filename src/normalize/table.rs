@@ -477,18 +477,24 @@ fn t2s_chars() -> HashMap<char, char> {
         return HashMap::new();
     };
     let ranges = [(0x3400, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2FA20)];
+    let chars: Vec<char> = ranges
+        .into_iter()
+        .flat_map(|(lo, hi)| (lo..hi).filter_map(char::from_u32))
+        .collect();
+    // One conversion of every char, each on its own line: no dictionary entry holds a
+    // newline, so no phrase spans two chars, and each line converts as the char alone.
+    let mut joined = String::with_capacity(chars.len() * 5);
+    for c in &chars {
+        joined.push(*c);
+        joined.push('\n');
+    }
+    let converted = cc.convert(&joined);
     let mut map = HashMap::new();
-    let mut s = String::new();
-    for (lo, hi) in ranges {
-        for c in (lo..hi).filter_map(char::from_u32) {
-            s.clear();
-            s.push(c);
-            let out = cc.convert(&s);
-            let mut chars = out.chars();
-            if let (Some(d), None) = (chars.next(), chars.next()) {
-                if d != c {
-                    map.insert(c, d);
-                }
+    for (c, out) in chars.iter().zip(converted.split('\n')) {
+        let mut outs = out.chars();
+        if let (Some(d), None) = (outs.next(), outs.next()) {
+            if d != *c {
+                map.insert(*c, d);
             }
         }
     }
@@ -697,10 +703,38 @@ fn fold_once(p: Profile, s: &str, steps: &mut u16, data: &Data) -> String {
     cur
 }
 
+/// True for chars that `fold_char` would keep as they are, known without folding them:
+/// Han ideographs that no step maps (most of the 160k in the table's range) and unassigned
+/// code points (no step maps one, and none is noise). A sound step maps most Han chars,
+/// so with one every char takes the long way. Building a table thus takes a fraction
+/// of the time (a test checks both ways agree over every such char).
+fn folds_to_itself(p: Profile, c: char, data: &Data) -> bool {
+    if p.has(Step::Homophone) || p.has(Step::NearHomophone) {
+        return false;
+    }
+    if is_han(c) {
+        // Compatibility ideographs decompose; the hexagram symbols are symbols.
+        !matches!(c as u32, 0xF900..=0xFAFF | 0x2F800..=0x2FA1F | 0x4DC0..=0x4DFF)
+            && chinese_numeral(c).is_none()
+            && !(p.has(Step::T2s) && data.t2s.contains_key(&c))
+    } else {
+        CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Unassigned
+            && !is_invisible(c)
+    }
+}
+
 /// The fold of one char under `p`: its kind, its folded form and the steps that changed it.
 /// The char-by-char steps are applied until nothing changes, so folding is idempotent
 /// (陸 → 陆 by t2s → 6 by variants, as 陆 itself folds).
 fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
+    if folds_to_itself(p, c, data) {
+        return (Kind::Same, c.into(), 0);
+    }
+    fold_char_slowly(p, c, data)
+}
+
+/// [`fold_char`], for any char: every step applied in turn.
+fn fold_char_slowly(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     if p.has(Step::Noise) && is_break(c) {
         return (Kind::Break, c.into(), 0);
     }
@@ -748,5 +782,53 @@ fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
         (Some(d), None) if d == c => (Kind::Same, s, 0),
         (Some(_), None) => (Kind::Char, s, steps),
         _ => (Kind::Multi, s, steps),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chars_known_to_fold_to_themselves_do() {
+        let data = Data::get();
+        let all = Profile::from_steps(&Step::ALL).without(&[Step::Homophone, Step::NearHomophone]);
+        for p in [Profile::from_steps(&Step::DEFAULT), all, Profile::EXACT] {
+            let mut quick = 0;
+            for (lo, hi) in RANGES {
+                for c in (lo..hi).filter_map(char::from_u32) {
+                    if folds_to_itself(p, c, data) {
+                        quick += 1;
+                        let (kind, out, steps) = fold_char_slowly(p, c, data);
+                        assert!(
+                            matches!(kind, Kind::Same) && out == c.to_string() && steps == 0,
+                            "{c:?} U+{:04X} under {p:?}",
+                            c as u32
+                        );
+                    }
+                }
+            }
+            assert!(quick > 150_000, "{quick}");
+        }
+    }
+
+    #[test]
+    fn traditional_chars_convert_as_they_do_alone() {
+        use ferrous_opencc::config::BuiltinConfig;
+        let cc = ferrous_opencc::OpenCC::from_config(BuiltinConfig::T2s).unwrap();
+        let map = Data::get().t2s.clone();
+        assert!(map.len() > 2_000, "{}", map.len());
+        let ranges = (0x3400..0xA000)
+            .chain(0xF900..0xFB00)
+            .chain(0x20000..0x2FA20);
+        for c in ranges.filter_map(char::from_u32) {
+            let out = cc.convert(&c.to_string());
+            let mut outs = out.chars();
+            let alone = match (outs.next(), outs.next()) {
+                (Some(d), None) if d != c => Some(d),
+                _ => None,
+            };
+            assert_eq!(map.get(&c).copied(), alone, "{c}");
+        }
     }
 }
