@@ -280,6 +280,10 @@ pub(crate) fn regional_forms(term: &str) -> Vec<String> {
 
 /// Folds `text` with `profile` into a new string (for terms, allow phrases, examples).
 pub(crate) fn fold_str(profile: Profile, text: &str) -> String {
+    if profile == Profile::EXACT {
+        // The identity (as `FoldTable::fold_into` has it): no table to look up per term.
+        return text.to_owned();
+    }
     let mut f = Folded::default();
     table_for(profile).fold_into(text, &mut f);
     f.text

@@ -106,6 +106,21 @@ const RANGES: [(u32, u32); 2] = [(0, 0x40000), (0xE0000, 0xE1000)];
 
 impl FoldTable {
     fn build(profile: Profile) -> FoldTable {
+        if profile == Profile::EXACT {
+            // The identity: every char is copied (no char needs folding, none breaks).
+            return FoldTable {
+                profile,
+                index: vec![0; (0x110000 >> BLOCK_BITS) as usize],
+                blocks: vec![[0; BLOCK]],
+                copy_bmp: Box::new([u64::MAX; 1024]),
+                multi: Vec::new(),
+            };
+        }
+        FoldTable::build_folding(profile)
+    }
+
+    /// The table of `profile`, each char folded.
+    fn build_folding(profile: Profile) -> FoldTable {
         let data = Data::get();
         let mut multi: Vec<Box<str>> = Vec::new();
         let mut multi_index: HashMap<String, u32> = HashMap::new();
@@ -438,33 +453,41 @@ fn collapse_repeats(unit: &str, last: &mut Option<char>, buf: &mut String) -> Co
     }
 }
 
-/// Unicode data every profile draws on, loaded once per process.
+/// Unicode data the profiles draw on, each part built on first use and kept for the life of
+/// the process: a profile without `t2s` or `variants` (the exact one) needs none of it.
 struct Data {
-    t2s: HashMap<char, char>,
+    t2s: OnceLock<HashMap<char, char>>,
     /// The Han character a confusables prototype stands for, where Unicode's confusables
     /// make a Han character the look-alike of another script's (一 has the prototype ー,
     /// the katakana prolonged sound mark): the way back from ー to 一.
-    han_of_prototype: HashMap<char, char>,
+    han_of_prototype: OnceLock<HashMap<char, char>>,
     /// `homophone`: each Han character with a pinyin reading → the representative of its
     /// first toneless syllable.
-    /// Built on first use: only rules with the opt-in step need it.
     homophone: OnceLock<super::homophone::Homophones>,
 }
 
 impl Data {
     fn get() -> &'static Data {
-        static DATA: OnceLock<Data> = OnceLock::new();
-        DATA.get_or_init(|| Data {
-            t2s: t2s_chars(),
-            han_of_prototype: han_prototypes(),
+        static DATA: Data = Data {
+            t2s: OnceLock::new(),
+            han_of_prototype: OnceLock::new(),
             homophone: OnceLock::new(),
-        })
+        };
+        &DATA
+    }
+
+    fn t2s(&self) -> &HashMap<char, char> {
+        self.t2s.get_or_init(t2s_chars)
+    }
+
+    fn han_of_prototype(&self) -> &HashMap<char, char> {
+        self.han_of_prototype.get_or_init(han_prototypes)
     }
 
     fn homophone(&self) -> &super::homophone::Homophones {
         self.homophone.get_or_init(|| {
             super::homophone::Homophones::build(|c| {
-                chinese_numeral(c).is_none() && !self.t2s.contains_key(&c)
+                chinese_numeral(c).is_none() && !self.t2s().contains_key(&c)
             })
         })
     }
@@ -654,7 +677,7 @@ fn variant(c: char, data: &Data) -> Option<String> {
                 if is_han(a) && a != c {
                     return Some(a.into());
                 }
-                if let Some(h) = data.han_of_prototype.get(&a) {
+                if let Some(h) = data.han_of_prototype().get(&a) {
                     return Some((*h).into());
                 }
             }
@@ -693,7 +716,7 @@ fn fold_once(p: Profile, s: &str, steps: &mut u16, data: &Data) -> String {
     if p.has(Step::T2s) {
         let next: String = cur
             .chars()
-            .map(|c| *data.t2s.get(&c).unwrap_or(&c))
+            .map(|c| *data.t2s().get(&c).unwrap_or(&c))
             .collect();
         if next != cur {
             *steps |= bit(Step::T2s);
@@ -716,7 +739,7 @@ fn folds_to_itself(p: Profile, c: char, data: &Data) -> bool {
         // Compatibility ideographs decompose; the hexagram symbols are symbols.
         !matches!(c as u32, 0xF900..=0xFAFF | 0x2F800..=0x2FA1F | 0x4DC0..=0x4DFF)
             && chinese_numeral(c).is_none()
-            && !(p.has(Step::T2s) && data.t2s.contains_key(&c))
+            && !(p.has(Step::T2s) && data.t2s().contains_key(&c))
     } else {
         CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Unassigned
             && !is_invisible(c)
@@ -813,10 +836,22 @@ mod tests {
     }
 
     #[test]
+    fn the_exact_table_is_the_identity_built_without_folding() {
+        let (quick, folded) = (
+            FoldTable::build(Profile::EXACT),
+            FoldTable::build_folding(Profile::EXACT),
+        );
+        assert_eq!(quick.index, folded.index);
+        assert_eq!(quick.blocks, folded.blocks);
+        assert_eq!(quick.copy_bmp, folded.copy_bmp);
+        assert!(quick.multi.is_empty() && folded.multi.is_empty());
+    }
+
+    #[test]
     fn traditional_chars_convert_as_they_do_alone() {
         use ferrous_opencc::config::BuiltinConfig;
         let cc = ferrous_opencc::OpenCC::from_config(BuiltinConfig::T2s).unwrap();
-        let map = Data::get().t2s.clone();
+        let map = Data::get().t2s().clone();
         assert!(map.len() > 2_000, "{}", map.len());
         let ranges = (0x3400..0xA000)
             .chain(0xF900..0xFB00)
