@@ -1,7 +1,10 @@
 //! The JSON contract: [`Post`] in, [`Decision`] out, with [`Hit`]s inside.
 //!
 //! These are plain serde types; their field names and shapes are the contract in
-//! DESIGN.md ("Posts in, decisions out") and must not change by accident.
+//! DESIGN.md ("Posts in, decisions out") and must not change by accident. Decision lines
+//! are written without serde, by [`crate::jsonl::push_decision_line`] (a rescan writes one
+//! per post); a field added here must be added there too, and its proptest fails until it
+//! is.
 
 use std::sync::Arc;
 
