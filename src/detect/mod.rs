@@ -129,6 +129,8 @@ static HAN_OF_NOTE: [u64; 328] = {
 pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
     let (mut run, mut gap, mut longest, mut latin) = (0u32, 0u32, 0u32, 0u32);
     let mut numerals = 0u32;
+    // Dashes and low lines, which a WeChat id may hold (as may their forms that width folds).
+    let mut id_marks = 0u32;
     let (mut qq_cue, mut wechat_cue) = (false, false);
     let mut last = '\0';
     let (mut host_dot, mut number_dot) = (false, false);
@@ -168,6 +170,13 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
         if letter {
             latin += 1;
             host_dot |= dot_after_alnum;
+        }
+        if matches!(
+            c,
+            '-' | '_' | '\u{fe33}' | '\u{fe34}' | '\u{fe4d}'
+                ..='\u{fe4f}' | '\u{fe63}' | '\u{ff0d}' | '\u{ff3f}'
+        ) {
+            id_marks += 1;
         }
         // Cues are pairs of chars (QQ, Q号, 扣扣, 企鹅; 微信, VX, wx, 加V, V❤, we…): the
         // look needs the pair, not a common char of it (思维, 微博, 权威 are no cue). A Han
@@ -210,7 +219,7 @@ pub(crate) fn worth_scanning(text: &str, w: &Wanted) -> bool {
         || need(Detector::Digits, w.digits_min)
         || (w.has(Detector::Ipv4) && number_dot)
         || (w.has(Detector::Qq) && qq_cue && longest >= 5)
-        || (w.has(Detector::Wechat) && wechat_cue && latin + numerals >= 6)
+        || (w.has(Detector::Wechat) && wechat_cue && latin + numerals + id_marks >= 6)
         || ((w.has(Detector::Url) || w.has(Detector::Email))
             && latin >= 2
             && (host_dot || spelled_dot()))

@@ -67,6 +67,15 @@ fn the_prefilter_passes_what_the_detectors_need() {
     };
     assert!(!worth_scanning("今天天气不错，我们去公园散步吧。", &w));
     assert!(worth_scanning("电话壹叁捌捌捌捌捌捌捌捌捌", &w));
+    // A WeChat id of five letters and a dash (found by the proptest below).
+    let w = Wanted {
+        set: Detector::Wechat.bit(),
+        digits_min: 8,
+        noise: true,
+    };
+    for text in ["微信QQ-com", "微信qq－com", "微信a_b_c_"] {
+        assert!(worth_scanning(text, &w), "{text}");
+    }
 }
 
 proptest::proptest! {
