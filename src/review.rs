@@ -285,9 +285,8 @@ impl ReviewQueue {
         let conn = self.conn();
         if let Some(key) = &post_id {
             let known: Option<i64> = conn
-                .query_row("SELECT id FROM reviews WHERE post_key = ?1", [key], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT id FROM reviews WHERE post_key = ?1")
+                .and_then(|mut known| known.query_row([key], |r| r.get(0)))
                 .optional()
                 .map_err(db_err("looking up a post"))?;
             if let Some(id) = known {
@@ -297,10 +296,12 @@ impl ReviewQueue {
         let deadline = now + jiff::SignedDuration::from_hours(i64::from(self.hours));
         let mut held = d.clone();
         held.review_id = None;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO reviews (post_key, post_id, board, user_id, categories, action, post, decision, created, deadline, status)
              VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')",
-            params![
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
                 post_id,
                 post.board,
                 post.poster.as_ref().and_then(|p| p.user_id.clone()),
@@ -310,8 +311,8 @@ impl ReviewQueue {
                 self.seal(to_json(&held)),
                 now.to_string(),
                 deadline.to_string(),
-            ],
-        )
+            ])
+        })
         .map_err(db_err("holding a post"))?;
         Ok(conn.last_insert_rowid())
     }

@@ -1018,10 +1018,13 @@ impl AuditStore {
                 "INSERT INTO manifest (day, first_seq, last_seq, count, final_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![day, first, tail.seq, tail.seq - first + 1, tail.hash],
             ),
-            None => tx.execute(
-                "UPDATE manifest SET last_seq = ?2, count = count + ?3, final_hash = ?4 WHERE day = ?1",
-                params![day, tail.seq, tail.seq - self.tail.seq, tail.hash],
-            ),
+            None => tx
+                .prepare_cached(
+                    "UPDATE manifest SET last_seq = ?2, count = count + ?3, final_hash = ?4 WHERE day = ?1",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![day, tail.seq, tail.seq - self.tail.seq, tail.hash])
+                }),
         }
         .map_err(db_err("updating the manifest"))?;
         tx.commit().map_err(db_err("committing"))?;

@@ -31,6 +31,7 @@ use anyhow::{bail, Context};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use axum_server::accept::NoDelayAcceptor;
 use metrics_exporter_prometheus::PrometheusHandle;
 use shenhe::audit::{AuditKey, AuditStore};
 use shenhe::review::ReviewQueue;
@@ -508,14 +509,21 @@ async fn serve(
     tracing::info!(target: "shenhe::serve", addr = %local, scheme, ruleset = %summary["ruleset"], keys = app.credentials.load().summary["keys"].as_array().map_or(0, Vec::len), audit = app.config.audit.is_some(), "listening");
     println!("shenhe serve: listening on {scheme}://{local}");
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY on every connection, as HTTP servers set it: a streamed batch answer goes
+    // out in many small writes, and without it each could wait for the client's delayed
+    // acknowledgement of the one before (Nagle). One-post answers, written in one piece,
+    // measured the same either way.
     let served = match tls {
         Some(tls) => {
-            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor);
+            let mut server = axum_server::from_tcp(listener).acceptor(tls).handle(handle);
             slow_clients(server.http_builder());
             server.serve(service).await
         }
         None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(NoDelayAcceptor)
+                .handle(handle);
             slow_clients(server.http_builder());
             server.serve(service).await
         }
