@@ -907,3 +907,42 @@ fn scheduled_backups_are_verified_recorded_and_reported_in_metrics() {
     shown.push_str(&common::stdout(&out));
     assert!(shown.contains("\"post_id\":\"b1\""), "{shown}");
 }
+
+#[test]
+fn after_its_store_fails_and_mends_the_service_is_ready_again_without_a_post() {
+    let s = Server::start("");
+    assert_eq!(s.moderate(r#"{"id":"f1","text":"出售冰毒"}"#).status, 200);
+    // The store breaks under the service: the next post is not acknowledged, and the
+    // service says it is not ready.
+    let c = rusqlite::Connection::open(s.db()).unwrap();
+    c.execute_batch("ALTER TABLE records RENAME TO gone")
+        .unwrap();
+    let failed = s.moderate(r#"{"id":"f2","text":"出售冰毒"}"#);
+    assert_eq!(failed.status, 503, "{}", failed.text());
+    let ready = s.call("GET", "/readyz", None, b"");
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("no such table"), "{}", ready.text());
+    // Mended. No post comes (a balancer heeding /readyz sends none): the service's own
+    // check finds the store working and records that it did.
+    c.execute_batch("ALTER TABLE gone RENAME TO records")
+        .unwrap();
+    eventually(30, "ready again", || {
+        (s.call("GET", "/readyz", None, b"").status == 200).then_some(())
+    });
+    let checks: Vec<Value> = s
+        .records()
+        .into_iter()
+        .filter_map(|r| r.event.filter(|e| e["kind"] == "store_check"))
+        .collect();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert!(
+        checks[0]["after"]
+            .as_str()
+            .is_some_and(|a| a.contains("no such table")),
+        "{checks:?}"
+    );
+    assert_eq!(s.moderate(r#"{"id":"f2","text":"出售冰毒"}"#).status, 200);
+    let db = s.db();
+    let verify = common::run(&["audit", "verify", "--db", db.to_str().unwrap()], b"");
+    assert_eq!(common::code(&verify), 0, "{}", common::stdout(&verify));
+}

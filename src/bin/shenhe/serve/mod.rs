@@ -637,11 +637,39 @@ async fn signals(app: Arc<App>, handle: axum_server::Handle) {
 }
 
 /// Housekeeping for the metrics recorder (histograms are drained into their buckets).
+/// After a failed commit the service is not ready (`/readyz` 503), and a balancer that
+/// heeds it sends nothing more, so no post's commit would ever show the store working
+/// again. So the service tries a commit of its own: a record that the store was checked
+/// after that failure. Once it commits, the service is ready again; until then, every
+/// upkeep tick tries again.
+async fn check_a_failed_store(app: &Arc<App>) {
+    let Some(failure) = app.pipeline.audit_figures().and_then(|f| f.last_error) else {
+        return;
+    };
+    let worker = app.clone();
+    let event = serde_json::json!({ "kind": "store_check", "after": failure });
+    let checked =
+        tokio::task::spawn_blocking(move || worker.pipeline.record_event("shenhe serve", &event))
+            .await;
+    match checked {
+        Ok(Ok(())) => {
+            tracing::info!(target: "shenhe::serve", after = %failure, "the audit store commits again: ready");
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target: "shenhe::serve", error = %e, "the audit store still fails: not ready");
+        }
+        Err(_) => {
+            tracing::error!(target: "shenhe::serve", "internal error while checking the audit store");
+        }
+    }
+}
+
 async fn upkeep(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
         every.tick().await;
         app.metrics.run_upkeep();
+        check_a_failed_store(&app).await;
         if let Some(q) = app.reviews.clone() {
             let counts =
                 tokio::task::spawn_blocking(move || (q.open_count(), q.undelivered())).await;

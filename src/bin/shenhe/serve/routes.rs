@@ -409,7 +409,8 @@ pub async fn healthz() -> Response {
     axum::Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /readyz`: rules loaded and, with an audit store, its last commit succeeded.
+/// `GET /readyz`: rules loaded and, with an audit store, its last commit succeeded (after a
+/// failure, the service's own check commits every few seconds until one succeeds).
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let failing = app.pipeline.audit_figures().and_then(|f| f.last_error);
     match failing {
