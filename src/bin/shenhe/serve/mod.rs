@@ -636,7 +636,6 @@ async fn signals(app: Arc<App>, handle: axum_server::Handle) {
     handle.graceful_shutdown(Some(Duration::from_secs(30)));
 }
 
-/// Housekeeping for the metrics recorder (histograms are drained into their buckets).
 /// After a failed commit the service is not ready (`/readyz` 503), and a balancer that
 /// heeds it sends nothing more, so no post's commit would ever show the store working
 /// again. So the service tries a commit of its own: a record that the store was checked
@@ -664,6 +663,8 @@ async fn check_a_failed_store(app: &Arc<App>) {
     }
 }
 
+/// Housekeeping for the metrics recorder (histograms are drained into their buckets), the
+/// check of a failed audit store, and the review queue's gauges.
 async fn upkeep(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
