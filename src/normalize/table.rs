@@ -122,36 +122,59 @@ impl FoldTable {
     /// The table of `profile`, each char folded.
     fn build_folding(profile: Profile) -> FoldTable {
         let data = Data::get();
+        // The data the steps draw on, built before the parallel walk (each part once).
+        if profile.has(Step::T2s) {
+            data.t2s();
+        }
+        if profile.has(Step::Variants) {
+            data.han_of_prototype();
+        }
+        if profile.has(Step::Homophone) || profile.has(Step::NearHomophone) {
+            data.homophone();
+        }
+        // Every block folded in parallel: its entries, with the multi-char forms to number.
+        let starts: Vec<u32> = RANGES
+            .into_iter()
+            .flat_map(|(lo, hi)| (lo..hi).step_by(BLOCK))
+            .collect();
+        let folded = in_parallel(&starts, |&block_start| {
+            let mut block = [0u32; BLOCK];
+            let mut multis = Vec::new();
+            for (i, slot) in block.iter_mut().enumerate() {
+                let Some(c) = char::from_u32(block_start + i as u32) else {
+                    continue;
+                };
+                let (k, out, steps) = fold_char(profile, c, data);
+                let payload = match k {
+                    Kind::Char => out.chars().next().map_or(0, |c| c as u32),
+                    Kind::Multi => {
+                        multis.push((i, out));
+                        0
+                    }
+                    _ => 0,
+                };
+                *slot = ((k as u32) << KIND_SHIFT) | (entry_steps(steps) << STEPS_SHIFT) | payload;
+            }
+            (block, multis)
+        });
         let mut multi: Vec<Box<str>> = Vec::new();
         let mut multi_index: HashMap<String, u32> = HashMap::new();
         let mut blocks: Vec<[u32; BLOCK]> = vec![[0; BLOCK]];
         let mut dedup: HashMap<[u32; BLOCK], u16> = HashMap::from([([0; BLOCK], 0)]);
         let mut index = vec![0u16; (0x110000 >> BLOCK_BITS) as usize];
-        for (lo, hi) in RANGES {
-            for block_start in (lo..hi).step_by(BLOCK) {
-                let mut block = [0u32; BLOCK];
-                for (i, slot) in block.iter_mut().enumerate() {
-                    let Some(c) = char::from_u32(block_start + i as u32) else {
-                        continue;
-                    };
-                    let (k, out, steps) = fold_char(profile, c, data);
-                    let payload = match k {
-                        Kind::Char => out.chars().next().map_or(0, |c| c as u32),
-                        Kind::Multi => *multi_index.entry(out.clone()).or_insert_with(|| {
-                            multi.push(out.into_boxed_str());
-                            (multi.len() - 1) as u32
-                        }),
-                        _ => 0,
-                    };
-                    *slot =
-                        ((k as u32) << KIND_SHIFT) | (entry_steps(steps) << STEPS_SHIFT) | payload;
-                }
-                let id = *dedup.entry(block).or_insert_with(|| {
-                    blocks.push(block);
-                    (blocks.len() - 1) as u16
+        for (block_start, (mut block, multis)) in starts.into_iter().zip(folded) {
+            // Numbered in code point order, as a walk one char at a time would.
+            for (i, out) in multis {
+                block[i] |= *multi_index.entry(out.clone()).or_insert_with(|| {
+                    multi.push(out.into_boxed_str());
+                    (multi.len() - 1) as u32
                 });
-                index[(block_start >> BLOCK_BITS) as usize] = id;
             }
+            let id = *dedup.entry(block).or_insert_with(|| {
+                blocks.push(block);
+                (blocks.len() - 1) as u16
+            });
+            index[(block_start >> BLOCK_BITS) as usize] = id;
         }
         let mut copy_bmp = Box::new([0u64; 1024]);
         for cp in 0..0x10000usize {
@@ -504,24 +527,67 @@ fn t2s_chars() -> HashMap<char, char> {
         .into_iter()
         .flat_map(|(lo, hi)| (lo..hi).filter_map(char::from_u32))
         .collect();
-    // One conversion of every char, each on its own line: no dictionary entry holds a
-    // newline, so no phrase spans two chars, and each line converts as the char alone.
-    let mut joined = String::with_capacity(chars.len() * 5);
-    for c in &chars {
-        joined.push(*c);
-        joined.push('\n');
-    }
-    let converted = cc.convert(&joined);
-    let mut map = HashMap::new();
-    for (c, out) in chars.iter().zip(converted.split('\n')) {
-        let mut outs = out.chars();
-        if let (Some(d), None) = (outs.next(), outs.next()) {
-            if d != *c {
-                map.insert(*c, d);
+    // One conversion per slice of the chars (the slices on their own threads), each char on
+    // its own line: no dictionary entry holds a newline, so no phrase spans two chars, and
+    // each line converts as the char alone.
+    let slices: Vec<&[char]> = chars
+        .chunks(chars.len().div_ceil(build_threads()))
+        .collect();
+    in_parallel(&slices, |slice| {
+        let mut joined = String::with_capacity(slice.len() * 5);
+        for c in *slice {
+            joined.push(*c);
+            joined.push('\n');
+        }
+        let converted = cc.convert(&joined);
+        let mut pairs = Vec::new();
+        for (c, out) in slice.iter().zip(converted.split('\n')) {
+            let mut outs = out.chars();
+            if let (Some(d), None) = (outs.next(), outs.next()) {
+                if d != *c {
+                    pairs.push((*c, d));
+                }
             }
         }
+        pairs
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Threads to build tables with: the cores, at most four.
+fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// `f` of each item, in order, the items dealt round-robin to [`build_threads`] threads of
+/// their own (neighbouring items cost alike, so each thread gets its share of the dear
+/// ones). Not rayon's pool: tables are built on first use, also from a pool's worker while
+/// the others wait for the same first use (the word segmenter's dictionary is folded on a
+/// thread of its own while the scans wait for it), and a build waiting on those workers
+/// would never end.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = build_threads().min(items.len()).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
     }
-    map
+    let mut parts: Vec<std::vec::IntoIter<R>> = std::thread::scope(|scope| {
+        let f = &f;
+        let running: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || items.iter().skip(t).step_by(threads).map(f).collect()))
+            .collect();
+        running
+            .into_iter()
+            .map(|r| {
+                let part: Vec<R> = r.join().expect("a table builder does not panic");
+                part.into_iter()
+            })
+            .collect()
+    });
+    (0..items.len())
+        .map(|i| parts[i % threads].next().expect("one result per item"))
+        .collect()
 }
 
 /// A term (folded by every other step of its profile) spelled by every reading of its
@@ -832,6 +898,35 @@ mod tests {
                 }
             }
             assert!(quick > 150_000, "{quick}");
+        }
+    }
+
+    #[test]
+    fn every_entry_of_a_table_built_in_parallel_is_its_chars_fold() {
+        let data = Data::get();
+        let all = Profile::from_steps(&Step::ALL).without(&[Step::Homophone, Step::NearHomophone]);
+        for p in [Profile::from_steps(&Step::DEFAULT), all] {
+            let table = FoldTable::build(p);
+            let mut multis = 0;
+            for (lo, hi) in RANGES {
+                for c in (lo..hi).filter_map(char::from_u32) {
+                    let (k, out, steps) = fold_char(p, c, data);
+                    let entry = table.entry(c);
+                    let at = format!("U+{:04X} under {p:?}", c as u32);
+                    assert_eq!(kind(entry), k, "{at}");
+                    assert_eq!(steps_of_entry(entry), steps, "{at}");
+                    let payload = entry & PAYLOAD;
+                    match k {
+                        Kind::Char => assert_eq!(char::from_u32(payload), out.chars().next()),
+                        Kind::Multi => {
+                            multis += 1;
+                            assert_eq!(&*table.multi[payload as usize], out, "{at}");
+                        }
+                        _ => assert_eq!(payload, 0, "{at}"),
+                    }
+                }
+            }
+            assert!(multis > 100, "{multis} multi-char folds under {p:?}");
         }
     }
 

@@ -3,8 +3,10 @@
 //!
 //! A reader thread cuts the input into chunks of whole lines, the pool scans each chunk's
 //! lines in parallel, the calling thread applies escalation and writes reports in input
-//! order, and a writer thread writes the decisions. Channels between them are bounded, so
-//! memory stays flat however large the input.
+//! order, the pool serialises the chunk's decisions, and a writer thread writes them. The
+//! stages overlap: the pool scans the next chunk while the calling thread finishes one, and
+//! serialises one while the writer writes the one before. Channels between them are
+//! bounded (a few chunks in flight), so memory stays flat however large the input.
 //!
 //! Crash safety: the writer writes a chunk's decisions to the output first (flushed to the
 //! operating system) and then records the chunk in the audit store (one commit) and the
@@ -14,17 +16,19 @@
 //! line ([`open_resumed_output`]) and continues the input after it: no decision lost, none
 //! written or recorded twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::commit::{GroupCommit, Ticket};
 use super::{scan_post, Pipeline};
 use crate::audit::PendingRecord;
+use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, Chunk, LineError};
 use crate::matcher::KindTimes;
@@ -188,8 +192,10 @@ impl Pipeline {
             resumed_after: self.resume_after.filter(|&l| l > 0),
             ..ScanSummary::default()
         };
-        let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(2);
-        let (out_tx, out_rx) = sync_channel::<Batch>(2);
+        let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Chunk>>(1);
+        // The writer gets one receiver per chunk, in input order; each batch comes when the
+        // pool has serialised it.
+        let (out_tx, out_rx) = sync_channel::<Receiver<Result<Batch>>>(1);
         let audit = self.audit.as_deref();
         let checkpoint = self.checkpoint_path();
         // The reader is not scoped: stopped early (a closed output, a failed record), the scan
@@ -199,38 +205,15 @@ impl Pipeline {
         let mut stopped_early = false;
         let result = std::thread::scope(|scope| {
             let writer = scope.spawn(move || write_batches(out_rx, output, audit, checkpoint));
-            let mut failure = None;
-            for chunk in chunk_rx {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
-                        failure =
-                            Some(Error::new(ErrorKind::Io, format!("reading the input: {e}")));
-                        break;
-                    }
-                };
-                match self.rescan_chunk(&chunk, pool, timed) {
-                    Ok((lines, batch)) => {
-                        lines.iter().for_each(|l| summary.add(l));
-                        on_chunk(chunk.data.len() as u64, &lines);
-                        if out_tx.send(batch).is_err() {
-                            stopped_early = true;
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        stopped_early = true;
-                        break;
-                    }
-                }
-            }
-            drop(out_tx);
+            let failure = pool.in_place_scope(|jobs| {
+                self.drive(jobs, chunk_rx, out_tx, timed, &mut summary, &mut on_chunk)
+            });
+            stopped_early = failure.is_some();
             let written = writer.join().expect("the writer thread does not panic");
             match (failure, written) {
                 (_, Err(e)) => Err(e),
-                (Some(e), Ok(())) => Err(e),
-                (None, Ok(())) => Ok(summary),
+                (Some(Stop::Failed(e)), Ok(())) => Err(e),
+                (None | Some(Stop::OutputClosed), Ok(())) => Ok(summary),
             }
         });
         if !stopped_early {
@@ -240,18 +223,73 @@ impl Pipeline {
         result
     }
 
-    /// One chunk through the pipeline: scanned in parallel, escalated and reported in
-    /// order, serialised and its records prepared in parallel.
-    fn rescan_chunk(
-        &self,
-        chunk: &Chunk,
-        pool: &rayon::ThreadPool,
+    /// The calling thread's part of a rescan: hands each chunk to the pool to be scanned,
+    /// takes the scanned chunks back in input order for what must be done in order
+    /// (escalation, reports, review), then hands each to the pool again to be serialised,
+    /// and the writer a receiver for its batch. One chunk is scanned ahead of the one being
+    /// finished, so the pool has work while this thread escalates, and no chunk waits for
+    /// the slowest line of the one before. Returns why it stopped before the input's end.
+    fn drive<'s>(
+        &'s self,
+        jobs: &rayon::Scope<'s>,
+        chunk_rx: Receiver<io::Result<Chunk>>,
+        out_tx: SyncSender<Receiver<Result<Batch>>>,
         timed: bool,
-    ) -> Result<(Vec<Scanned>, Batch)> {
-        let engine = self.engine.load();
-        let limits = self.limits_for(&engine);
-        let mut lines: Vec<Scanned> = pool.install(|| {
-            (0..chunk.len())
+        summary: &mut ScanSummary,
+        on_chunk: &mut impl FnMut(u64, &[Scanned]),
+    ) -> Option<Stop> {
+        let mut input = chunk_rx.into_iter();
+        let mut scanning = VecDeque::with_capacity(2);
+        loop {
+            while scanning.len() < 2 {
+                match input.next() {
+                    None => break,
+                    Some(Err(e)) => {
+                        let e = Error::new(ErrorKind::Io, format!("reading the input: {e}"));
+                        return Some(Stop::Failed(e));
+                    }
+                    Some(Ok(chunk)) => scanning.push_back(self.scan_chunk(jobs, chunk, timed)),
+                }
+            }
+            // None scanning, and none to read: the input is done.
+            let scanned = scanning.pop_front()?;
+            let ScannedChunk {
+                engine,
+                mut lines,
+                bytes,
+                last_line,
+            } = scanned.recv().expect("a scan job does not panic");
+            let ticket = match self.finish_in_order(&engine, &mut lines) {
+                Ok(t) => t,
+                Err(e) => return Some(Stop::Failed(e)),
+            };
+            lines.iter().for_each(|l| summary.add(l));
+            on_chunk(bytes, &lines);
+            let (batch_tx, batch_rx) = sync_channel(1);
+            if out_tx.send(batch_rx).is_err() {
+                return Some(Stop::OutputClosed);
+            }
+            jobs.spawn(move |_| {
+                let batch = self.serialise(&lines, ticket, last_line);
+                // Dropped here, on the pool, and not on the calling thread.
+                drop(lines);
+                let _ = batch_tx.send(batch);
+            });
+        }
+    }
+
+    /// Starts scanning a chunk's lines in parallel on the pool; the receiver gets them.
+    fn scan_chunk<'s>(
+        &'s self,
+        jobs: &rayon::Scope<'s>,
+        chunk: Chunk,
+        timed: bool,
+    ) -> Receiver<ScannedChunk> {
+        let (tx, rx) = sync_channel(1);
+        jobs.spawn(move |_| {
+            let engine = self.engine.load();
+            let limits = self.limits_for(&engine);
+            let lines = (0..chunk.len())
                 .into_par_iter()
                 .map(|i| match chunk.post(i, &limits) {
                     Err(e) => Scanned::Failed(e),
@@ -261,8 +299,20 @@ impl Pipeline {
                         Scanned::Decided(Box::new((post, d, times)))
                     }
                 })
-                .collect()
+                .collect();
+            let _ = tx.send(ScannedChunk {
+                engine,
+                lines,
+                bytes: chunk.data.len() as u64,
+                last_line: chunk.last_line(),
+            });
         });
+        rx
+    }
+
+    /// What is done in input order on a scanned chunk: escalation (the commit ticket comes
+    /// with it), reports and the review queue.
+    fn finish_in_order(&self, engine: &Engine, lines: &mut [Scanned]) -> Result<Option<Ticket>> {
         let now = jiff::Timestamp::now();
         let decided = lines.iter_mut().filter_map(|l| match l {
             Scanned::Decided(pd) => {
@@ -271,56 +321,80 @@ impl Pipeline {
             }
             Scanned::Failed(_) => None,
         });
-        let ticket = self.escalate(&engine, decided, now);
-        for l in &mut lines {
+        let ticket = self.escalate(engine, decided, now);
+        for l in lines.iter_mut() {
             if let Scanned::Decided(pd) = l {
                 let (post, d, _) = &mut **pd;
-                self.report(&engine, post, d, now)?;
+                self.report(engine, post, d, now)?;
                 self.hand_to_review(post, d)?;
             }
         }
-        let (bytes, records) = pool.install(|| -> Result<(Vec<u8>, Vec<PendingRecord>)> {
-            let mut parts = lines
+        Ok(ticket)
+    }
+
+    /// A finished chunk's decision lines and audit records, made in parallel.
+    fn serialise(
+        &self,
+        lines: &[Scanned],
+        ticket: Option<Ticket>,
+        last_line: u64,
+    ) -> Result<Batch> {
+        let mut parts = lines
+            .par_iter()
+            .fold(Vec::new, |mut out, l| {
+                match l {
+                    Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
+                    Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
+                }
+                out
+            })
+            .collect::<Vec<Vec<u8>>>();
+        let bytes = match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => parts.concat(),
+        };
+        let records = match &self.audit {
+            None => Vec::new(),
+            Some(a) => lines
                 .par_iter()
-                .fold(Vec::new, |mut out, l| {
-                    match l {
-                        Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
-                        Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
-                    }
-                    out
+                .filter_map(|l| match l {
+                    Scanned::Decided(pd) => Some(a.preparer().prepare(pd.1.line, &pd.0, &pd.1)),
+                    Scanned::Failed(_) => None,
                 })
-                .collect::<Vec<Vec<u8>>>();
-            let bytes = match parts.len() {
-                1 => parts.pop().expect("one part"),
-                _ => parts.concat(),
-            };
-            let records = match &self.audit {
-                None => Vec::new(),
-                Some(a) => lines
-                    .par_iter()
-                    .filter_map(|l| match l {
-                        Scanned::Decided(pd) => Some(a.preparer().prepare(pd.1.line, &pd.0, &pd.1)),
-                        Scanned::Failed(_) => None,
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            };
-            Ok((bytes, records))
-        })?;
-        let batch = Batch {
+                .collect::<Result<Vec<_>>>()?,
+        };
+        Ok(Batch {
             bytes,
             records,
             ticket,
-            last_line: chunk.last_line(),
-        };
-        Ok((lines, batch))
+            last_line,
+        })
     }
+}
+
+/// A chunk scanned on the pool, on its way back to the calling thread.
+struct ScannedChunk {
+    /// The engine it was scanned with (escalation and reports use the same one).
+    engine: Arc<Engine>,
+    lines: Vec<Scanned>,
+    /// The chunk's input bytes (for `on_chunk`).
+    bytes: u64,
+    last_line: u64,
+}
+
+/// Why a rescan's calling thread stopped before the end of its input.
+enum Stop {
+    /// The writer is gone: it failed (its error is the scan's) or its reader went away.
+    OutputClosed,
+    /// Reading the input, or what must be done in order, failed.
+    Failed(Error),
 }
 
 /// The writer thread: each batch's decisions go to the output and are flushed, then the
 /// batch is committed to the audit store and the checkpoint moves on. In that order, the
 /// output always holds every recorded line (see the module's note on crash safety).
 fn write_batches<W: Write>(
-    rx: Receiver<Batch>,
+    rx: Receiver<Receiver<Result<Batch>>>,
     output: W,
     audit: Option<&GroupCommit>,
     checkpoint: Option<&Path>,
@@ -331,6 +405,7 @@ fn write_batches<W: Write>(
     };
     let mut w = BufWriter::with_capacity(1 << 20, output);
     for batch in rx {
+        let batch = batch.recv().expect("a serialising job does not panic")?;
         w.write_all(&batch.bytes).map_err(written)?;
         if audit.is_some() || checkpoint.is_some() {
             w.flush().map_err(written)?;

@@ -93,12 +93,16 @@ pub struct RulesArg {
 impl RulesArg {
     /// Loads and compiles the rules.
     pub fn engine(&self) -> Result<Engine, shenhe::Error> {
-        let rules = if self.rules.is_empty() {
-            RuleSet::bundled()
+        Engine::new(&self.rule_set()?)
+    }
+
+    /// Loads the rules.
+    pub fn rule_set(&self) -> Result<RuleSet, shenhe::Error> {
+        if self.rules.is_empty() {
+            Ok(RuleSet::bundled())
         } else {
-            RuleSet::from_paths(&self.rules)?
-        };
-        Engine::new(&rules)
+            RuleSet::from_paths(&self.rules)
+        }
     }
 }
 

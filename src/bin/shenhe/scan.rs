@@ -90,16 +90,11 @@ pub struct Args {
 pub(crate) const MAX_THREADS: usize = 1024;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let engine = args.rules.engine()?;
     let limits = shenhe::Limits {
         max_hits: args.max_hits,
         max_post_bytes: args.max_post_bytes,
     };
-    let engine = if limits != engine.limits() {
-        Engine::with_limits(engine.rules(), limits)?
-    } else {
-        engine
-    };
+    let engine = Engine::with_limits(&args.rules.rule_set()?, limits)?;
     let rules = engine.rules().clone();
     let pool = {
         let mut b = rayon::ThreadPoolBuilder::new();
