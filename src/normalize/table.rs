@@ -698,10 +698,8 @@ fn variant(c: char, data: &Data) -> Option<String> {
         return None;
     }
     // Compatibility decompositions: ① → 1, ⑴ → (1), ⒈ → 1., 𝒻 → f, Ⓕ → F.
-    let nfkc: String = c.to_string().nfkc().collect();
-    let core = nfkc.trim_matches(|x| matches!(x, '(' | ')' | '.'));
-    if !core.is_empty() && core.len() <= 2 && core.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Some(core.to_owned());
+    if let Some(core) = compatibility_ascii(c) {
+        return Some(core);
     }
     if let Ok(i) = NUMERIC.binary_search_by_key(&c, |&(k, _)| k) {
         return Some(NUMERIC[i].1.to_string());
@@ -710,11 +708,8 @@ fn variant(c: char, data: &Data) -> Option<String> {
         return Some(LETTERS[i].1.to_string());
     }
     // Latin letters with diacritics, such as pinyin's tone marks: dùbó → dubo.
-    let mut nfd = c.to_string().nfd().collect::<Vec<char>>().into_iter();
-    if let Some(base) = nfd.next() {
-        if base.is_ascii_alphabetic() && nfd.len() > 0 && nfd.all(is_combining_mark) {
-            return Some(base.into());
-        }
+    if let Some(base) = ascii_base_of_marked_letter(c) {
+        return Some(base.into());
     }
     // CJK radicals: ⻩ → 黄 (Unicode's EquivalentUnifiedIdeograph.txt).
     if let Ok(i) = RADICALS.binary_search_by_key(&c, |&(k, _)| k) {
@@ -750,6 +745,45 @@ fn variant(c: char, data: &Data) -> Option<String> {
         }
     }
     None
+}
+
+/// The one or two ASCII letters or digits `c` is a compatibility form of, the brackets and
+/// dots around them dropped (① → 1, ⑴ → 1, ⒈ → 1, 𝒻 → f): its NFKC form, built without
+/// allocating (the table folds every code point). The compatibility decomposition is enough:
+/// composing it again, as NFKC does, changes no ASCII sequence and leaves every other one
+/// with a char that is not ASCII.
+fn compatibility_ascii(c: char) -> Option<String> {
+    let mut buf = [0u8; 8];
+    let (mut len, mut ascii) = (0, true);
+    unicode_normalization::char::decompose_compatible(c, |d| match buf.get_mut(len) {
+        Some(slot) if d.is_ascii() => {
+            *slot = d as u8;
+            len += 1;
+        }
+        _ => ascii = false,
+    });
+    if !ascii {
+        return None;
+    }
+    let form = std::str::from_utf8(&buf[..len]).ok()?;
+    let core = form.trim_matches(|x| matches!(x, '(' | ')' | '.'));
+    (!core.is_empty() && core.len() <= 2 && core.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| core.to_owned())
+}
+
+/// The ASCII letter of a Latin letter with diacritics (ù → u, ǚ → u): the first char of its
+/// canonical decomposition, when that is an ASCII letter and all the rest are combining
+/// marks.
+fn ascii_base_of_marked_letter(c: char) -> Option<char> {
+    let (mut base, mut marks, mut only_marks) = (None, 0, true);
+    unicode_normalization::char::decompose_canonical(c, |d| match base {
+        None => base = Some(d),
+        Some(_) => {
+            marks += 1;
+            only_marks &= is_combining_mark(d);
+        }
+    });
+    base.filter(|b| b.is_ascii_alphabetic() && marks > 0 && only_marks)
 }
 
 /// One application of the char-by-char steps (width, case, variants, t2s) to `s`.
@@ -928,6 +962,36 @@ mod tests {
             }
             assert!(multis > 100, "{multis} multi-char folds under {p:?}");
         }
+    }
+
+    #[test]
+    fn the_forms_read_without_allocating_are_those_of_nfkc_and_nfd() {
+        let (mut compat, mut marked) = (0, 0);
+        for (lo, hi) in RANGES {
+            for c in (lo..hi).filter_map(char::from_u32) {
+                let nfkc: String = c.to_string().nfkc().collect();
+                let core = nfkc.trim_matches(|x| matches!(x, '(' | ')' | '.'));
+                let expected = (!core.is_empty()
+                    && core.len() <= 2
+                    && core.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .then(|| core.to_owned());
+                compat += usize::from(expected.is_some());
+                assert_eq!(compatibility_ascii(c), expected, "U+{:04X}", c as u32);
+                let mut nfd = c.to_string().nfd().collect::<Vec<char>>().into_iter();
+                let expected = nfd.next().filter(|base| {
+                    base.is_ascii_alphabetic() && nfd.len() > 0 && nfd.all(is_combining_mark)
+                });
+                marked += usize::from(expected.is_some());
+                assert_eq!(
+                    ascii_base_of_marked_letter(c),
+                    expected,
+                    "U+{:04X}",
+                    c as u32
+                );
+            }
+        }
+        // ①, ⑴, ⒈, Ⓕ, 𝒻 and the like; à, ǚ and the like.
+        assert!(compat > 1_000 && marked > 300, "{compat} {marked}");
     }
 
     #[test]
