@@ -14,7 +14,7 @@ use crate::matcher::KindTimes;
 use crate::post::{Decision, Hit, Post, PostId};
 
 /// Lines per chunk, and bytes per chunk: whichever is reached first ends the chunk.
-const CHUNK_LINES: usize = 2048;
+pub(crate) const CHUNK_LINES: usize = 2048;
 const CHUNK_BYTES: usize = 1 << 20;
 
 /// Longest input line read (`max_line_bytes`): 64 MiB, room for a post at the 16 MiB cap

@@ -240,19 +240,24 @@ impl Pipeline {
     ) -> Option<Stop> {
         let mut input = chunk_rx.into_iter();
         let mut scanning = VecDeque::with_capacity(2);
+        // A failed read ends the reading; the chunks read before it are still finished
+        // and written.
+        let mut unreadable = None;
         loop {
-            while scanning.len() < 2 {
+            while unreadable.is_none() && scanning.len() < 2 {
                 match input.next() {
                     None => break,
                     Some(Err(e)) => {
                         let e = Error::new(ErrorKind::Io, format!("reading the input: {e}"));
-                        return Some(Stop::Failed(e));
+                        unreadable = Some(Stop::Failed(e));
                     }
                     Some(Ok(chunk)) => scanning.push_back(self.scan_chunk(jobs, chunk, timed)),
                 }
             }
-            // None scanning, and none to read: the input is done.
-            let scanned = scanning.pop_front()?;
+            let Some(scanned) = scanning.pop_front() else {
+                // None scanning, and none to read: the input is done, or failed.
+                return unreadable;
+            };
             let ScannedChunk {
                 engine,
                 mut lines,

@@ -523,3 +523,56 @@ fn the_first_async_caller_is_answered_even_while_a_blocking_caller_leads() {
         assert_eq!(m.finish().unwrap().records, 2);
     }
 }
+
+#[test]
+fn a_rescan_whose_input_fails_writes_every_chunk_read_before_the_failure() {
+    // Three whole chunks of posts, part of a fourth, then the disk fails.
+    struct FailingAfter(std::io::Cursor<Vec<u8>>);
+    impl std::io::Read for FailingAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk is gone")),
+                n => Ok(n),
+            }
+        }
+    }
+    let whole = 3 * crate::jsonl::CHUNK_LINES;
+    let posts: String = (0..whole + 100)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"第{i}帖 傻逼\"}}\n"))
+        .collect();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let output = ChannelWriter(tx);
+        let input = std::io::BufReader::new(FailingAfter(std::io::Cursor::new(
+            posts.clone().into_bytes(),
+        )));
+        let err = moderator()
+            .rescan(input, output, &pool, false, |_, _| {})
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Io, "{err}");
+        assert!(err.to_string().contains("the disk is gone"), "{err}");
+        let written: Vec<u8> = rx.try_iter().flatten().collect();
+        let decisions: Vec<&str> = std::str::from_utf8(&written).unwrap().lines().collect();
+        assert_eq!(decisions.len(), whole, "threads {threads}");
+        for (i, d) in decisions.iter().enumerate() {
+            assert!(d.starts_with(&format!("{{\"id\":{i},")), "{d}");
+        }
+    }
+}
+
+/// An output that hands each write to a channel (it is moved into the writer thread).
+struct ChannelWriter(std::sync::mpsc::Sender<Vec<u8>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
