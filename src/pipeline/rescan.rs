@@ -30,7 +30,7 @@ use super::{scan_post, Pipeline};
 use crate::audit::PendingRecord;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::jsonl::{self, Chunk, LineError};
+use crate::jsonl::{self, Chunk, LineError, Spare};
 use crate::matcher::KindTimes;
 use crate::post::{Decision, Post};
 use crate::rules::RuleSet;
@@ -46,10 +46,10 @@ pub enum Scanned {
     Failed(LineError),
 }
 
-/// What the writer thread gets per chunk: the output bytes, then the records to commit
-/// under the chunk's ticket, and the chunk's last input line.
+/// What the writer thread gets per chunk: the output bytes (in parts, written in order),
+/// then the records to commit under the chunk's ticket, and the chunk's last input line.
 struct Batch {
-    bytes: Vec<u8>,
+    parts: Vec<Vec<u8>>,
     records: Vec<PendingRecord>,
     ticket: Option<Ticket>,
     last_line: u64,
@@ -198,15 +198,34 @@ impl Pipeline {
         let (out_tx, out_rx) = sync_channel::<Receiver<Result<Batch>>>(1);
         let audit = self.audit.as_deref();
         let checkpoint = self.checkpoint_path();
+        // The chunks' buffers go back to the reader once their lines are posts, and the
+        // decision lines' buffers back to the serialising jobs once written.
+        let spare = Buffers {
+            input: Arc::new(Spare::default()),
+            output: Spare::default(),
+        };
+        let spare_input = Arc::clone(&spare.input);
         // The reader is not scoped: stopped early (a closed output, a failed record), the scan
         // returns without waiting for a read that may never end (a live feed on stdin). It
         // ends at its next chunk, when it finds nobody receiving.
-        let reader = std::thread::spawn(move || jsonl::read_chunks(input, skip, chunk_tx));
+        let reader = std::thread::spawn(move || {
+            jsonl::read_chunks_reusing(input, skip, chunk_tx, &spare_input)
+        });
         let mut stopped_early = false;
+        let spare = &spare;
         let result = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || write_batches(out_rx, output, audit, checkpoint));
+            let writer = scope
+                .spawn(move || write_batches(out_rx, output, audit, checkpoint, &spare.output));
             let failure = pool.in_place_scope(|jobs| {
-                self.drive(jobs, chunk_rx, out_tx, timed, &mut summary, &mut on_chunk)
+                self.drive(
+                    jobs,
+                    spare,
+                    chunk_rx,
+                    out_tx,
+                    timed,
+                    &mut summary,
+                    &mut on_chunk,
+                )
             });
             stopped_early = failure.is_some();
             let written = writer.join().expect("the writer thread does not panic");
@@ -229,9 +248,11 @@ impl Pipeline {
     /// and the writer a receiver for its batch. One chunk is scanned ahead of the one being
     /// finished, so the pool has work while this thread escalates, and no chunk waits for
     /// the slowest line of the one before. Returns why it stopped before the input's end.
+    #[allow(clippy::too_many_arguments)]
     fn drive<'s>(
         &'s self,
         jobs: &rayon::Scope<'s>,
+        spare: &'s Buffers,
         chunk_rx: Receiver<io::Result<Chunk>>,
         out_tx: SyncSender<Receiver<Result<Batch>>>,
         timed: bool,
@@ -251,7 +272,9 @@ impl Pipeline {
                         let e = Error::new(ErrorKind::Io, format!("reading the input: {e}"));
                         unreadable = Some(Stop::Failed(e));
                     }
-                    Some(Ok(chunk)) => scanning.push_back(self.scan_chunk(jobs, chunk, timed)),
+                    Some(Ok(chunk)) => {
+                        scanning.push_back(self.scan_chunk(jobs, &spare.input, chunk, timed))
+                    }
                 }
             }
             let Some(scanned) = scanning.pop_front() else {
@@ -275,7 +298,7 @@ impl Pipeline {
                 return Some(Stop::OutputClosed);
             }
             jobs.spawn(move |_| {
-                let batch = self.serialise(&lines, ticket, last_line);
+                let batch = self.serialise(&spare.output, &lines, ticket, last_line);
                 // Dropped here, on the pool, and not on the calling thread.
                 drop(lines);
                 let _ = batch_tx.send(batch);
@@ -287,6 +310,7 @@ impl Pipeline {
     fn scan_chunk<'s>(
         &'s self,
         jobs: &rayon::Scope<'s>,
+        spare: &'s Spare,
         chunk: Chunk,
         timed: bool,
     ) -> Receiver<ScannedChunk> {
@@ -305,11 +329,13 @@ impl Pipeline {
                     }
                 })
                 .collect();
+            let (bytes, last_line) = (chunk.data.len() as u64, chunk.last_line());
+            spare.give(chunk.data);
             let _ = tx.send(ScannedChunk {
                 engine,
                 lines,
-                bytes: chunk.data.len() as u64,
-                last_line: chunk.last_line(),
+                bytes,
+                last_line,
             });
         });
         rx
@@ -337,27 +363,29 @@ impl Pipeline {
         Ok(ticket)
     }
 
-    /// A finished chunk's decision lines and audit records, made in parallel.
+    /// A finished chunk's decision lines and audit records, made in parallel: the lines in
+    /// one part per thread of the pool, each in a buffer from `spare`.
     fn serialise(
         &self,
+        spare: &Spare,
         lines: &[Scanned],
         ticket: Option<Ticket>,
         last_line: u64,
     ) -> Result<Batch> {
-        let mut parts = lines
-            .par_iter()
-            .fold(Vec::new, |mut out, l| {
-                match l {
-                    Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
-                    Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
+        let per_part = lines.len().div_ceil(rayon::current_num_threads()).max(64);
+        let parts = lines
+            .par_chunks(per_part)
+            .map(|lines| {
+                let mut out = spare.take(0);
+                for l in lines {
+                    match l {
+                        Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
+                        Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
+                    }
                 }
                 out
             })
-            .collect::<Vec<Vec<u8>>>();
-        let bytes = match parts.len() {
-            1 => parts.pop().expect("one part"),
-            _ => parts.concat(),
-        };
+            .collect();
         let records = match &self.audit {
             None => Vec::new(),
             Some(a) => lines
@@ -369,12 +397,20 @@ impl Pipeline {
                 .collect::<Result<Vec<_>>>()?,
         };
         Ok(Batch {
-            bytes,
+            parts,
             records,
             ticket,
             last_line,
         })
     }
+}
+
+/// The spare buffers of a rescan's stages.
+struct Buffers {
+    /// Chunk buffers: taken by the reader, given back when the chunk's lines are posts.
+    input: Arc<Spare>,
+    /// Decision-line buffers: taken to serialise a chunk, given back when written.
+    output: Spare,
 }
 
 /// A chunk scanned on the pool, on its way back to the calling thread.
@@ -403,6 +439,7 @@ fn write_batches<W: Write>(
     output: W,
     audit: Option<&GroupCommit>,
     checkpoint: Option<&Path>,
+    spare: &Spare,
 ) -> Result<()> {
     let written = |e: io::Error| match e.kind() {
         io::ErrorKind::BrokenPipe => Error::new(ErrorKind::BrokenPipe, "the output was closed"),
@@ -411,7 +448,10 @@ fn write_batches<W: Write>(
     let mut w = BufWriter::with_capacity(1 << 20, output);
     for batch in rx {
         let batch = batch.recv().expect("a serialising job does not panic")?;
-        w.write_all(&batch.bytes).map_err(written)?;
+        for part in batch.parts {
+            w.write_all(&part).map_err(written)?;
+            spare.give(part);
+        }
         if audit.is_some() || checkpoint.is_some() {
             w.flush().map_err(written)?;
         }
