@@ -516,44 +516,22 @@ impl Data {
     }
 }
 
-/// Traditional → simplified for single characters, from OpenCC's t2s dictionaries.
+/// Traditional → simplified for single characters: OpenCC's t2s conversion of each char
+/// alone (`ferrous-opencc`), kept in `t2s_chars.txt`, one pair a line. Converting the
+/// 92,000 chars at start-up took 170 M instructions, a tenth of a one-core rescan of
+/// 100 MB; the test `traditional_chars_convert_as_they_do_alone` checks the file against
+/// the dictionaries, and rewrites it with `SHENHE_BLESS=1`.
 fn t2s_chars() -> HashMap<char, char> {
-    use ferrous_opencc::config::BuiltinConfig;
-    let Ok(cc) = ferrous_opencc::OpenCC::from_config(BuiltinConfig::T2s) else {
-        return HashMap::new();
-    };
-    let ranges = [(0x3400, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2FA20)];
-    let chars: Vec<char> = ranges
-        .into_iter()
-        .flat_map(|(lo, hi)| (lo..hi).filter_map(char::from_u32))
-        .collect();
-    // One conversion per slice of the chars (the slices on their own threads), each char on
-    // its own line: no dictionary entry holds a newline, so no phrase spans two chars, and
-    // each line converts as the char alone.
-    let slices: Vec<&[char]> = chars
-        .chunks(chars.len().div_ceil(build_threads()))
-        .collect();
-    in_parallel(&slices, |slice| {
-        let mut joined = String::with_capacity(slice.len() * 5);
-        for c in *slice {
-            joined.push(*c);
-            joined.push('\n');
-        }
-        let converted = cc.convert(&joined);
-        let mut pairs = Vec::new();
-        for (c, out) in slice.iter().zip(converted.split('\n')) {
-            let mut outs = out.chars();
-            if let (Some(d), None) = (outs.next(), outs.next()) {
-                if d != *c {
-                    pairs.push((*c, d));
-                }
+    include_str!("t2s_chars.txt")
+        .lines()
+        .filter_map(|line| {
+            let mut chars = line.chars();
+            match (chars.next(), chars.next(), chars.next()) {
+                (Some(t), Some(s), None) => Some((t, s)),
+                _ => None,
             }
-        }
-        pairs
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+        })
+        .collect()
 }
 
 /// Threads to build tables with: the cores, at most four.
@@ -1006,23 +984,39 @@ mod tests {
         assert!(quick.multi.is_empty() && folded.multi.is_empty());
     }
 
+    /// The t2s table the engine reads (`t2s_chars.txt`) is what OpenCC's t2s makes of
+    /// each char alone, for every char of the Han blocks. After a ferrous-opencc upgrade,
+    /// `SHENHE_BLESS=1 cargo test traditional_chars` rewrites the file.
     #[test]
     fn traditional_chars_convert_as_they_do_alone() {
         use ferrous_opencc::config::BuiltinConfig;
         let cc = ferrous_opencc::OpenCC::from_config(BuiltinConfig::T2s).unwrap();
-        let map = Data::get().t2s().clone();
-        assert!(map.len() > 2_000, "{}", map.len());
         let ranges = (0x3400..0xA000)
             .chain(0xF900..0xFB00)
             .chain(0x20000..0x2FA20);
+        let mut expected = String::new();
         for c in ranges.filter_map(char::from_u32) {
             let out = cc.convert(&c.to_string());
             let mut outs = out.chars();
-            let alone = match (outs.next(), outs.next()) {
-                (Some(d), None) if d != c => Some(d),
-                _ => None,
-            };
-            assert_eq!(map.get(&c).copied(), alone, "{c}");
+            if let (Some(d), None) = (outs.next(), outs.next()) {
+                if d != c {
+                    expected.extend([c, d, '\n']);
+                }
+            }
         }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/normalize/t2s_chars.txt");
+        if std::env::var_os("SHENHE_BLESS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        assert!(expected.lines().count() > 2_000);
+        assert!(
+            include_str!("t2s_chars.txt") == expected,
+            "{path} is not OpenCC's t2s of each char: rewrite it with SHENHE_BLESS=1"
+        );
+        let map = Data::get().t2s();
+        assert_eq!(map.len(), expected.lines().count());
+        assert_eq!(map.get(&'臺'), Some(&'台'));
+        assert_eq!(map.get(&'賭'), Some(&'赌'));
+        assert_eq!(map.get(&'赌'), None);
     }
 }
