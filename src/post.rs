@@ -13,13 +13,43 @@ use serde::{Deserialize, Serialize};
 use crate::vocab::{Action, Field, Measure, Severity};
 
 /// A post id as the forum gave it: a string or an integer, echoed back unchanged.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum PostId {
     /// An integer id.
     Int(i64),
     /// A string id.
     Str(String),
+}
+
+/// Read by type, as `#[serde(untagged)]` would, without buffering every post's id into
+/// serde's intermediate form first (an allocation and a second pass per post on the hot
+/// path of a rescan).
+impl<'de> Deserialize<'de> for PostId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PostId, D::Error> {
+        struct Id;
+        impl serde::de::Visitor<'_> for Id {
+            type Value = PostId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a post id (a string or a 64-bit integer)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PostId, E> {
+                Ok(PostId::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PostId, E> {
+                i64::try_from(v)
+                    .map(PostId::Int)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PostId, E> {
+                Ok(PostId::Str(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<PostId, E> {
+                Ok(PostId::Str(v))
+            }
+        }
+        d.deserialize_any(Id)
+    }
 }
 
 /// Who posted: account, real-name status and network origin.
@@ -479,6 +509,34 @@ mod tests {
         assert_eq!(p.id, Some(PostId::Int(42)));
         let p = Post::from_json(r#"{"id":"p1","text":"x","extra":1}"#).unwrap();
         assert_eq!(serde_json::to_string(&p.id).unwrap(), "\"p1\"");
+        // Escaped strings, negative and extreme integers, as the untagged enum read them.
+        let p = Post::from_json(r#"{"id":"p\"1\u4e00","text":"x"}"#).unwrap();
+        assert_eq!(p.id, Some(PostId::Str("p\"1一".into())));
+        for n in [i64::MIN, -1, 0, i64::MAX] {
+            let p = Post::from_json(&format!(r#"{{"id":{n},"text":"x"}}"#)).unwrap();
+            assert_eq!(p.id, Some(PostId::Int(n)));
+        }
+    }
+
+    #[test]
+    fn an_id_of_another_type_is_dropped_with_a_warning_that_says_what_an_id_is() {
+        for (json, got) in [
+            (r#"{"id":true,"text":"x"}"#, "boolean"),
+            (r#"{"id":[1],"text":"x"}"#, "sequence"),
+            (r#"{"id":{"n":1},"text":"x"}"#, "map"),
+        ] {
+            assert!(Post::from_json(json).is_err(), "{json}");
+            let (p, w) = Post::from_json_lenient(json).unwrap();
+            assert_eq!(p.id, None, "{json}");
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(w[0].starts_with("id: invalid type"), "{w:?}");
+            assert!(w[0].contains("a string or a 64-bit integer"), "{w:?}");
+            assert!(w[0].contains(got), "{w:?}");
+        }
+        // Too large for 64 bits: kept as its decimal text (the lenient reader's rule).
+        let (p, w) = Post::from_json_lenient(r#"{"id":18446744073709551615,"text":"x"}"#).unwrap();
+        assert_eq!(p.id, Some(PostId::Str("18446744073709551615".into())));
+        assert_eq!(w.len(), 1, "{w:?}");
     }
 
     #[test]
