@@ -804,6 +804,30 @@ fn fold_once(p: Profile, s: &str, steps: &mut u16, data: &Data) -> String {
     cur
 }
 
+/// True when [`fold_once`] would give `c` back, known without building its strings: NFKC
+/// keeps it (by the quick check), it is its own lower case, and no variant or t2s entry
+/// maps it. Most chars the table's build folds the long way (symbols, letters of other
+/// scripts, Hangul) are such, and `fold_once` made five strings for each; `false` only
+/// sends a char the long way.
+fn unchanged_by_steps(p: Profile, c: char, data: &Data) -> bool {
+    if p.has(Step::Width)
+        && unicode_normalization::is_nfkc_quick(std::iter::once(c))
+            != unicode_normalization::IsNormalized::Yes
+    {
+        return false;
+    }
+    if p.has(Step::Case) {
+        let mut lower = c.to_lowercase();
+        if (lower.next(), lower.next()) != (Some(c), None) {
+            return false;
+        }
+    }
+    if p.has(Step::Variants) && variant(c, data).is_some_and(|v| v.chars().ne([c])) {
+        return false;
+    }
+    !(p.has(Step::T2s) && data.t2s().get(&c).is_some_and(|&d| d != c))
+}
+
 /// True for chars that `fold_char` would keep as they are, known without folding them:
 /// Han ideographs that no step maps (most of the 160k in the table's range) and unassigned
 /// code points (no step maps one, and none is noise). A sound step maps most Han chars,
@@ -844,12 +868,14 @@ fn fold_char_slowly(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     }
     let mut steps = 0u16;
     let mut s = c.to_string();
-    for _ in 0..4 {
-        let next = fold_once(p, &s, &mut steps, data);
-        if next == s {
-            break;
+    if !unchanged_by_steps(p, c, data) {
+        for _ in 0..4 {
+            let next = fold_once(p, &s, &mut steps, data);
+            if next == s {
+                break;
+            }
+            s = next;
         }
-        s = next;
     }
     if p.has(Step::Invisible) && s.chars().any(is_invisible) {
         s.retain(|d| !is_invisible(d));
@@ -910,6 +936,31 @@ mod tests {
                 }
             }
             assert!(quick > 150_000, "{quick}");
+        }
+    }
+
+    #[test]
+    fn chars_no_step_changes_are_those_fold_once_gives_back() {
+        let data = Data::get();
+        let all = Profile::from_steps(&Step::ALL).without(&[Step::Homophone, Step::NearHomophone]);
+        for p in [Profile::from_steps(&Step::DEFAULT), all, Profile::EXACT] {
+            let (mut unchanged, mut changed) = (0, 0);
+            for (lo, hi) in RANGES {
+                for c in (lo..hi).filter_map(char::from_u32) {
+                    let once = fold_once(p, &c.to_string(), &mut 0, data);
+                    let quick = unchanged_by_steps(p, c, data);
+                    if quick {
+                        unchanged += 1;
+                        assert_eq!(once, c.to_string(), "U+{:04X} under {p:?}", c as u32);
+                    } else if once != c.to_string() {
+                        changed += 1;
+                    }
+                }
+            }
+            assert!(unchanged > 200_000, "{unchanged} under {p:?}");
+            if p != Profile::EXACT {
+                assert!(changed > 3_000, "{changed} under {p:?}");
+            }
         }
     }
 
