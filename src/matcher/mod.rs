@@ -91,6 +91,9 @@ struct Owner {
     form: u32,
     /// Index of the term as written in `GroupBuilder::written`, to tell an exact match.
     written: u32,
+    /// How many owners of the same pattern follow this one in `LiteralGroup::owners`
+    /// (set when the group is built).
+    more: u32,
 }
 
 /// Which of a rule's patterns made a hit.
@@ -136,15 +139,17 @@ enum Automaton {
     /// when the patterns' first characters are selective (`start_filter`); its depths are
     /// then cached, so the filter knows when the automaton is back at its root.
     Chars(CharwiseDoubleArrayAhoCorasick<u32>, Option<StartFilter>),
-    /// aho-corasick's contiguous NFA: linear build for huge lexicons.
-    Bytes(aho_corasick::AhoCorasick),
+    /// aho-corasick's contiguous NFA: linear build for huge lexicons, with the index of
+    /// each pattern's first owner (its own ids are the patterns').
+    Bytes(aho_corasick::AhoCorasick, Vec<u32>),
 }
 
-/// Overlapping matches of an [`Automaton`]: (start, end, pattern) in folded bytes.
+/// Overlapping matches of an [`Automaton`]: (start, end, the pattern's first owner) in
+/// folded bytes.
 enum Matches<'a> {
     Chars(daachorse::charwise::iter::FindOverlappingSliceIterator<'a, &'a str, u32>),
     Filtered(FilteredMatches<'a>),
-    Bytes(aho_corasick::FindOverlappingIter<'a, 'a>),
+    Bytes(aho_corasick::FindOverlappingIter<'a, 'a>, &'a [u32]),
 }
 
 impl Iterator for Matches<'_> {
@@ -155,9 +160,9 @@ impl Iterator for Matches<'_> {
         match self {
             Matches::Chars(it) => it.next().map(|m| (m.start(), m.end(), m.value() as usize)),
             Matches::Filtered(it) => it.next(),
-            Matches::Bytes(it) => it
+            Matches::Bytes(it, first) => it
                 .next()
-                .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+                .map(|m| (m.start(), m.end(), first[m.pattern().as_usize()] as usize)),
         }
     }
 }
@@ -169,7 +174,7 @@ impl Automaton {
                 Matches::Filtered(filter.find_overlapping(ac, folded))
             }
             Automaton::Chars(ac, _) => Matches::Chars(ac.find_overlapping_iter(folded)),
-            Automaton::Bytes(ac) => Matches::Bytes(ac.find_overlapping_iter(folded)),
+            Automaton::Bytes(ac, first) => Matches::Bytes(ac.find_overlapping_iter(folded), first),
         }
     }
 
@@ -178,7 +183,7 @@ impl Automaton {
             Automaton::Chars(ac, filter) => {
                 ac.heap_bytes() + filter.as_ref().map_or(0, StartFilter::heap_bytes)
             }
-            Automaton::Bytes(ac) => ac.memory_usage(),
+            Automaton::Bytes(ac, first) => ac.memory_usage() + first.len() * 4,
         }
     }
 }
@@ -198,8 +203,9 @@ struct LiteralGroup {
     ac: Automaton,
     /// Terms and allow phrases as written.
     written: Vec<Box<str>>,
-    /// For pattern `p`, its owners are `owners[starts[p]..starts[p + 1]]`.
-    starts: Vec<u32>,
+    /// The owners of every pattern, a pattern's together: the automaton's value for a
+    /// pattern is the index of its first owner, which says how many more follow
+    /// (`Owner::more`), so a match reads one place of this table, not two.
     owners: Vec<Owner>,
     /// The longest pattern, in bytes (the reach of a skipping window).
     max_pattern: usize,
@@ -262,8 +268,14 @@ impl std::fmt::Debug for Matcher {
 /// The steps a hit needed: none when the text is the term as written; else the steps that
 /// changed the matched text, leaving out those the term itself needs (六 → 6 on both sides
 /// of 六合彩) unless nothing else explains the match (陆合彩 needed `variants`).
-fn needed_steps(span_steps: u16, o: &Owner, matched: &str, written: &str) -> u16 {
-    if matched == written {
+fn needed_steps<'w>(
+    span_steps: u16,
+    o: &Owner,
+    matched: &str,
+    written: impl FnOnce() -> &'w str,
+) -> u16 {
+    // Without steps the answer is none whatever the term: it is not read.
+    if span_steps == 0 || matched == written() {
         return 0;
     }
     match span_steps & !o.own_steps {
@@ -362,30 +374,38 @@ impl GroupBuilder {
         }
     }
 
-    fn build(self, profile: Profile) -> Result<Option<LiteralGroup>> {
+    /// The group's tables and automaton: aho-corasick's when it has more than
+    /// `large_group` patterns ([`LARGE_GROUP`] but in tests), else daachorse's.
+    fn build(self, profile: Profile, large_group: usize) -> Result<Option<LiteralGroup>> {
         if self.patterns.is_empty() {
             return Ok(None);
         }
-        let mut starts = Vec::with_capacity(self.owners.len() + 1);
+        // Pattern `p`'s owners start at `first[p]`, the automaton's value for it.
+        let mut first = Vec::with_capacity(self.owners.len());
         let mut owners = Vec::new();
         for list in self.owners {
-            starts.push(owners.len() as u32);
-            owners.extend(list);
+            first.push(owners.len() as u32);
+            let n = list.len() as u32;
+            owners.extend(
+                list.into_iter()
+                    .zip((0..n).rev())
+                    .map(|(o, more)| Owner { more, ..o }),
+            );
         }
-        starts.push(owners.len() as u32);
         let build_error =
             |e: String| Error::new(ErrorKind::Build, format!("building the automaton: {e}"));
-        let ac = if self.patterns.len() > LARGE_GROUP {
+        let ac = if self.patterns.len() > large_group {
             Automaton::Bytes(
                 aho_corasick::AhoCorasick::builder()
                     .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
                     .build(&self.patterns)
                     .map_err(|e| build_error(e.to_string()))?,
+                first,
             )
         } else {
             let mut ac = CharwiseDoubleArrayAhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
-                .build_with_values(self.patterns.iter().enumerate().map(|(i, p)| (p, i as u32)))
+                .build_with_values(self.patterns.iter().zip(first.iter().copied()))
                 .map_err(|e| build_error(e.to_string()))?;
             let filter = StartFilter::build(&self.patterns);
             if filter.is_some() {
@@ -421,7 +441,6 @@ impl GroupBuilder {
             homophone_written,
             written: self.written,
             ac,
-            starts,
             owners,
         }))
     }
@@ -429,6 +448,10 @@ impl GroupBuilder {
 
 impl Matcher {
     pub(crate) fn new(rules: &[Rule]) -> Result<Matcher> {
+        Matcher::with_large_group(rules, LARGE_GROUP)
+    }
+
+    fn with_large_group(rules: &[Rule], large_group: usize) -> Result<Matcher> {
         let mut literal: Vec<(Profile, GroupBuilder)> = Vec::new();
         let mut regex: Vec<(Profile, Vec<String>, Vec<RuleRegex>)> = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
@@ -463,7 +486,7 @@ impl Matcher {
         }
         let mut literal_groups = Vec::new();
         for (profile, g) in literal {
-            if let Some(g) = g.build(profile)? {
+            if let Some(g) = g.build(profile, large_group)? {
                 literal_groups.push(g);
             }
         }
@@ -855,13 +878,13 @@ impl Matcher {
         scratch: &Folded,
         exact: bool,
         m: &Found<'_>,
-        p: usize,
+        first: usize,
         sink: &mut Sink<'_, '_>,
     ) {
         let text = sink.text;
-        let (lo, hi) = (g.starts[p] as usize, g.starts[p + 1] as usize);
+        let more = g.owners[first].more as usize;
         let mut mapped: Option<(usize, usize, u16)> = None;
-        for o in &g.owners[lo..hi] {
+        for o in &g.owners[first..=first + more] {
             match m.skipped {
                 // A lone letter is noise inside a Han term only; tone numbers belong to
                 // pinyin spellings.
@@ -913,20 +936,22 @@ impl Matcher {
             // The character-changing steps the hit needed: the spelling's own, and a sound
             // step when the text differs from the spelling without them (they fold every
             // Han char, so the fold alone does not tell).
-            let term = &*g.written[o.written as usize];
+            // The term and the spelling that matched are read only when needed: with a large
+            // lexicon each is a cache miss.
+            let term = || &*g.written[o.written as usize];
             let written_at = match o.form {
                 0 => o.written as usize,
                 f => f as usize - 1,
             };
-            let written = &*g.written[written_at];
+            let written = || &*g.written[written_at];
             let mut changed = o.via;
             // The chars of the text a character-changing step stood in for the term's.
             let mut swapped: Vec<char> = Vec::new();
             if o.via == normalize::bit(Step::NearForm) {
                 swapped.extend(
-                    written
+                    written()
                         .chars()
-                        .zip(term.chars())
+                        .zip(term().chars())
                         .filter(|(a, b)| a != b)
                         .map(|(a, _)| a),
                 );
@@ -942,7 +967,7 @@ impl Matcher {
                             .filter(|(a, b)| a != b)
                             .map(|(a, _)| a),
                     );
-                    if o.via != 0 || !few_changed(said, meant, term) {
+                    if o.via != 0 || !few_changed(said, meant, term()) {
                         // A look-alike or components must be written as they are: never a
                         // sound on top of a shape (的家 is no 约架). A sound changes at most
                         // half the characters (one of two), and none are collapsed as
@@ -992,7 +1017,7 @@ impl Matcher {
             if o.word && self.segments {
                 let t = sink.timed.then(Instant::now);
                 let term = match o.role {
-                    Role::Term => Some(&*g.written[o.written as usize]),
+                    Role::Term => Some(term()),
                     _ => None,
                 };
                 let straddles = Segmenter::get().straddles(text, start, end, term);
@@ -1120,6 +1145,7 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
             via: 0,
             form: 0,
             written: 0,
+            more: 0,
         }
     };
     for (i, term) in rule.terms.iter().enumerate() {
@@ -1223,6 +1249,81 @@ mod tests {
             }
         });
         out
+    }
+
+    /// Every hit and allow-phrase span `m` finds in `text`, sorted.
+    fn found(m: &Matcher, text: &str) -> (Vec<Candidate>, Vec<AllowSpan>) {
+        let (mut hits, mut allows) = (Vec::new(), Vec::new());
+        m.find(text, &mut Folded::default(), &mut hits, &mut allows, None);
+        hits.sort_by_key(|h| (h.start, h.end, h.rule, h.source));
+        allows.sort_by_key(|a| (a.start, a.end, a.rule));
+        (hits, allows)
+    }
+
+    /// A pattern with several owners (the same term in three rules, a term that is another
+    /// rule's allow phrase) reports each of them, with either automaton: daachorse's, and
+    /// aho-corasick's that groups beyond `LARGE_GROUP` patterns get.
+    #[test]
+    fn every_owner_of_a_pattern_is_found_by_either_automaton() {
+        let rules = crate::RuleSet::from_toml_str(
+            r#"
+[[rule]]
+id = "a"
+category = 7
+severity = "high"
+terms = ["赌博"]
+[[rule]]
+id = "b"
+category = 7
+severity = "high"
+terms = ["六合彩", "赌博"]
+[[rule]]
+id = "c"
+category = 7
+severity = "low"
+terms = ["网站"]
+allow = ["赌博网站"]
+[[rule]]
+id = "d"
+category = 7
+severity = "high"
+terms = ["赌博网站", "赌博"]
+"#,
+        )
+        .unwrap();
+        let chars = Matcher::with_large_group(rules.rules(), usize::MAX).unwrap();
+        let bytes = Matcher::with_large_group(rules.rules(), 0).unwrap();
+        assert!(matches!(chars.literal[0].ac, Automaton::Chars(..)));
+        assert!(matches!(bytes.literal[0].ac, Automaton::Bytes(..)));
+        let text = "这个赌博网站还卖六合彩，赌博害人";
+        let (hits, allows) = found(&chars, text);
+        let at = |s: &str| text.find(s).unwrap();
+        let (first, web, last) = (at("赌博"), at("赌博网站"), text.rfind("赌博").unwrap());
+        let span = |h: &Candidate| (h.rule, h.start, &text[h.start..h.end]);
+        let got: Vec<_> = hits.iter().map(span).collect();
+        for want in [
+            (0, first, "赌博"),
+            (1, first, "赌博"),
+            (3, first, "赌博"),
+            (3, web, "赌博网站"),
+            (2, at("网站"), "网站"),
+            (1, at("六合彩"), "六合彩"),
+            (0, last, "赌博"),
+            (1, last, "赌博"),
+            (3, last, "赌博"),
+        ] {
+            assert!(got.contains(&want), "{want:?} missing from {got:?}");
+        }
+        assert_eq!(got.len(), 9, "{got:?}");
+        assert_eq!(
+            allows,
+            vec![AllowSpan {
+                rule: 2,
+                start: web,
+                end: web + "赌博网站".len()
+            }]
+        );
+        assert_eq!((hits, allows), found(&bytes, text));
     }
 
     proptest! {
