@@ -201,37 +201,55 @@ impl Iterator for FilteredMatches<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<(usize, usize, usize)> {
-        loop {
-            if let Some((outputs, end)) = &mut self.pending {
-                if let Some(m) = outputs.next() {
-                    return Some((*end - (m.end() - m.start()), *end, m.value() as usize));
-                }
-                self.pending = None;
+        if let Some((outputs, end)) = &mut self.pending {
+            if let Some(m) = outputs.next() {
+                return Some((*end - (m.end() - m.start()), *end, m.value() as usize));
             }
-            let (_, c) = self.ahead?;
-            self.ahead = self.chars.next();
-            self.seen += 1;
+            self.pending = None;
+        }
+        // The walk runs on locals, written back once a match (or the end) is found: kept
+        // in the struct, every character stored them to memory.
+        let (filter, ac) = (self.filter, self.ac);
+        let mut stepper = self.stepper.clone();
+        let mut chars = self.chars.clone();
+        let mut ahead = self.ahead;
+        let (mut depth, mut last, mut seen, mut fed) = (self.depth, self.last, self.seen, self.fed);
+        let found = loop {
+            let Some((_, c)) = ahead else {
+                break None;
+            };
+            ahead = chars.next();
+            seen += 1;
             let code = u32::from(c);
             // At depth 1 the state is the last character alone; unless that character and
             // this one can begin a pattern, the transition falls back to the root, so the
             // root's rule applies (the last character's own matches are already out).
-            if self.depth == 1 && !self.filter.pair(self.last, code) {
-                self.stepper = self.ac.find_overlapping_stepper();
-                self.depth = 0;
+            if depth == 1 && !filter.pair(last, code) {
+                stepper = ac.find_overlapping_stepper();
+                depth = 0;
             }
-            if self.depth == 0 {
-                let next = self.ahead.map_or(END, |(_, n)| u32::from(n));
-                if !self.filter.may_start(code, next) {
+            if depth == 0 {
+                let next = ahead.map_or(END, |(_, n)| u32::from(n));
+                if !filter.may_start(code, next) {
                     continue;
                 }
             }
-            self.stepper.consume(c);
-            self.fed += 1;
-            self.depth = self.stepper.depth().unwrap_or(u32::MAX);
-            self.last = code;
-            let end = self.ahead.map_or(self.chars.offset(), |(at, _)| at);
-            self.pending = Some((self.stepper.matches(), end));
-        }
+            stepper.consume(c);
+            fed += 1;
+            depth = stepper.depth().unwrap_or(u32::MAX);
+            last = code;
+            let mut outputs = stepper.matches();
+            if let Some(m) = outputs.next() {
+                let end = ahead.map_or(chars.offset(), |(at, _)| at);
+                self.pending = Some((outputs, end));
+                break Some((end - (m.end() - m.start()), end, m.value() as usize));
+            }
+        };
+        self.stepper = stepper;
+        self.chars = chars;
+        self.ahead = ahead;
+        (self.depth, self.last, self.seen, self.fed) = (depth, last, seen, fed);
+        found
     }
 }
 
