@@ -170,7 +170,8 @@ impl StartFilter {
     }
 }
 
-/// Iterator of [`StartFilter::find_overlapping`]: (start, end, pattern) in bytes of the text.
+/// Iterator of [`StartFilter::find_overlapping`]: (start, end, the pattern's value in the
+/// automaton) in bytes of the text.
 pub(super) struct FilteredMatches<'a> {
     filter: &'a StartFilter,
     ac: &'a CharwiseDoubleArrayAhoCorasick<u32>,
@@ -203,7 +204,7 @@ impl Iterator for FilteredMatches<'_> {
     fn next(&mut self) -> Option<(usize, usize, usize)> {
         if let Some((outputs, end)) = &mut self.pending {
             if let Some(m) = outputs.next() {
-                return Some((*end - (m.end() - m.start()), *end, m.value() as usize));
+                return Some(ending_at(&m, *end));
             }
             self.pending = None;
         }
@@ -242,7 +243,7 @@ impl Iterator for FilteredMatches<'_> {
             if let Some(m) = outputs.next() {
                 let end = ahead.map_or(chars.offset(), |(at, _)| at);
                 self.pending = Some((outputs, end));
-                break Some((end - (m.end() - m.start()), end, m.value() as usize));
+                break Some(ending_at(&m, end));
             }
         };
         self.stepper = stepper;
@@ -251,6 +252,12 @@ impl Iterator for FilteredMatches<'_> {
         (self.depth, self.last, self.seen, self.fed) = (depth, last, seen, fed);
         found
     }
+}
+
+/// A match of the automaton as (start, end, value) in bytes of the text, given where it
+/// ends there: the stepper's own offsets lag behind the text by the characters skipped.
+fn ending_at(m: &daachorse::Match<u32>, end: usize) -> (usize, usize, usize) {
+    (end - (m.end() - m.start()), end, m.value() as usize)
 }
 
 /// The pairs of neighbouring Han characters in a group's patterns, as a 64 KiB bit set.
