@@ -214,6 +214,12 @@ impl FoldTable {
 
     /// Folds `text` into `out` (cleared first), in one pass.
     pub(crate) fn fold_into(&self, text: &str, out: &mut Folded) {
+        self.fold_with::<true>(text, out);
+    }
+
+    /// [`FoldTable::fold_into`], with runs of copied chars skipped in bulk (`SKIP`) or
+    /// looked at one by one (to test that skipping changes nothing).
+    fn fold_with<const SKIP: bool>(&self, text: &str, out: &mut Folded) {
         out.clear();
         out.text.reserve(text.len());
         if self.profile == Profile::EXACT {
@@ -226,66 +232,105 @@ impl FoldTable {
         let mut collapsed = String::new();
         // Chars that fold to themselves are copied in bulk: `copy_from..os` is pending.
         let mut copy_from = 0;
-        // After a right-to-left override the walk resumes on the rest of the text, which
-        // starts at `at`.
+        let bytes = text.as_bytes();
         let mut at = 0;
         loop {
-            let mut resume = None;
-            for (rel, c) in text[at..].char_indices() {
-                let os = at + rel;
-                let cp = c as usize;
-                if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
-                    // Copied as it is, unless `repeat` collapses it into the char before.
-                    if !repeat {
-                        continue;
-                    }
-                    if last != Some(c) {
-                        last = Some(c);
-                        continue;
-                    }
-                }
-                let entry = self.entry(c);
-                let k = kind(entry);
-                if k == Kind::Same || k == Kind::Break {
-                    if !repeat {
-                        continue;
-                    }
-                    if last != Some(c) {
-                        last = Some(c);
-                        continue;
-                    }
-                }
-                if copy_from < os {
-                    out.push(copy_from, os - copy_from, &text[copy_from..os], true);
-                }
-                copy_from = os + c.len_utf8();
-                if c == RLO && k == Kind::Invisible {
-                    copy_from = self.fold_override(text, copy_from, out, &mut last);
-                    resume = Some(copy_from);
-                    break;
-                }
-                let Some(mut unit) = self.unit(c, entry, &mut buf) else {
+            // The common case, a run of chars copied as they are, in a tight loop of its
+            // own; the char it stops at goes through every check below.
+            if SKIP {
+                at = self.skip_copied(bytes, at, repeat, &mut last);
+            }
+            let Some(c) = text[at..].chars().next() else {
+                break;
+            };
+            let os = at;
+            at += c.len_utf8();
+            let cp = c as usize;
+            if cp < 0x10000 && self.copy_bmp[cp >> 6] & (1 << (cp & 63)) != 0 {
+                // Copied as it is, unless `repeat` collapses it into the char before.
+                if !repeat {
                     continue;
-                };
-                if repeat {
-                    match collapse_repeats(unit, &mut last, &mut collapsed) {
-                        Collapse::Whole => {}
-                        Collapse::Skip => continue,
-                        Collapse::Part => unit = &collapsed,
-                    }
                 }
-                let olen = c.len_utf8();
-                let linear = unit.len() == olen && k != Kind::Multi;
-                out.push(os, olen, unit, linear);
+                if last != Some(c) {
+                    last = Some(c);
+                    continue;
+                }
             }
-            match resume {
-                Some(r) => at = r,
-                None => break,
+            let entry = self.entry(c);
+            let k = kind(entry);
+            if k == Kind::Same || k == Kind::Break {
+                if !repeat {
+                    continue;
+                }
+                if last != Some(c) {
+                    last = Some(c);
+                    continue;
+                }
             }
+            if copy_from < os {
+                out.push(copy_from, os - copy_from, &text[copy_from..os], true);
+            }
+            copy_from = at;
+            if c == RLO && k == Kind::Invisible {
+                // After a right-to-left override the walk resumes on the rest of the text.
+                copy_from = self.fold_override(text, copy_from, out, &mut last);
+                at = copy_from;
+                continue;
+            }
+            let Some(mut unit) = self.unit(c, entry, &mut buf) else {
+                continue;
+            };
+            if repeat {
+                match collapse_repeats(unit, &mut last, &mut collapsed) {
+                    Collapse::Whole => {}
+                    Collapse::Skip => continue,
+                    Collapse::Part => unit = &collapsed,
+                }
+            }
+            let olen = c.len_utf8();
+            let linear = unit.len() == olen && k != Kind::Multi;
+            out.push(os, olen, unit, linear);
         }
         if copy_from < text.len() {
             out.push(copy_from, text.len() - copy_from, &text[copy_from..], true);
         }
+    }
+
+    /// Where the run of chars from byte `at` that are copied as they are ends: chars in
+    /// `copy_bmp` of one or three bytes in UTF-8 (ASCII and most of the BMP, Han
+    /// included), each, with `repeat`, unlike the char before it (`last`, kept up to date).
+    /// The first char it cannot pass this way (any other, or the end) is where it stops;
+    /// [`FoldTable::fold_into`] looks at that one with every check.
+    fn skip_copied(
+        &self,
+        bytes: &[u8],
+        mut at: usize,
+        repeat: bool,
+        last: &mut Option<char>,
+    ) -> usize {
+        let mut prev = last.map_or(u32::MAX, u32::from);
+        let start = at;
+        loop {
+            let (cp, len) = match bytes.get(at..at + 3) {
+                Some(&[b0, b1, b2]) if b0 & 0xF0 == 0xE0 => (
+                    u32::from(b0 & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F),
+                    3,
+                ),
+                _ => match bytes.get(at) {
+                    Some(&b0) if b0 < 0x80 => (u32::from(b0), 1),
+                    _ => break,
+                },
+            };
+            if self.copy_bmp[(cp >> 6) as usize] & (1 << (cp & 63)) == 0 || (repeat && cp == prev) {
+                break;
+            }
+            prev = cp;
+            at += len;
+        }
+        if repeat && at > start {
+            *last = char::from_u32(prev);
+        }
+        at
     }
 
     /// Folds the text of a right-to-left override that starts at `from` (just after
@@ -915,6 +960,48 @@ fn fold_char_slowly(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Texts that mix what the fold copies (Han, ASCII), what it changes (full-width,
+    /// traditional, upper case, ① digits), what it drops (punctuation, zero-width,
+    /// combining marks), repeats, overrides and anything else.
+    fn mixed_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("赌博".to_owned()),
+            Just("赌赌博博".to_owned()),
+            Just("ｄｕｂｏ".to_owned()),
+            Just("賭博".to_owned()),
+            Just("aaBB ".to_owned()),
+            Just("①②".to_owned()),
+            Just("，。！".to_owned()),
+            Just("\u{200b}".to_owned()),
+            Just("e\u{301}".to_owned()),
+            Just("\u{202e}毒冰\u{202c}".to_owned()),
+            Just("😀👍🏽".to_owned()),
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Skipping runs of copied chars in bulk gives the same folded text and the same
+        /// way back to the original as looking at every char, for every profile.
+        #[test]
+        fn skipping_copied_runs_changes_nothing(text in mixed_text()) {
+            let all = Profile::from_steps(&Step::ALL).without(&[Step::Homophone, Step::NearHomophone]);
+            let no_repeat = Profile::from_steps(&Step::DEFAULT).without(&[Step::Repeat]);
+            for p in [Profile::from_steps(&Step::DEFAULT), all, no_repeat] {
+                let table = table_for(p);
+                let (mut fast, mut slow) = (Folded::default(), Folded::default());
+                table.fold_with::<true>(&text, &mut fast);
+                table.fold_with::<false>(&text, &mut slow);
+                prop_assert_eq!(fast.text(), slow.text());
+                prop_assert_eq!(format!("{:?}", fast), format!("{:?}", slow));
+            }
+        }
+    }
 
     #[test]
     fn chars_known_to_fold_to_themselves_do() {
