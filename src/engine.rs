@@ -374,6 +374,16 @@ impl Engine {
         })
     }
 
+    /// The term (or pattern, or detector) a candidate hit stands for, as hits carry it.
+    fn term_of(&self, h: Candidate) -> &Arc<str> {
+        let names = &self.names[h.rule as usize];
+        match h.source {
+            Source::Term(i) | Source::Pinyin(i) => &names.terms[i as usize],
+            Source::Regex(i) => &names.regex[i as usize],
+            Source::Detect(d) => &self.detector_terms[d as usize],
+        }
+    }
+
     fn decide_with(
         &self,
         post: &Post,
@@ -513,18 +523,6 @@ impl Engine {
             warnings: post.metadata_warnings(),
             review_id: None,
             ruleset: self.rules.info().clone(),
-        }
-    }
-}
-
-impl Engine {
-    /// The term (or pattern, or detector) a candidate hit stands for, as hits carry it.
-    fn term_of(&self, h: Candidate) -> &Arc<str> {
-        let names = &self.names[h.rule as usize];
-        match h.source {
-            Source::Term(i) | Source::Pinyin(i) => &names.terms[i as usize],
-            Source::Regex(i) => &names.regex[i as usize],
-            Source::Detect(d) => &self.detector_terms[d as usize],
         }
     }
 }

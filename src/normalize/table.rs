@@ -309,7 +309,6 @@ impl FoldTable {
         last: &mut Option<char>,
     ) -> usize {
         let mut prev = last.map_or(u32::MAX, u32::from);
-        let start = at;
         loop {
             let (cp, len) = match bytes.get(at..at + 3) {
                 Some(&[b0, b1, b2]) if b0 & 0xF0 == 0xE0 => (
@@ -327,7 +326,7 @@ impl FoldTable {
             prev = cp;
             at += len;
         }
-        if repeat && at > start {
+        if repeat {
             *last = char::from_u32(prev);
         }
         at
