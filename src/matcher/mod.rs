@@ -254,6 +254,9 @@ pub(crate) struct Matcher {
     detect: Vec<DetectGroup>,
     /// Whether some rule has `boundary = "word"` (the segmenter loads on first use).
     segments: bool,
+    /// Whether a scan may need the segmenter: word-boundary rules, or a step that changes
+    /// chars (whose hits are checked against the text's own words).
+    dictionary: bool,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -555,10 +558,20 @@ impl Matcher {
             regex: regex_groups,
             detect: detect_groups,
             segments,
+            dictionary: segments || changing,
         })
     }
 
     /// The fold profiles the matcher uses: literal groups first, then regex groups.
+    /// Loads, on this thread, what this matcher's scans would otherwise load on first use:
+    /// jieba's dictionary when its rules need it (waiting for the load started in the
+    /// background when it was built, if that is under way).
+    pub(crate) fn warm_up(&self) {
+        if self.dictionary {
+            Segmenter::get();
+        }
+    }
+
     pub(crate) fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = Vec::new();
         let groups = self.literal.iter().map(|g| g.profile);
