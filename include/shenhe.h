@@ -312,6 +312,18 @@ shenhe_status shenhe_engine_reload_from_path(const shenhe_engine *engine, const 
 void shenhe_engine_free(shenhe_engine *engine);
 
 /*
+ Loads now, and returns once it is loaded, what the engine's scans would otherwise load
+ on first use (jieba's dictionary, for word-boundary rules and the steps that change
+ chars: about 150 ms, started in the background when the engine was built). Call it
+ where a wait is harmless (a worker's start, after a reload) so that no post waits for
+ it. Safe to call from any thread, any number of times.
+
+ # Safety
+ `engine` NULL or live.
+ */
+shenhe_status shenhe_engine_warm_up(const shenhe_engine *engine);
+
+/*
  Copies the SHA-256 (64 hex chars and a NUL) of the engine's current rule set into
  `buf`, which must hold at least 65 bytes.
 

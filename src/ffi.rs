@@ -378,6 +378,24 @@ unsafe fn copy_out(
     Ok(())
 }
 
+/// Loads now, and returns once it is loaded, what the engine's scans would otherwise load
+/// on first use (jieba's dictionary, for word-boundary rules and the steps that change
+/// chars: about 150 ms, started in the background when the engine was built). Call it
+/// where a wait is harmless (a worker's start, after a reload) so that no post waits for
+/// it. Safe to call from any thread, any number of times.
+///
+/// # Safety
+/// `engine` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn shenhe_engine_warm_up(engine: *const shenhe_engine) -> shenhe_status {
+    guard_args(|| {
+        // SAFETY: forwarded caller contract.
+        let engine = unsafe { engine_ref(engine) }?;
+        engine.handle.load().warm_up();
+        Ok(())
+    })
+}
+
 /// Copies the SHA-256 (64 hex chars and a NUL) of the engine's current rule set into
 /// `buf`, which must hold at least 65 bytes.
 ///

@@ -252,6 +252,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Loads now what scans would otherwise load on first use (jieba's dictionary, about
+    /// 150 ms, started in the background when the engine was built), with the GIL
+    /// released; returns once it is loaded. Call it where a wait is harmless (a worker's
+    /// start, after a reload) so that no post waits for it.
+    fn warm_up(&self, py: Python<'_>) {
+        let engine = self.handle.load();
+        py.detach(|| engine.warm_up());
+    }
+
     /// The rule set in force: {"name", "version", "hash"}.
     #[getter]
     fn ruleset<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -157,6 +157,15 @@ def test_reload_swaps_the_rules_and_keeps_them_on_error():
     assert engine.scan("今天天气不错")["action"] == "delete"
 
 
+def test_warm_up_leaves_decisions_as_they_were(engine, cli_decisions):
+    # It loads the dictionary (the library's tests check that it is loaded on return);
+    # a second call finds it loaded.
+    assert engine.warm_up() is None
+    engine.warm_up()
+    for line, want in zip(LINES, cli_decisions):
+        assert engine.scan(json.loads(line)) == without_line(want), line
+
+
 def test_explain(engine):
     x = engine.explain("你好，賭*博")
     assert x["marked"] == "你好，⟦賭*博⟧"

@@ -17,6 +17,9 @@ int main(void) {
   shenhe_engine *engine = NULL;
   CHECK(shenhe_engine_new_bundled(&engine) == SHENHE_OK && engine != NULL);
   printf("bundled engine: ok\n");
+  CHECK(shenhe_engine_warm_up(engine) == SHENHE_OK);
+  CHECK(shenhe_engine_warm_up(NULL) == SHENHE_NULL_ARGUMENT);
+  last_error("warm_up(NULL)");
 
   char hash[65];
   size_t written = 12345;
