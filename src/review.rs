@@ -229,9 +229,8 @@ impl ReviewQueue {
         callbacks: bool,
     ) -> Result<ReviewQueue> {
         let path = path.as_ref();
-        let conn = Connection::open(path).map_err(db_err("opening"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(db_err("opening"))?;
+        let mut conn = Connection::open(path).map_err(db_err("opening"))?;
+        crate::audit::wait_when_busy(&mut conn).map_err(db_err("opening"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err("opening"))?;
         conn.pragma_update(None, "synchronous", "FULL")

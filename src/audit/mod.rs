@@ -467,6 +467,26 @@ pub struct AuditStore {
     writer: Option<std::fs::File>,
 }
 
+/// Makes `conn` wait, when another connection holds the store's write lock, in steps of
+/// 50 µs for the first 50 ms, then of 10 ms, about 30 s in all, before it fails busy.
+/// SQLite's own handler (`busy_timeout`) sleeps 1, 2, 5, 10, 15… ms between tries: a
+/// service's review queue and its group commit, two connections to one store, made each
+/// other wait a millisecond or more for transactions of a few hundred microseconds.
+pub(crate) fn wait_when_busy(conn: &mut Connection) -> rusqlite::Result<()> {
+    fn busy(tries: i32) -> bool {
+        const SHORT: i32 = 1_000;
+        const LONG: i32 = SHORT + 2_995;
+        let pause = match tries {
+            0..SHORT => std::time::Duration::from_micros(50),
+            SHORT..LONG => std::time::Duration::from_millis(10),
+            _ => return false,
+        };
+        std::thread::sleep(pause);
+        true
+    }
+    conn.busy_handler(Some(busy))
+}
+
 fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::new(ErrorKind::Audit, format!("{what}: {e}"))
 }
@@ -658,7 +678,7 @@ impl AuditStore {
                 Err(e) => return Err(Error::new(ErrorKind::Audit, format!("{what}: {e}"))),
             }
         }
-        let conn = Connection::open(path).map_err(db_err(&what))?;
+        let mut conn = Connection::open(path).map_err(db_err(&what))?;
         // Before the first table: larger pages suit rows of a few hundred bytes appended
         // in order (no effect on an existing store).
         conn.pragma_update(None, "page_size", 16384)
@@ -672,8 +692,7 @@ impl AuditStore {
             .map_err(db_err(&what))?;
         conn.pragma_update(None, "cache_size", -32768)
             .map_err(db_err(&what))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(db_err(&what))?;
+        wait_when_busy(&mut conn).map_err(db_err(&what))?;
         conn.execute_batch(SCHEMA).map_err(db_err(&what))?;
         let meta = |k: &str| -> Result<Option<String>> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
@@ -1322,13 +1341,12 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
         }
         Ok(_) => {}
     }
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(db_err(&what))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(db_err(&what))?;
+    wait_when_busy(&mut conn).map_err(db_err(&what))?;
     let schema: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
             r.get(0)

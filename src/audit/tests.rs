@@ -381,3 +381,35 @@ fn a_store_of_a_newer_format_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_commit_waits_for_another_connection_writing_the_store_instead_of_failing() {
+    // The service's review queue writes the same store as the group commit, on a
+    // connection of its own: a commit that finds the write lock taken waits its turn.
+    let (dir, mut s) = store_with_days(None, "2026-06-01T08:00:00Z", 1);
+    let mut other = raw(&dir);
+    let writing = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate);
+    let writing = writing.unwrap();
+    let (started, go) = std::sync::mpsc::channel();
+    let appender = std::thread::spawn(move || {
+        let engine = Engine::bundled();
+        let p = post("late", "u9", "出售冰毒");
+        let d = engine.scan(&p);
+        started.send(()).unwrap();
+        s.append(1, vec![(Some(4), &p, &d)], ts("2026-06-01T09:00:00Z"))
+            .map(|()| s)
+    });
+    go.recv().unwrap();
+    // Hold the lock for a while: the append is waiting on it meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    writing.commit().unwrap();
+    let s = appender
+        .join()
+        .unwrap()
+        .expect("the append waited for the lock");
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    let n: i64 = raw(&dir)
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 4);
+}
