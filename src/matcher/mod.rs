@@ -550,7 +550,8 @@ impl Matcher {
         let changing = rules
             .iter()
             .any(|r| r.normalize.iter().any(|s| CHANGING.contains(s)));
-        if segments || changing {
+        let dictionary = segments || changing;
+        if dictionary {
             Segmenter::load_in_background();
         }
         Ok(Matcher {
@@ -558,11 +559,10 @@ impl Matcher {
             regex: regex_groups,
             detect: detect_groups,
             segments,
-            dictionary: segments || changing,
+            dictionary,
         })
     }
 
-    /// The fold profiles the matcher uses: literal groups first, then regex groups.
     /// Loads, on this thread, what this matcher's scans would otherwise load on first use:
     /// jieba's dictionary when its rules need it (waiting for the load started in the
     /// background when it was built, if that is under way).
@@ -572,6 +572,7 @@ impl Matcher {
         }
     }
 
+    /// The fold profiles the matcher uses: literal groups first, then regex groups.
     pub(crate) fn profiles(&self) -> Vec<Profile> {
         let mut out: Vec<Profile> = Vec::new();
         let groups = self.literal.iter().map(|g| g.profile);

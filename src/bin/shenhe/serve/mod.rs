@@ -277,12 +277,11 @@ impl App {
     }
 }
 
-/// The rules at `paths` (the bundled ones when none) compiled with `limits`: at start and
-/// on every reload.
-/// The engine for `paths` (the bundled rules when none), with what its scans load on first
-/// use already loaded: the service listens, or swaps the new rules in, only then, so the
-/// first calls after a start or a reload do not wait for jieba's dictionary (they did, up
-/// to 265 ms at 16 connections, with every connection queued behind them).
+/// The engine for `paths` (the bundled rules when none) compiled with `limits`, at start
+/// and on every reload, with what its scans load on first use already loaded: the service
+/// listens, or swaps the new rules in, only then, so the first calls after a start or a
+/// reload do not wait for jieba's dictionary (they did, up to 265 ms at 16 connections,
+/// with every connection queued behind them).
 fn build_engine(paths: &[PathBuf], limits: Limits) -> shenhe::Result<Engine> {
     let rules = if paths.is_empty() {
         RuleSet::bundled()
