@@ -386,10 +386,7 @@ fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHENHE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
+        .event_format(observe::JsonLines)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
