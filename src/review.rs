@@ -195,9 +195,90 @@ pub struct Callback {
 /// The review queue over an audit store's file. `Send + Sync`: one per service, shared.
 pub struct ReviewQueue {
     conn: Mutex<Connection>,
+    /// The file, to tell whether an audit store is in the same one.
+    path: std::path::PathBuf,
     key: Option<AuditKey>,
     hours: u32,
     callbacks: bool,
+    /// Ids handed out for holds not yet written (see [`ReviewQueue::reserve`]).
+    reserved: Arc<Mutex<Reserved>>,
+}
+
+/// Review ids handed out ahead of their rows: the last one, and those of post ids whose
+/// rows are on their way, with how many are.
+#[derive(Default)]
+struct Reserved {
+    last: i64,
+    pending: std::collections::HashMap<String, (i64, usize)>,
+}
+
+/// A held post's row in the queue, written in the same transaction as the post's audit
+/// record (see [`ReviewQueue::reserve`]). Dropping it, written or not, ends its
+/// reservation: write it, then drop it once the transaction is over.
+pub(crate) struct HoldRow {
+    reserved: Arc<Mutex<Reserved>>,
+    id: i64,
+    post_key: Option<String>,
+    board: Option<String>,
+    user_id: Option<String>,
+    categories: String,
+    action: &'static str,
+    post: String,
+    decision: String,
+    created: String,
+    deadline: String,
+}
+
+impl HoldRow {
+    /// Writes the row on `conn` (inside the caller's transaction). A row for the same post
+    /// id already there (an earlier decision of it) is left as it is: it has this id.
+    pub(crate) fn write(&self, conn: &Connection) -> Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO reviews (id, post_key, post_id, board, user_id, categories, action, post, decision, created, deadline, status)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending') ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                self.id,
+                self.post_key,
+                self.board,
+                self.user_id,
+                self.categories,
+                self.action,
+                self.post,
+                self.decision,
+                self.created,
+                self.deadline,
+            ])
+        })
+        .map_err(db_err("holding a post"))?;
+        Ok(())
+    }
+}
+
+impl Drop for HoldRow {
+    fn drop(&mut self) {
+        let Some(key) = &self.post_key else { return };
+        let mut r = lock(&self.reserved);
+        if let Some((_, waiting)) = r.pending.get_mut(key) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                r.pending.remove(key);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for HoldRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoldRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for ReviewQueue {
@@ -239,9 +320,11 @@ impl ReviewQueue {
             .map_err(db_err("making its tables"))?;
         Ok(ReviewQueue {
             conn: Mutex::new(conn),
+            path: path.to_path_buf(),
             key,
             hours: DEFAULT_REVIEW_HOURS,
             callbacks,
+            reserved: Arc::default(),
         })
     }
 
@@ -280,40 +363,92 @@ impl ReviewQueue {
     /// Holds `post` with its decision; returns its review id. A post id already held
     /// returns the id it has (a post decided again, after a failed commit or a resume).
     pub fn hold(&self, post: &Post, d: &Decision, now: Timestamp) -> Result<i64> {
-        let post_id = d.id.as_ref().map(to_json);
-        let conn = self.conn();
-        if let Some(key) = &post_id {
-            let known: Option<i64> = conn
-                .prepare_cached("SELECT id FROM reviews WHERE post_key = ?1")
-                .and_then(|mut known| known.query_row([key], |r| r.get(0)))
-                .optional()
-                .map_err(db_err("looking up a post"))?;
-            if let Some(id) = known {
-                return Ok(id);
-            }
+        let (id, row) = self.reserve(post, d, now)?;
+        if let Some(row) = row {
+            self.write_hold(row)?;
         }
+        Ok(id)
+    }
+
+    /// Writes a reserved hold in a transaction of its own.
+    pub(crate) fn write_hold(&self, row: HoldRow) -> Result<()> {
+        row.write(&self.conn())
+    }
+
+    /// The review id `post` is held under, and the row that holds it when it has to be
+    /// written: by a pipeline, in the transaction that records the post's decision (the
+    /// hold and its record are kept together or not at all, in one disk flush). A post id
+    /// held already gives the id it has and no row; one whose row is on its way (another
+    /// decision of it, not yet committed) gives that id and a row of its own, which is
+    /// left out when the first is written. The row's reservation ends when it is dropped.
+    pub(crate) fn reserve(
+        &self,
+        post: &Post,
+        d: &Decision,
+        now: Timestamp,
+    ) -> Result<(i64, Option<HoldRow>)> {
+        let post_key = d.id.as_ref().map(to_json);
+        let conn = self.conn();
+        let mut reserved = lock(&self.reserved);
+        let id = match post_key
+            .as_ref()
+            .and_then(|key| reserved.pending.get_mut(key))
+        {
+            Some((id, waiting)) => {
+                *waiting += 1;
+                *id
+            }
+            None => {
+                if let Some(key) = &post_key {
+                    let known: Option<i64> = conn
+                        .prepare_cached("SELECT id FROM reviews WHERE post_key = ?1")
+                        .and_then(|mut known| known.query_row([key], |r| r.get(0)))
+                        .optional()
+                        .map_err(db_err("looking up a post"))?;
+                    if let Some(id) = known {
+                        return Ok((id, None));
+                    }
+                }
+                let last: i64 = conn
+                    .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM reviews")
+                    .and_then(|mut last| last.query_row([], |r| r.get(0)))
+                    .map_err(db_err("numbering a hold"))?;
+                let id = reserved.last.max(last) + 1;
+                reserved.last = id;
+                if let Some(key) = &post_key {
+                    reserved.pending.insert(key.clone(), (id, 1));
+                }
+                id
+            }
+        };
+        drop((reserved, conn));
         let deadline = now + jiff::SignedDuration::from_hours(i64::from(self.hours));
         let mut held = d.clone();
         held.review_id = None;
-        conn.prepare_cached(
-            "INSERT INTO reviews (post_key, post_id, board, user_id, categories, action, post, decision, created, deadline, status)
-             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![
-                post_id,
-                post.board,
-                post.poster.as_ref().and_then(|p| p.user_id.clone()),
-                to_json(&d.categories),
-                d.action.as_str(),
-                self.seal(to_json(post)),
-                self.seal(to_json(&held)),
-                now.to_string(),
-                deadline.to_string(),
-            ])
-        })
-        .map_err(db_err("holding a post"))?;
-        Ok(conn.last_insert_rowid())
+        Ok((
+            id,
+            Some(HoldRow {
+                reserved: self.reserved.clone(),
+                id,
+                post_key,
+                board: post.board.clone(),
+                user_id: post.poster.as_ref().and_then(|p| p.user_id.clone()),
+                categories: to_json(&d.categories),
+                action: d.action.as_str(),
+                post: self.seal(to_json(post)),
+                decision: self.seal(to_json(&held)),
+                created: now.to_string(),
+                deadline: deadline.to_string(),
+            }),
+        ))
+    }
+
+    /// Whether this queue is in the file at `path`.
+    pub(crate) fn is_in(&self, path: &Path) -> bool {
+        match (self.path.canonicalize(), path.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.path == path,
+        }
     }
 
     /// The items matching `filter`, oldest first.

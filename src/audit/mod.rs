@@ -174,7 +174,16 @@ pub struct AuditRecord {
 
 /// A decision ready to be recorded: see [`AuditStore::prepare`].
 #[derive(Debug)]
-pub struct PendingRecord(Row, [u8; 32]);
+pub struct PendingRecord(Row, [u8; 32], Option<crate::review::HoldRow>);
+
+impl PendingRecord {
+    /// Writes `hold` in the transaction that records this decision (the two are kept
+    /// together or not at all).
+    pub(crate) fn with_hold(mut self, hold: crate::review::HoldRow) -> PendingRecord {
+        self.2 = Some(hold);
+        self
+    }
+}
 
 /// Prepares records for a store on any thread: what recording a decision takes that does
 /// not depend on the records before it (serialising, sealing the personal fields). A scan
@@ -259,7 +268,7 @@ impl Preparer {
             event: Some(event.to_string()),
         };
         let body = row.body_digest();
-        Ok(PendingRecord(row, body))
+        Ok(PendingRecord(row, body, None))
     }
 
     fn prepare_row(
@@ -318,7 +327,7 @@ impl Preparer {
             event,
         };
         let body = row.body_digest();
-        Ok(PendingRecord(row, body))
+        Ok(PendingRecord(row, body, None))
     }
 }
 
@@ -961,6 +970,11 @@ impl AuditStore {
         self.preparer().prepare(line, post, d)
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// What prepares records for this store, to use on other threads.
     pub fn preparer(&self) -> Preparer {
         Preparer {
@@ -993,6 +1007,7 @@ impl AuditStore {
             .transaction()
             .map_err(db_err("starting a transaction"))?;
         let mut tail = self.tail.clone();
+        let mut holds = Vec::new();
         let first_of_day = (tail.day != day).then_some(tail.seq + 1);
         {
             let mut insert = tx
@@ -1000,7 +1015,12 @@ impl AuditStore {
                     "INSERT INTO records ({ROW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                 ))
                 .map_err(db_err("preparing the insert"))?;
-            for PendingRecord(mut row, body) in pending {
+            for PendingRecord(mut row, body, hold) in pending {
+                if let Some(hold) = hold {
+                    hold.write(&tx)?;
+                    // Its reservation ends with the transaction, not before.
+                    holds.push(hold);
+                }
                 row.seq = tail.seq + 1;
                 row.day.clone_from(&day);
                 row.run = run;
@@ -1052,6 +1072,7 @@ impl AuditStore {
         }
         .map_err(db_err("updating the manifest"))?;
         tx.commit().map_err(db_err("committing"))?;
+        drop(holds);
         self.tail = tail;
         Ok(())
     }

@@ -35,6 +35,7 @@ use crate::jsonl::{self, LineError};
 use crate::matcher::KindTimes;
 use crate::post::{Decision, Post, RulesetInfo};
 use crate::report::{Report, ReportWriter, DEFAULT_DEADLINE_HOURS};
+use crate::review::{HoldRow, ReviewQueue};
 use crate::vocab::Action;
 use commit::{GroupCommit, Ticket};
 
@@ -59,6 +60,7 @@ pub struct PipelineBuilder {
     utc_offset_hours: Option<i8>,
     limits: Option<Limits>,
     review: Option<ReviewHook>,
+    queue: Option<Arc<ReviewQueue>>,
     input: Option<String>,
     output: Option<String>,
     resume: bool,
@@ -116,6 +118,16 @@ impl PipelineBuilder {
         self
     }
 
+    /// Holds every post held for review in `queue`, in place of a hook. When the queue is
+    /// in the audit store's file (as [`ReviewQueue::open`] on the store's path makes it),
+    /// a held post's row is written in the transaction that records its decision: the
+    /// two are kept together or not at all, in the same disk flush as the others of the
+    /// group. Otherwise it is held at once, as [`ReviewQueue::hook`] does.
+    pub fn review_queue(mut self, queue: Arc<ReviewQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
     /// Names the input and output this pipeline's audit run covers (a rescanned file);
     /// what [`resume`](PipelineBuilder::resume) looks for.
     pub fn run_files(mut self, input: impl Into<String>, output: impl Into<String>) -> Self {
@@ -151,6 +163,11 @@ impl PipelineBuilder {
             counted: HashSet::new(),
         };
         let mut utc_offset_hours = self.utc_offset_hours.unwrap_or(8);
+        let (queue, review) = match self.queue {
+            Some(q) if self.audit.as_ref().is_some_and(|a| q.is_in(a.path())) => (Some(q), None),
+            Some(q) => (None, Some(q.hook())),
+            None => (None, self.review),
+        };
         let audit = match self.audit {
             None => None,
             Some(mut store) => {
@@ -221,7 +238,8 @@ impl PipelineBuilder {
             reports,
             deadline_hours: self.deadline_hours,
             utc_offset_hours,
-            review: self.review,
+            review,
+            queue,
             resume_after,
             checkpoint: self.checkpoint,
         })
@@ -292,6 +310,8 @@ pub struct Pipeline {
     deadline_hours: u32,
     utc_offset_hours: i8,
     review: Option<ReviewHook>,
+    /// The review queue whose holds are written in the audit commits.
+    queue: Option<Arc<ReviewQueue>>,
     resume_after: Option<u64>,
     checkpoint: Option<PathBuf>,
 }
@@ -398,6 +418,7 @@ impl Pipeline {
             utc_offset_hours: None,
             limits: None,
             review: None,
+            queue: None,
             input: None,
             output: None,
             resume: false,
@@ -643,6 +664,7 @@ impl Pipeline {
     /// Everything before the commit: the records (prepared here), the reports and the
     /// review hook. Reports and the hook come before the record: after a crash or a failed
     /// commit the post is decided again and they come again (a report twice, never none).
+    /// A review queue's hold instead rides with the record ([`PipelineBuilder::review_queue`]).
     fn hand_over(
         &self,
         engine: &Engine,
@@ -650,11 +672,20 @@ impl Pipeline {
         now: jiff::Timestamp,
         caller: Option<&str>,
     ) -> Result<Vec<PendingRecord>> {
+        let mut holds = Vec::new();
         for (post, d) in items.iter_mut() {
             self.report(engine, post, d, now)?;
-            self.hand_to_review(post, d)?;
+            holds.push(self.hand_to_review(post, d, now)?);
         }
-        self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)), caller)
+        let records = self.prepare(items.iter().map(|(p, d)| (None, *p, &**d)), caller)?;
+        Ok(records
+            .into_iter()
+            .zip(holds)
+            .map(|(record, hold)| match hold {
+                Some(hold) => record.with_hold(hold),
+                None => record,
+            })
+            .collect())
     }
 
     /// Takes back the offences [`escalate`](Pipeline::escalate) counted for posts whose
@@ -735,11 +766,26 @@ impl Pipeline {
         Ok(())
     }
 
-    fn hand_to_review(&self, post: &Post, d: &mut Decision) -> Result<()> {
-        if let (Some(hook), Action::Review) = (&self.review, d.action) {
+    /// Gives a held post its review id: from the hook, or reserved in the queue whose row
+    /// is then written with the post's record (returned here).
+    fn hand_to_review(
+        &self,
+        post: &Post,
+        d: &mut Decision,
+        now: jiff::Timestamp,
+    ) -> Result<Option<HoldRow>> {
+        if d.action != Action::Review {
+            return Ok(None);
+        }
+        if let Some(queue) = &self.queue {
+            let (id, row) = queue.reserve(post, d, now)?;
+            d.review_id = Some(id);
+            return Ok(row);
+        }
+        if let Some(hook) = &self.review {
             d.review_id = hook(post, d)?;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Ends the audit run (marks it finished: a later `--resume` starts afresh) and writes

@@ -357,7 +357,11 @@ impl Pipeline {
             if let Scanned::Decided(pd) = l {
                 let (post, d, _) = &mut **pd;
                 self.report(engine, post, d, now)?;
-                self.hand_to_review(post, d)?;
+                // The records are made later, apart: a hold is written at once.
+                if let (Some(hold), Some(queue)) = (self.hand_to_review(post, d, now)?, &self.queue)
+                {
+                    queue.write_hold(hold)?;
+                }
             }
         }
         Ok(ticket)

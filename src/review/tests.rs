@@ -160,7 +160,7 @@ fn held_decisions_carry_their_review_id_and_verdicts_are_in_the_audit_chain() {
     let pipeline = Pipeline::builder(engine())
         .audit(AuditStore::open(&db, Some(key.clone())).unwrap())
         .reports(dir.path().join("reports"))
-        .review_hook(queue.hook())
+        .review_queue(queue.clone())
         .build()
         .unwrap();
     let d = pipeline
@@ -261,4 +261,105 @@ fn rule_statistics_count_verdicts_per_rule() {
     let gambling = row("gambling");
     assert_eq!((gambling.held, gambling.decided()), (2, 1));
     assert_eq!(gambling.precision(), Some(1.0));
+}
+
+/// The review ids in the file, by post id.
+fn rows(db: &std::path::Path) -> Vec<(i64, String)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, post_id FROM reviews ORDER BY id")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap();
+    rows
+}
+
+#[test]
+fn a_hold_is_written_with_its_record_or_not_at_all_and_once_per_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let queue = Arc::new(ReviewQueue::open(&db, None, false).unwrap());
+    // Without escalation: the same poster's offences stay `review`.
+    let pipeline = Arc::new(
+        Pipeline::builder(engine())
+            .escalation(false)
+            .audit(AuditStore::open(&db, None).unwrap())
+            .review_queue(queue.clone())
+            .build()
+            .unwrap(),
+    );
+    let a = pipeline
+        .moderate(&post("p1", "chat", "你这个傻逼"))
+        .unwrap();
+    let a = a.review_id.expect("held: a review id");
+    assert_eq!(
+        rows(&db),
+        [(a, "\"p1\"".to_owned())],
+        "in the file on return"
+    );
+
+    // The record cannot be written (a trigger refuses it): neither is the hold.
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.post_id = '\"p2\"'
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    let e = pipeline
+        .moderate(&post("p2", "chat", "网络赌场"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Audit, "{e}");
+    assert_eq!(rows(&db).len(), 1, "no hold without its record");
+    conn.execute_batch("DROP TRIGGER refuse").unwrap();
+    let b = pipeline.moderate(&post("p2", "chat", "网络赌场")).unwrap();
+    let b = b.review_id.unwrap();
+    assert!(b > a);
+    assert_eq!(rows(&db).len(), 2);
+
+    // The same new post decided by many callers at once: one hold, one id for all.
+    let ids: Vec<Option<i64>> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    pipeline
+                        .moderate(&post("p3", "chat", "傻逼"))
+                        .unwrap()
+                        .review_id
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let c = ids[0].unwrap();
+    assert!(ids.iter().all(|i| *i == Some(c)), "{ids:?}");
+    assert!(c > b);
+    assert_eq!(rows(&db).len(), 3);
+    // Decided again later: the id it has, still one row; the queue lists it.
+    let again = pipeline.moderate(&post("p3", "chat", "傻逼")).unwrap();
+    assert_eq!(again.review_id, Some(c));
+    assert_eq!(rows(&db).len(), 3);
+    assert_eq!(queue.get(c).unwrap().unwrap().status, Status::Pending);
+    // p1, p2 once (the refused one is not recorded), p3 nine times.
+    assert_eq!(pipeline.finish().unwrap().records, 11);
+}
+
+#[test]
+fn a_queue_in_another_file_holds_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Arc::new(ReviewQueue::open(dir.path().join("queue.db"), None, false).unwrap());
+    let pipeline = Pipeline::builder(engine())
+        .audit(AuditStore::open(dir.path().join("audit.db"), None).unwrap())
+        .review_queue(queue.clone())
+        .build()
+        .unwrap();
+    let d = pipeline
+        .moderate(&post("p1", "chat", "你这个傻逼"))
+        .unwrap();
+    assert_eq!(
+        rows(&dir.path().join("queue.db")),
+        [(d.review_id.unwrap(), "\"p1\"".to_owned())]
+    );
 }

@@ -414,7 +414,7 @@ fn pipeline(
                     .unwrap_or(shenhe::review::DEFAULT_REVIEW_HOURS),
             );
         let queue = Arc::new(queue);
-        b = b.audit(store).review_hook(queue.hook());
+        b = b.audit(store).review_queue(queue.clone());
         reviews = Some(queue);
     }
     if let Some(dir) = &config.reports {
