@@ -4,7 +4,9 @@
 # /v1/moderate, for SECS seconds (default 10), against a service with a sealed audit store and
 # one without; `shenhe scan --threads 2` decides the same posts repeated to 300,000 lines,
 # with and without --audit. Prints posts per second, p50/p99 latency, non-2xx answers and the
-# ratios to the CLI. REPS rounds (default 2), alternating.
+# ratios to the CLI. REPS rounds (default 2), alternating. A third service run gives every
+# request a post id of its own (a forum's traffic: a held post is a new row in the review
+# queue, not a lookup of the one held in the first round).
 #
 # Usage: scripts/bench-serve.sh [SECS] [REPS]     (needs wrk and python3; builds release)
 #        SHENHE_BENCH_BIN=/path/to/shenhe scripts/bench-serve.sh   (another build, for A/B)
@@ -37,13 +39,22 @@ done
 cat > "$work/post.lua" <<'LUA'
 local posts = {}
 for line in io.lines(os.getenv("POSTS")) do posts[#posts + 1] = line end
-local i = 0
+local i, n = 0, 0
+-- One tag per wrk thread (each has its own Lua state), for ids unique across threads.
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+local tag = tostring(math.random(1, 1e9))
+local unique = os.getenv("UNIQUE") == "1"
 wrk.method = "POST"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i % #posts + 1
-  return wrk.format(nil, "/v1/moderate", nil, posts[i])
+  local body = posts[i]
+  if unique then
+    n = n + 1
+    body = body:gsub('^{"id":"', '{"id":"' .. tag .. "-" .. n .. "-", 1)
+  end
+  return wrk.format(nil, "/v1/moderate", nil, body)
 end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %d %d %.3f %.3f %.1f\n", summary.requests,
@@ -51,13 +62,13 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests / (summary.duration / 1e6)))
 end
 LUA
-serve() { # mode -> prints "rps p50 p99 bad"
+serve() { # mode [unique] -> prints "rps p50 p99 bad"
   rm -f "$work"/audit.db*
   (cd "$work" && exec "$bin" serve --config "$1.toml" > "$work/addr" 2> "$work/$1.log") &
   local pid=$!
   for _ in $(seq 100); do grep -q :// "$work/addr" 2>/dev/null && break; sleep 0.1; done
   local url; url=$(sed -n 's/.*\(http:\/\/[^ ]*\).*/\1/p' "$work/addr" | head -1)
-  POSTS=$work/posts.jsonl KEY=$key wrk -t 2 -c 16 -d "${secs}s" -s "$work/post.lua" "$url" \
+  UNIQUE=${2:-0} POSTS=$work/posts.jsonl KEY=$key wrk -t 2 -c 16 -d "${secs}s" -s "$work/post.lua" "$url" \
     | awk '/^RESULT/ {print $6, $4, $5, $3}'
   kill -TERM "$pid"; wait "$pid" || true
 }
@@ -72,10 +83,12 @@ for r in $(seq "$reps"); do
   plain=$(cli) audited=$(cli --audit "$work/cli.db" --audit-key-file "$work/audit.key")
   read -r w_rps w_p50 w_p99 w_bad <<<"$(serve with)"
   read -r n_rps n_p50 n_p99 n_bad <<<"$(serve without)"
+  read -r u_rps u_p50 u_p99 u_bad <<<"$(serve with 1)"
   python3 - <<PY
 plain, audited = $plain, $audited
 print(f"round $r: CLI --threads 2: {plain:,.0f} posts/s, with --audit {audited:,.0f}")
-for name, rps, p50, p99, bad in [("with audit", $w_rps, $w_p50, $w_p99, $w_bad), ("no store", $n_rps, $n_p50, $n_p99, $n_bad)]:
+for name, rps, p50, p99, bad in [("with audit", $w_rps, $w_p50, $w_p99, $w_bad), ("no store", $n_rps, $n_p50, $n_p99, $n_bad),
+                                 ("with audit, every post new", $u_rps, $u_p50, $u_p99, $u_bad)]:
     print(f"  serve {name}: {rps:,.0f} posts/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {bad} not 2xx;"
           f" {rps / plain:.3f}x the CLI, {rps / audited:.3f}x the CLI with --audit")
 PY

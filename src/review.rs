@@ -231,12 +231,15 @@ pub(crate) struct HoldRow {
 
 impl HoldRow {
     /// Writes the row on `conn` (inside the caller's transaction). A row for the same post
-    /// id already there (an earlier decision of it) is left as it is: it has this id.
+    /// id already there (another decision of it, committed first) is left as it is when
+    /// it has this id; any other clash is an error, which fails the transaction (another
+    /// writer numbered a hold of its own with this id, or held the post under another).
     pub(crate) fn write(&self, conn: &Connection) -> Result<()> {
-        conn.prepare_cached(
-            "INSERT INTO reviews (id, post_key, post_id, board, user_id, categories, action, post, decision, created, deadline, status)
-             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending') ON CONFLICT DO NOTHING",
-        )
+        let written = conn
+            .prepare_cached(
+                "INSERT INTO reviews (id, post_key, post_id, board, user_id, categories, action, post, decision, created, deadline, status)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending') ON CONFLICT (post_key) DO NOTHING",
+            )
         .and_then(|mut insert| {
             insert.execute(params![
                 self.id,
@@ -252,6 +255,22 @@ impl HoldRow {
             ])
         })
         .map_err(db_err("holding a post"))?;
+        if written == 0 {
+            let held: i64 = conn
+                .prepare_cached("SELECT id FROM reviews WHERE post_key = ?1")
+                .and_then(|mut held| held.query_row([&self.post_key], |r| r.get(0)))
+                .map_err(db_err("holding a post"))?;
+            if held != self.id {
+                return Err(Error::new(
+                    ErrorKind::Audit,
+                    format!(
+                        "review queue: post {} is held as review {held} already, not {}: another program holds posts in this file",
+                        self.post_key.as_deref().unwrap_or("?"),
+                        self.id
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -122,7 +122,10 @@ impl PipelineBuilder {
     /// in the audit store's file (as [`ReviewQueue::open`] on the store's path makes it),
     /// a held post's row is written in the transaction that records its decision: the
     /// two are kept together or not at all, in the same disk flush as the others of the
-    /// group. Otherwise it is held at once, as [`ReviewQueue::hook`] does.
+    /// group. Otherwise it is held at once, as [`ReviewQueue::hook`] does. Replaces a
+    /// [`review_hook`](PipelineBuilder::review_hook). The queue numbers the holds it
+    /// writes: let no other program hold posts in the same file meanwhile (a clash of
+    /// numbers fails the commit, nothing is lost).
     pub fn review_queue(mut self, queue: Arc<ReviewQueue>) -> Self {
         self.queue = Some(queue);
         self

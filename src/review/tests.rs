@@ -363,3 +363,66 @@ fn a_queue_in_another_file_holds_at_once() {
         [(d.review_id.unwrap(), "\"p1\"".to_owned())]
     );
 }
+
+#[test]
+fn two_reservations_of_one_post_share_an_id_and_either_can_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let q = ReviewQueue::open(&db, None, false).unwrap();
+    let mut store = AuditStore::open(&db, None).unwrap();
+    store.lock_writer("test").unwrap();
+    let run = store.begin_run(None, None, "rules").unwrap();
+    let p = post("p1", "chat", "你这个傻逼");
+    let d = engine().load().scan(&p);
+    let (a, first) = q.reserve(&p, &d, now()).unwrap();
+    let (b, second) = q.reserve(&p, &d, now()).unwrap();
+    assert_eq!(a, b, "one post, one id while both are on their way");
+
+    // The first one's group fails: no row; the second's commits and writes it, same id.
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .unwrap();
+    let failed = store_record(&store, &p, &d).with_hold(first.unwrap());
+    assert!(store.append_prepared(run, vec![failed], now()).is_err());
+    assert!(rows(&db).is_empty());
+    conn.execute_batch("DROP TRIGGER refuse").unwrap();
+    let kept = store_record(&store, &p, &d).with_hold(second.unwrap());
+    store.append_prepared(run, vec![kept], now()).unwrap();
+    assert_eq!(rows(&db), [(a, "\"p1\"".to_owned())]);
+    // Both reservations are over: decided again, the post has its row's id and no new row.
+    let (again, row) = q.reserve(&p, &d, now()).unwrap();
+    assert_eq!((again, row.is_none()), (a, true));
+
+    // Another queue on the file numbers a hold of its own with the id this one reserved:
+    // the commit fails, loudly, instead of leaving a decision whose review id is not its.
+    let p2 = post("p2", "chat", "网络赌场");
+    let d2 = engine().load().scan(&p2);
+    let (c, hold) = q.reserve(&p2, &d2, now()).unwrap();
+    let other = ReviewQueue::open(&db, None, false).unwrap();
+    let p3 = post("p3", "chat", "傻逼");
+    assert_eq!(
+        other.hold(&p3, &engine().load().scan(&p3), now()).unwrap(),
+        c
+    );
+    let clash = store_record(&store, &p2, &d2).with_hold(hold.unwrap());
+    let e = store.append_prepared(run, vec![clash], now()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Audit, "{e}");
+    let (retry, hold) = q.reserve(&p2, &d2, now()).unwrap();
+    assert!(retry > c);
+    let record = store_record(&store, &p2, &d2).with_hold(hold.unwrap());
+    store.append_prepared(run, vec![record], now()).unwrap();
+    assert_eq!(
+        rows(&db),
+        [
+            (a, "\"p1\"".to_owned()),
+            (c, "\"p3\"".to_owned()),
+            (retry, "\"p2\"".to_owned())
+        ]
+    );
+}
+
+fn store_record(store: &AuditStore, p: &Post, d: &Decision) -> crate::audit::PendingRecord {
+    store.prepare(None, p, d).unwrap()
+}
