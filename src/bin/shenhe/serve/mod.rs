@@ -345,6 +345,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let addr = config.check()?;
     init_logs();
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_park(observe::park_log)
+        .on_thread_stop(observe::flush_log)
         .enable_all()
         .build()
         .context("starting the service's threads")?;
@@ -381,14 +383,15 @@ fn configure(args: &Args) -> anyhow::Result<ServerConfig> {
 }
 
 /// Structured logs on standard error, one JSON object a line; `SHENHE_LOG` filters them
-/// (default `info`).
+/// (default `info`). A worker thread keeps its lines until it has nothing to do, 16 KiB
+/// wait, or it stops ([`observe::LogOut`]).
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHENHE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .event_format(observe::JsonLines)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| observe::LogOut)
         .init();
 }
 
