@@ -47,13 +47,18 @@ local unique = os.getenv("UNIQUE") == "1"
 wrk.method = "POST"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
 wrk.headers["Content-Type"] = "application/json"
+-- The requests are formatted once: wrk shares the service's two cores, and formatting each
+-- request again cost about 5% of the service's posts per second. Only ids of their own need
+-- a request built each time.
+local formatted = {}
+init = function(args)
+  for k, body in ipairs(posts) do formatted[k] = wrk.format(nil, "/v1/moderate", nil, body) end
+end
 request = function()
   i = i % #posts + 1
-  local body = posts[i]
-  if unique then
-    n = n + 1
-    body = body:gsub('^{"id":"', '{"id":"' .. tag .. "-" .. n .. "-", 1)
-  end
+  if not unique then return formatted[i] end
+  n = n + 1
+  local body = posts[i]:gsub('^{"id":"', '{"id":"' .. tag .. "-" .. n .. "-", 1)
   return wrk.format(nil, "/v1/moderate", nil, body)
 end
 done = function(summary, latency, requests)
