@@ -392,6 +392,9 @@ pub struct Pruned {
     pub records: u64,
     /// Records kept because of holds.
     pub held: u64,
+    /// Decided review items deleted (with their callbacks), when the review queue is in
+    /// the store's file.
+    pub reviews: u64,
 }
 
 /// Filters of `query` and `export`; all given ones must match.
@@ -474,6 +477,44 @@ pub struct AuditStore {
     path: std::path::PathBuf,
     /// The writer's lock on `<store>.lock`, once taken ([`AuditStore::lock_writer`]).
     writer: Option<std::fs::File>,
+}
+
+/// Deletes the review queue's items decided before the day `cutoff` (in `offset`'s days)
+/// and their callbacks, when the queue is in this file: they hold the post and the
+/// poster's fields, kept as long as the records and no longer. Items of held accounts and
+/// posts (`held`, a condition on `user_id` and `post_id`) stay, as their records do; so do
+/// undecided items, and the newest item, whose id the queue numbers the next hold after.
+fn prune_reviews(tx: &Connection, cutoff: &str, offset: Offset, held: &str) -> Result<u64> {
+    let queue: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'reviews'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err("pruning the review queue"))?;
+    if queue == 0 {
+        return Ok(0);
+    }
+    let since = cutoff
+        .parse::<jiff::civil::Date>()
+        .and_then(|d| d.to_zoned(offset.to_time_zone()))
+        .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
+        .timestamp()
+        .to_string();
+    let old = format!(
+        "status = 'decided' AND decided_at < ?1 AND id < (SELECT MAX(id) FROM reviews) AND NOT {held}"
+    );
+    tx.execute(
+        &format!(
+            "DELETE FROM review_outbox WHERE review_id IN (SELECT id FROM reviews WHERE {old})"
+        ),
+        [&since],
+    )
+    .map_err(db_err("pruning the review queue"))?;
+    let deleted = tx
+        .execute(&format!("DELETE FROM reviews WHERE {old}"), [&since])
+        .map_err(db_err("pruning the review queue"))?;
+    Ok(deleted as u64)
 }
 
 /// Makes `conn` wait, when another connection holds the store's write lock, in steps of
@@ -1182,6 +1223,7 @@ impl AuditStore {
             out.records += deleted;
             out.held += kept as u64;
         }
+        out.reviews = prune_reviews(&tx, &cutoff, self.offset, held)?;
         tx.commit().map_err(db_err("committing the prune"))?;
         out.days = days.into_iter().map(|(d, _, _)| d).collect();
         Ok(out)

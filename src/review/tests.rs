@@ -426,3 +426,61 @@ fn two_reservations_of_one_post_share_an_id_and_either_can_write_it() {
 fn store_record(store: &AuditStore, p: &Post, d: &Decision) -> crate::audit::PendingRecord {
     store.prepare(None, p, d).unwrap()
 }
+
+#[test]
+fn pruning_the_store_deletes_decided_items_past_retention_with_their_callbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut store = AuditStore::open(&path, None).unwrap();
+    let q = ReviewQueue::open(&path, None, true).unwrap();
+    let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+    let hold = |id: &str| {
+        let p = post(id, "chat", "你这个傻逼");
+        let d = engine().load().scan(&p);
+        q.hold(&p, &d, at("2026-01-02T08:00:00Z")).unwrap()
+    };
+    let (old, held_post, pending, recent, newest) =
+        (hold("p1"), hold("p2"), hold("p3"), hold("p4"), hold("p5"));
+    for (id, when) in [
+        (old, "2026-01-03T08:00:00Z"),
+        (held_post, "2026-01-03T08:00:00Z"),
+        (recent, "2026-09-01T08:00:00Z"),
+        (newest, "2026-01-03T09:00:00Z"),
+    ] {
+        q.decide(id, "alice", Verdict::Remove, None, at(when))
+            .unwrap();
+    }
+    store.hold(crate::audit::HoldKind::Post, "p2").unwrap();
+    let callbacks = |id: i64| -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM review_outbox WHERE review_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(callbacks(old), 1);
+
+    let pruned = store.prune(at("2026-10-01T00:00:00Z"), 190).unwrap();
+    assert_eq!(pruned.reviews, 1, "{pruned:?}");
+    assert!(
+        q.get(old).unwrap().is_none(),
+        "decided before the cutoff: gone"
+    );
+    assert_eq!(callbacks(old), 0, "and its callback");
+    assert!(
+        q.get(held_post).unwrap().is_some(),
+        "a held post's item stays"
+    );
+    assert!(q.get(pending).unwrap().is_some(), "an undecided item stays");
+    assert!(q.get(recent).unwrap().is_some(), "decided within retention");
+    assert!(
+        q.get(newest).unwrap().is_some(),
+        "the newest item stays: the next hold is numbered after it"
+    );
+    assert_eq!(callbacks(recent), 1);
+    let next = hold("p6");
+    assert!(next > newest, "{next} after {newest}");
+}

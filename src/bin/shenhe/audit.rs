@@ -415,6 +415,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     _ => String::new(),
                 }
             );
+            if p.reviews > 0 {
+                println!("deleted {} decided review items past retention", p.reviews);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Hold { store, target } => {
