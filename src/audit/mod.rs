@@ -1200,7 +1200,9 @@ impl AuditStore {
                 .map_err(db_err("reading the manifest"))?
         };
         let mut out = Pruned::default();
-        let held = "(user_id IN (SELECT value FROM holds WHERE kind = 'user') OR post_id IN (SELECT value FROM holds WHERE kind = 'post'))";
+        // A record without an account or a post id is not held by it: `NULL IN (…)` is
+        // NULL, not false, once any hold of that kind exists, and `NOT NULL` keeps the row.
+        let held = "((user_id IS NOT NULL AND user_id IN (SELECT value FROM holds WHERE kind = 'user')) OR (post_id IS NOT NULL AND post_id IN (SELECT value FROM holds WHERE kind = 'post')))";
         for (day, first, last) in &days {
             let deleted = tx
                 .execute(

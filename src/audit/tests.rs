@@ -413,3 +413,29 @@ fn a_commit_waits_for_another_connection_writing_the_store_instead_of_failing() 
         .unwrap();
     assert_eq!(n, 4);
 }
+
+#[test]
+fn a_record_without_an_account_or_a_post_id_is_pruned_while_others_are_held() {
+    let (dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 1);
+    let anonymous = Post::from_json(r#"{"text":"出售冰毒"}"#).unwrap();
+    let d = Engine::bundled().scan(&anonymous);
+    let run = s.begin_run(None, None, "hash").unwrap();
+    s.append(
+        run,
+        vec![(None, &anonymous, &d)],
+        ts("2026-01-01T03:00:00Z"),
+    )
+    .unwrap();
+    s.hold(HoldKind::User, "u1").unwrap();
+    s.hold(HoldKind::Post, "p0-2").unwrap();
+    let pruned = s.prune(ts("2027-01-01T00:00:00Z"), 190).unwrap();
+    assert_eq!((pruned.records, pruned.held), (2, 2), "{pruned:?}");
+    let left: i64 = raw(&dir)
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE user_id IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the record with no account is gone");
+}
