@@ -909,6 +909,71 @@ fn scheduled_backups_are_verified_recorded_and_reported_in_metrics() {
 }
 
 #[test]
+fn the_service_prunes_its_store_past_retention_and_records_it() {
+    // A store with a decision recorded long ago, then the service on it with pruning on.
+    let dir = tempfile::tempdir().unwrap();
+    let key = shenhe::audit::AuditKey::generate();
+    std::fs::write(dir.path().join("audit.key"), key.to_hex()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("audit.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    {
+        let mut store =
+            shenhe::audit::AuditStore::open(dir.path().join("audit.db"), Some(key)).unwrap();
+        let run = store.begin_run(None, None, "hash").unwrap();
+        let post = shenhe::Post::from_json(r#"{"id":"old","text":"出售冰毒"}"#).unwrap();
+        let d = shenhe::Engine::bundled().scan(&post);
+        let long_ago = "2025-01-02T08:00:00Z".parse().unwrap();
+        store
+            .append(run, vec![(None, &post, &d)], long_ago)
+            .unwrap();
+    }
+    let s = Server::start_with(dir, "", "[audit]\nprune_max_days = 190\n");
+    let pruned = eventually(30, "a prune recorded", || {
+        s.records()
+            .into_iter()
+            .find_map(|r| r.event.filter(|e| e["kind"] == "prune"))
+    });
+    assert_eq!(pruned["records"], 1, "{pruned}");
+    assert_eq!(pruned["days"], json!(["2025-01-02"]), "{pruned}");
+    let old = Some(shenhe::PostId::Str("old".into()));
+    assert!(
+        s.records().iter().all(|r| r.post_id != old),
+        "the old record is gone"
+    );
+    // The service goes on recording, and the store still verifies.
+    assert_eq!(s.moderate(r#"{"id":"new","text":"出售冰毒"}"#).status, 200);
+    let out = common::run(
+        &[
+            "audit",
+            "verify",
+            "--db",
+            s.dir.path().join("audit.db").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(common::code(&out), 0, "{}", common::stdout(&out));
+    // Fewer days than the floor: refused before listening, naming the key.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shenhe.toml");
+    std::fs::write(
+        &cfg,
+        format!("[server]\nlisten = \"127.0.0.1:0\"\naudit = \"audit.db\"\n\n[[server.keys]]\nname = \"f\"\nsha256 = \"{}\"\nroles = [\"moderate\"]\n\n[audit]\nprune_max_days = 100\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let out = common::run(&["serve", "--config", cfg.to_str().unwrap()], b"");
+    assert_ne!(common::code(&out), 0);
+    assert!(
+        common::stderr(&out).contains("prune_max_days = 100"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+#[test]
 fn after_its_store_fails_and_mends_the_service_is_ready_again_without_a_post() {
     let s = Server::start("");
     assert_eq!(s.moderate(r#"{"id":"f1","text":"出售冰毒"}"#).status, 200);

@@ -884,6 +884,23 @@ impl Pipeline {
         audit.commit(audit.ticket(), records)
     }
 
+    /// Deletes the audit store's days older than `max_days` at `now`, as
+    /// [`AuditStore::prune`](crate::audit::AuditStore::prune) does (whole days, holds kept,
+    /// never a day younger than the floor; decided review items in the same file too),
+    /// through the pipeline's own connection: for a process that holds the store's writer
+    /// lock, as a service does, which `shenhe audit prune` cannot take meanwhile. Commits
+    /// wait while it runs. `None` without a store.
+    pub fn prune_audit(
+        &self,
+        now: jiff::Timestamp,
+        max_days: u32,
+    ) -> Result<Option<crate::audit::Pruned>> {
+        match &self.audit {
+            None => Ok(None),
+            Some(a) => a.store().prune(now, max_days).map(Some),
+        }
+    }
+
     /// The last record of an act of `kind` in the audit store (an `event` with that
     /// `kind`), if any; none without a store.
     pub fn last_event(&self, kind: &str) -> Result<Option<crate::audit::AuditRecord>> {

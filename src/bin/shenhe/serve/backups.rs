@@ -1,7 +1,8 @@
 //! Backups of the audit store on a schedule (`[audit] backup_dir`, `backup_every`,
 //! `backup_keep`): a thread of their own takes one at start and then every interval, as
 //! `shenhe audit backup` does, records each in the audit chain, and keeps the figures
-//! `/metrics` reports.
+//! `/metrics` reports. And its pruning (`[audit] prune_max_days`): at start and daily, as
+//! `shenhe audit prune` does, which cannot run beside the service (one writer per store).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,62 @@ pub fn start(app: &Arc<App>) -> anyhow::Result<()> {
             std::thread::sleep(every);
         })?;
     Ok(())
+}
+
+/// How often the store is pruned when `[audit] prune_max_days` is set (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Starts the daily prune when `[audit] prune_max_days` is set.
+pub fn start_prune(app: &Arc<App>) -> anyhow::Result<()> {
+    let Some(days) = app.config.backups.prune_days()? else {
+        return Ok(());
+    };
+    if app.config.audit.is_none() {
+        anyhow::bail!(
+            "[audit] prune_max_days is set, but there is no store to prune ([server] audit)"
+        );
+    }
+    let app = app.clone();
+    std::thread::Builder::new()
+        .name("shenhe-prune".into())
+        .spawn(move || loop {
+            prune(&app, days);
+            std::thread::sleep(PRUNE_EVERY);
+        })?;
+    Ok(())
+}
+
+/// One prune, recorded in the audit chain when it deleted anything; failures are logged,
+/// never fatal (the next day tries again).
+fn prune(app: &App, days: u32) {
+    let done = (|| -> anyhow::Result<Option<shenhe::audit::Pruned>> {
+        let Some(p) = app.pipeline.prune_audit(jiff::Timestamp::now(), days)? else {
+            return Ok(None);
+        };
+        if !p.days.is_empty() || p.reviews > 0 {
+            let event = serde_json::json!({
+                "kind": "prune",
+                "max_days": days,
+                "days": p.days,
+                "records": p.records,
+                "held": p.held,
+                "reviews": p.reviews,
+            });
+            app.pipeline.record_event("schedule", &event).map_err(|e| {
+                anyhow::anyhow!("the store was pruned but the prune could not be recorded: {e}")
+            })?;
+        }
+        Ok(Some(p))
+    })();
+    match done {
+        Ok(Some(p)) => {
+            tracing::info!(target: "shenhe::prune", days = p.days.len(), records = p.records, held = p.held, reviews = p.reviews, "audit store pruned");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(target: "shenhe::prune", error = %format!("{e:#}"), "audit store prune failed");
+        }
+    }
 }
 
 /// One backup, its rotation and its record; failures are logged and counted, never fatal.

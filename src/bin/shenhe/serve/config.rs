@@ -22,7 +22,7 @@ struct ConfigFile {
     audit: AuditConfig,
 }
 
-/// `[audit]`: backups of the audit store on a schedule.
+/// `[audit]`: backups and pruning of the audit store on a schedule.
 #[derive(Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
@@ -33,9 +33,23 @@ pub struct AuditConfig {
     pub backup_every: Option<String>,
     /// Keep the newest N (as `--keep N`, with its retention-floor rule); all when absent.
     pub backup_keep: Option<usize>,
+    /// Prune the store at start and then daily, as `shenhe audit prune --max-days N` would
+    /// (which cannot run while the service holds the store); no pruning when absent.
+    pub prune_max_days: Option<u32>,
 }
 
 impl AuditConfig {
+    /// The days to keep, when pruning is on; refuses fewer than the retention floor.
+    pub fn prune_days(&self) -> anyhow::Result<Option<u32>> {
+        match self.prune_max_days {
+            Some(n) if n < shenhe::audit::RETENTION_FLOOR_DAYS => bail!(
+                "[audit] prune_max_days = {n}: records are kept at least {} days (six calendar months)",
+                shenhe::audit::RETENTION_FLOOR_DAYS
+            ),
+            days => Ok(days),
+        }
+    }
+
     /// The interval between backups; refuses what is not a positive duration.
     pub fn every(&self) -> anyhow::Result<std::time::Duration> {
         let text = self.backup_every.as_deref().unwrap_or("6h");

@@ -500,6 +500,7 @@ async fn serve(
     .await?
     .context("recording the keys and users in force in the audit store")?;
     backups::start(&app)?;
+    backups::start_prune(&app)?;
     let router = router(&app);
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
