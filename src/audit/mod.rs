@@ -483,7 +483,9 @@ pub struct AuditStore {
 /// and their callbacks, when the queue is in this file: they hold the post and the
 /// poster's fields, kept as long as the records and no longer. Items of held accounts and
 /// posts (`held`, a condition on `user_id` and `post_id`) stay, as their records do; so do
-/// undecided items, and the newest item, whose id the queue numbers the next hold after.
+/// undecided items, items whose callback is not delivered yet, and the newest item and the
+/// newest callback's item: the queue numbers the next hold after the one, the outbox the
+/// next callback (its delivery id, which forums deduplicate by) after the other.
 fn prune_reviews(tx: &Connection, cutoff: &str, offset: Offset, held: &str) -> Result<u64> {
     let queue: i64 = tx
         .query_row(
@@ -502,7 +504,9 @@ fn prune_reviews(tx: &Connection, cutoff: &str, offset: Offset, held: &str) -> R
         .timestamp()
         .to_string();
     let old = format!(
-        "status = 'decided' AND decided_at < ?1 AND id < (SELECT MAX(id) FROM reviews) AND NOT {held}"
+        "status = 'decided' AND decided_at < ?1 AND id < (SELECT MAX(id) FROM reviews) AND NOT {held} \
+         AND NOT EXISTS (SELECT 1 FROM review_outbox o WHERE o.review_id = reviews.id \
+         AND (o.delivered_at IS NULL OR o.id = (SELECT MAX(id) FROM review_outbox)))"
     );
     tx.execute(
         &format!(
@@ -1184,9 +1188,11 @@ impl AuditStore {
             .checked_sub(jiff::Span::new().days(i64::from(max_days)))
             .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
             .to_string();
+        // Immediate: it reads the manifest, then writes; another writer on the file (the
+        // review queue's connection) between the two would fail it as a stale snapshot.
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_err("starting a transaction"))?;
         // Each day's records are a range of `seq` (the primary key): no index needed.
         let days: Vec<(String, i64, i64)> = {

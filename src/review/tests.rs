@@ -434,21 +434,29 @@ fn pruning_the_store_deletes_decided_items_past_retention_with_their_callbacks()
     let mut store = AuditStore::open(&path, None).unwrap();
     let q = ReviewQueue::open(&path, None, true).unwrap();
     let at = |t: &str| -> Timestamp { t.parse().unwrap() };
-    let hold = |id: &str| {
+    let hold = |q: &ReviewQueue, id: &str| {
         let p = post(id, "chat", "你这个傻逼");
         let d = engine().load().scan(&p);
         q.hold(&p, &d, at("2026-01-02T08:00:00Z")).unwrap()
     };
-    let (old, held_post, pending, recent, newest) =
-        (hold("p1"), hold("p2"), hold("p3"), hold("p4"), hold("p5"));
+    let [old, held_post, pending, recent, undelivered, last_callback, newest] =
+        ["p1", "p2", "p3", "p4", "p5", "p6", "p7"].map(|id| hold(&q, id));
+    // Decided in this order: the last callback queued is `last_callback`'s.
     for (id, when) in [
         (old, "2026-01-03T08:00:00Z"),
         (held_post, "2026-01-03T08:00:00Z"),
         (recent, "2026-09-01T08:00:00Z"),
+        (undelivered, "2026-01-03T08:00:00Z"),
         (newest, "2026-01-03T09:00:00Z"),
+        (last_callback, "2026-01-03T10:00:00Z"),
     ] {
         q.decide(id, "alice", Verdict::Remove, None, at(when))
             .unwrap();
+    }
+    for cb in q.due_callbacks(at("2026-09-02T00:00:00Z"), 100).unwrap() {
+        if cb.review_id != undelivered {
+            q.delivered(cb.id, at("2026-09-02T00:00:00Z")).unwrap();
+        }
     }
     store.hold(crate::audit::HoldKind::Post, "p2").unwrap();
     let callbacks = |id: i64| -> i64 {
@@ -470,17 +478,28 @@ fn pruning_the_store_deletes_decided_items_past_retention_with_their_callbacks()
         "decided before the cutoff: gone"
     );
     assert_eq!(callbacks(old), 0, "and its callback");
-    assert!(
-        q.get(held_post).unwrap().is_some(),
-        "a held post's item stays"
+    let kept = |id: i64, why: &str| {
+        assert!(q.get(id).unwrap().is_some(), "{why}");
+        assert!(
+            id == pending || callbacks(id) == 1,
+            "{why}: its callback stays"
+        );
+    };
+    kept(held_post, "a held post's item stays");
+    kept(pending, "an undecided item stays");
+    kept(recent, "decided within retention");
+    kept(undelivered, "its callback is not delivered yet");
+    kept(
+        newest,
+        "the newest item: the next hold is numbered after it",
     );
-    assert!(q.get(pending).unwrap().is_some(), "an undecided item stays");
-    assert!(q.get(recent).unwrap().is_some(), "decided within retention");
-    assert!(
-        q.get(newest).unwrap().is_some(),
-        "the newest item stays: the next hold is numbered after it"
+    kept(
+        last_callback,
+        "the newest callback: the next is numbered after it",
     );
-    assert_eq!(callbacks(recent), 1);
-    let next = hold("p6");
-    assert!(next > newest, "{next} after {newest}");
+    // A queue opened afresh numbers from the store, after the newest item.
+    drop(q);
+    let q = ReviewQueue::open(&path, None, true).unwrap();
+    let next = hold(&q, "p8");
+    assert_eq!(next, newest + 1);
 }

@@ -64,14 +64,10 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 360
 
 /// Starts the daily prune when `[audit] prune_max_days` is set.
 pub fn start_prune(app: &Arc<App>) -> anyhow::Result<()> {
+    // Checked with the rest of the config, before anything was opened.
     let Some(days) = app.config.backups.prune_days()? else {
         return Ok(());
     };
-    if app.config.audit.is_none() {
-        anyhow::bail!(
-            "[audit] prune_max_days is set, but there is no store to prune ([server] audit)"
-        );
-    }
     let app = app.clone();
     std::thread::Builder::new()
         .name("shenhe-prune".into())

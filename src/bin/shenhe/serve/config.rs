@@ -229,6 +229,9 @@ impl ServerConfig {
         } else if self.backups.backup_every.is_some() || self.backups.backup_keep.is_some() {
             bail!("[audit] backup_every and backup_keep need backup_dir (where backups go)");
         }
+        if self.backups.prune_days()?.is_some() && self.audit.is_none() {
+            bail!("[audit] prune_max_days: pruning is of the audit store; give one ([server] audit or --audit)");
+        }
         if self.review.callback_url.is_some() && self.audit.is_none() {
             bail!("[review] callbacks need the review queue, which needs an audit store");
         }
