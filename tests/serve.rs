@@ -909,6 +909,30 @@ fn scheduled_backups_are_verified_recorded_and_reported_in_metrics() {
 }
 
 #[test]
+fn a_new_key_piped_to_a_reader_that_stops_early_is_not_a_crash() {
+    // `shenhe serve key new ... | head -1`: the reader keeps the key and goes; the rest of
+    // the output meets a closed pipe. It panicked there (exit 101) once in a while.
+    for _ in 0..5 {
+        let mut child = common::shenhe()
+            .args([
+                "serve", "key", "new", "--name", "forum", "--role", "moderate",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn the_service_prunes_its_store_past_retention_and_records_it() {
     // A store with a decision recorded long ago, then the service on it with pruning on.
     let dir = tempfile::tempdir().unwrap();

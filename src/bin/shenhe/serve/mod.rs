@@ -293,17 +293,32 @@ fn build_engine(paths: &[PathBuf], limits: Limits) -> shenhe::Result<Engine> {
     Ok(engine)
 }
 
+/// Writes `text` to standard output; a reader gone before the end (`| head -1` keeps the
+/// key and closes the pipe) is not an error. `print!` panicked there (exit 101, after the
+/// key was shown).
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("writing to standard output"),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(KeyCommand::Key {
             command: KeyAction::New { name, roles },
         }) => {
             let (key, block) = auth::new_key(&name, &roles)?;
-            println!("{key}");
+            out(&format!("{key}\n"))?;
             eprintln!(
                 "shenhe serve: the key above is shown once; only its SHA-256 goes in the config:\n"
             );
-            print!("\n{block}");
+            out(&format!("\n{block}"))?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(KeyCommand::Key {
@@ -316,7 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }) => {
             let grace = rotate::grace(&grace)?;
             let r = rotate::rotate(&config, &name, grace, jiff::Timestamp::now())?;
-            println!("{}", r.key);
+            out(&format!("{}\n", r.key))?;
             eprintln!(
                 "shenhe serve: key {name:?} rotated in {}: the key above is shown once; give it to {name}. \
                  The old key{} keep{} working until {}. The running service takes the change at its next \
@@ -336,7 +351,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
-            print!("{}", auth::new_user(&name, password, &roles)?);
+            out(&auth::new_user(&name, password, &roles)?)?;
             return Ok(ExitCode::SUCCESS);
         }
         None => {}
