@@ -486,7 +486,12 @@ pub struct AuditStore {
 /// undecided items, items whose callback is not delivered yet, and the newest item and the
 /// newest callback's item: the queue numbers the next hold after the one, the outbox the
 /// next callback (its delivery id, which forums deduplicate by) after the other.
-fn prune_reviews(tx: &Connection, cutoff: &str, offset: Offset, held: &str) -> Result<u64> {
+fn prune_reviews(
+    tx: &Connection,
+    cutoff: jiff::civil::Date,
+    offset: Offset,
+    held: &str,
+) -> Result<u64> {
     let queue: i64 = tx
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'reviews'",
@@ -498,8 +503,7 @@ fn prune_reviews(tx: &Connection, cutoff: &str, offset: Offset, held: &str) -> R
         return Ok(0);
     }
     let since = cutoff
-        .parse::<jiff::civil::Date>()
-        .and_then(|d| d.to_zoned(offset.to_time_zone()))
+        .to_zoned(offset.to_time_zone())
         .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
         .timestamp()
         .to_string();
@@ -1184,10 +1188,10 @@ impl AuditStore {
             ));
         }
         let today = now.to_zoned(self.offset.to_time_zone()).date();
-        let cutoff = today
+        let cutoff_day = today
             .checked_sub(jiff::Span::new().days(i64::from(max_days)))
-            .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
-            .to_string();
+            .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?;
+        let cutoff = cutoff_day.to_string();
         // Immediate: it reads the manifest, then writes; another writer on the file (the
         // review queue's connection) between the two would fail it as a stale snapshot.
         let tx = self
@@ -1231,7 +1235,7 @@ impl AuditStore {
             out.records += deleted;
             out.held += kept as u64;
         }
-        out.reviews = prune_reviews(&tx, &cutoff, self.offset, held)?;
+        out.reviews = prune_reviews(&tx, cutoff_day, self.offset, held)?;
         tx.commit().map_err(db_err("committing the prune"))?;
         out.days = days.into_iter().map(|(d, _, _)| d).collect();
         Ok(out)
