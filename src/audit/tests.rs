@@ -439,3 +439,73 @@ fn a_record_without_an_account_or_a_post_id_is_pruned_while_others_are_held() {
         .unwrap();
     assert_eq!(left, 0, "the record with no account is gone");
 }
+
+#[test]
+fn a_prune_in_steps_verifies_after_each_step_while_records_are_added_between_them() {
+    let (dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    s.hold(HoldKind::User, "u2").unwrap();
+    let now = ts("2027-01-01T00:00:00Z");
+    let mut pruning = s.start_prune(now, 190).unwrap().with_batch(1);
+    let (engine, run) = (Engine::bundled(), s.begin_run(None, None, "hash").unwrap());
+    let mut steps = 0;
+    while s.prune_step(&mut pruning).unwrap() {
+        steps += 1;
+        assert_eq!(problem(&s), "", "after step {steps}");
+        // A decision recorded between two steps, as a service's commits are.
+        let p = post(&format!("new{steps}"), "u9", "出售冰毒");
+        s.append(run, vec![(None, &p, &engine.scan(&p))], now)
+            .unwrap();
+    }
+    // Six records of three days go one per step, and a step a day finds only its held
+    // record left.
+    assert_eq!(steps, 9, "{:?}", pruning.done());
+    let done = pruning.into_done();
+    assert_eq!((done.records, done.held, done.days.len()), (6, 3, 3));
+    let (_twin_dir, mut twin) = store_with_days(None, "2026-01-01T02:00:00Z", 3);
+    twin.hold(HoldKind::User, "u2").unwrap();
+    assert_eq!(twin.prune(now, 190).unwrap(), done, "the same as one prune");
+    let left: i64 = raw(&dir)
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        left,
+        3 + steps,
+        "the held records and the ones added meanwhile"
+    );
+    assert_eq!(s.verify(None).unwrap().pruned_days, 3);
+}
+
+#[test]
+fn a_prune_cut_short_is_finished_by_the_next_one() {
+    let (_dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    let now = ts("2027-01-01T00:00:00Z");
+    let mut pruning = s.start_prune(now, 190).unwrap().with_batch(2);
+    assert!(s.prune_step(&mut pruning).unwrap());
+    assert_eq!(pruning.done().records, 2);
+    // The process stops here (a crash, a restart): the store is consistent.
+    drop(pruning);
+    let v = s.verify(None).unwrap();
+    assert_eq!((v.problem, v.records, v.pruned_days), (None, 4, 1));
+    let rest = s.prune(now, 190).unwrap();
+    assert_eq!((rest.records, rest.held), (4, 0));
+    assert_eq!(rest.days, ["2026-01-01", "2026-01-02"]);
+    let v = s.verify(None).unwrap();
+    assert_eq!((v.problem, v.records, v.pruned_days), (None, 0, 2));
+}
+
+#[test]
+fn records_kept_by_a_hold_go_at_the_first_prune_after_it_is_lifted() {
+    let (_dir, mut s) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    s.hold(HoldKind::Post, "p0-1").unwrap();
+    let now = ts("2027-01-01T00:00:00Z");
+    let first = s.prune(now, 190).unwrap();
+    assert_eq!((first.records, first.held), (5, 1));
+    // Nothing left to do while the hold stands.
+    assert_eq!(s.prune(now, 190).unwrap(), Pruned::default());
+    assert!(s.unhold(HoldKind::Post, "p0-1").unwrap());
+    let second = s.prune(now, 190).unwrap();
+    assert_eq!((second.records, second.held), (1, 0));
+    assert_eq!(second.days, ["2026-01-01"]);
+    let v = s.verify(None).unwrap();
+    assert_eq!((v.problem, v.records, v.pruned_days), (None, 0, 2));
+}

@@ -39,6 +39,10 @@ use crate::review::{HoldRow, ReviewQueue};
 use crate::vocab::Action;
 use commit::{GroupCommit, Ticket};
 
+/// The pause between two steps of [`Pipeline::prune_audit`]: the commits waiting for the
+/// store take it meanwhile (a step takes a few milliseconds).
+const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// The decision of [`Pipeline::moderate_json_then`], or the error line to give back.
 pub type Moderated = std::result::Result<Decision, LineError>;
 
@@ -888,8 +892,9 @@ impl Pipeline {
     /// [`AuditStore::prune`](crate::audit::AuditStore::prune) does (whole days, holds kept,
     /// never a day younger than the floor; decided review items in the same file too),
     /// through the pipeline's own connection: for a process that holds the store's writer
-    /// lock, as a service does, which `shenhe audit prune` cannot take meanwhile. Commits
-    /// wait while it runs. `None` without a store.
+    /// lock, as a service does, which `shenhe audit prune` cannot take meanwhile. One step
+    /// at a time ([`AuditStore::prune_step`](crate::audit::AuditStore::prune_step)): commits
+    /// wait for a step, not for the whole prune. `None` without a store.
     pub fn prune_audit(
         &self,
         now: jiff::Timestamp,
@@ -897,7 +902,15 @@ impl Pipeline {
     ) -> Result<Option<crate::audit::Pruned>> {
         match &self.audit {
             None => Ok(None),
-            Some(a) => a.store().prune(now, max_days).map(Some),
+            Some(a) => {
+                let mut pruning = a.store().start_prune(now, max_days)?;
+                // The store is locked for one step at a time; the pause lets the commits
+                // waiting for it go first (a mutex does not queue its waiters).
+                while a.store().prune_step(&mut pruning)? {
+                    std::thread::sleep(PRUNE_PAUSE);
+                }
+                Ok(Some(pruning.into_done()))
+            }
         }
     }
 
