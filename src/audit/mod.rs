@@ -375,7 +375,8 @@ pub struct Verification {
     pub records: u64,
     /// Days in the manifest.
     pub days: u64,
-    /// Days pruned (their records gone but for held ones).
+    /// Days pruned (their records gone but for held ones, or going: a prune cut short
+    /// leaves a day marked pruned with some of its records, which the next prune deletes).
     pub pruned_days: u64,
     /// The head: the last record's hash (the genesis hash for an empty store).
     pub head: String,
@@ -443,8 +444,6 @@ impl Pruning {
 #[derive(Clone, Debug)]
 struct PruneDay {
     day: String,
-    first: i64,
-    last: i64,
     /// Not marked pruned when the prune started.
     unpruned: bool,
     /// The record to go on from.
@@ -535,21 +534,27 @@ pub struct AuditStore {
     writer: Option<std::fs::File>,
 }
 
-/// Deletes the review queue's items decided before the day `cutoff` (in `offset`'s days)
-/// and their callbacks, when the queue is in this file: they hold the post and the
-/// poster's fields, kept as long as the records and no longer. Items of held accounts and
-/// posts ([`HELD`]) stay, as their records do; so do
-/// undecided items, items whose callback is not delivered yet, and the newest item and the
-/// newest callback's item: the queue numbers the next hold after the one, the outbox the
-/// next callback (its delivery id, which forums deduplicate by) after the other.
-fn prune_reviews(tx: &Connection, cutoff: jiff::civil::Date, offset: Offset) -> Result<u64> {
+/// Deletes up to `limit` of the review queue's items decided before the day `cutoff` (in
+/// `offset`'s days) and their callbacks, when the queue is in this file: they hold the post
+/// and the poster's fields, kept as long as the records and no longer. Items of held
+/// accounts and posts ([`HELD`]) stay, as their records do; so do undecided items, items
+/// whose callback is not delivered yet, and the newest item and the newest callback's item:
+/// the queue numbers the next hold after the one, the outbox the next callback (its
+/// delivery id, which forums deduplicate by) after the other. Returns how many went.
+fn prune_reviews(
+    tx: &Connection,
+    cutoff: jiff::civil::Date,
+    offset: Offset,
+    limit: i64,
+) -> Result<u64> {
+    let what = "pruning the review queue";
     let queue: i64 = tx
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'reviews'",
             [],
             |r| r.get(0),
         )
-        .map_err(db_err("pruning the review queue"))?;
+        .map_err(db_err(what))?;
     if queue == 0 {
         return Ok(0);
     }
@@ -558,22 +563,33 @@ fn prune_reviews(tx: &Connection, cutoff: jiff::civil::Date, offset: Offset) -> 
         .map_err(|e| Error::new(ErrorKind::Audit, format!("retention cutoff: {e}")))?
         .timestamp()
         .to_string();
-    let old = format!(
-        "status = 'decided' AND decided_at < ?1 AND id < (SELECT MAX(id) FROM reviews) AND NOT {HELD} \
-         AND NOT EXISTS (SELECT 1 FROM review_outbox o WHERE o.review_id = reviews.id \
-         AND (o.delivered_at IS NULL OR o.id = (SELECT MAX(id) FROM review_outbox)))"
-    );
-    tx.execute(
-        &format!(
-            "DELETE FROM review_outbox WHERE review_id IN (SELECT id FROM reviews WHERE {old})"
-        ),
-        [&since],
-    )
-    .map_err(db_err("pruning the review queue"))?;
-    let deleted = tx
-        .execute(&format!("DELETE FROM reviews WHERE {old}"), [&since])
-        .map_err(db_err("pruning the review queue"))?;
-    Ok(deleted as u64)
+    let ids: Vec<i64> = {
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT id FROM reviews WHERE status = 'decided' AND decided_at < ?1 \
+                 AND id < (SELECT MAX(id) FROM reviews) AND NOT {HELD} \
+                 AND NOT EXISTS (SELECT 1 FROM review_outbox o WHERE o.review_id = reviews.id \
+                 AND (o.delivered_at IS NULL OR o.id = (SELECT MAX(id) FROM review_outbox))) \
+                 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(db_err(what))?;
+        let rows = stmt
+            .query_map(params![since, limit], |r| r.get(0))
+            .map_err(db_err(what))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(db_err(what))?
+    };
+    let mut callbacks = tx
+        .prepare_cached("DELETE FROM review_outbox WHERE review_id = ?1")
+        .map_err(db_err(what))?;
+    let mut items = tx
+        .prepare_cached("DELETE FROM reviews WHERE id = ?1")
+        .map_err(db_err(what))?;
+    for id in &ids {
+        callbacks.execute([id]).map_err(db_err(what))?;
+        items.execute([id]).map_err(db_err(what))?;
+    }
+    Ok(ids.len() as u64)
 }
 
 /// Makes `conn` wait, when another connection holds the store's write lock, in steps of
@@ -1260,7 +1276,7 @@ impl AuditStore {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT day, first_seq, last_seq, pruned_at IS NULL FROM manifest m WHERE day < ?1 \
+                "SELECT day, pruned_at IS NULL FROM manifest m WHERE day < ?1 \
                  AND (pruned_at IS NULL OR EXISTS (SELECT 1 FROM records \
                  WHERE seq BETWEEN m.first_seq AND m.last_seq AND NOT {HELD})) ORDER BY day"
             ))
@@ -1269,9 +1285,7 @@ impl AuditStore {
             .query_map([cutoff.to_string()], |r| {
                 Ok(PruneDay {
                     day: r.get(0)?,
-                    first: r.get(1)?,
-                    last: r.get(2)?,
-                    unpruned: r.get(3)?,
+                    unpruned: r.get(1)?,
                     next: None,
                     deleted: 0,
                 })
@@ -1290,9 +1304,10 @@ impl AuditStore {
     }
 
     /// Does the next step of `pruning` in one transaction: deletes up to
-    /// [`PRUNE_BATCH`] records of the oldest day left, or, once no day is left, the
-    /// decided review items past retention. Returns whether steps remain;
-    /// [`Pruning::done`] says what the steps so far did.
+    /// [`PRUNE_BATCH`] records of the oldest day left, or, once no day is left, up to as
+    /// many decided review items past retention. Returns whether steps remain;
+    /// [`Pruning::done`] says what the steps so far did. A plan made on another store
+    /// fails here, deleting nothing.
     pub fn prune_step(&mut self, pruning: &mut Pruning) -> Result<bool> {
         // Immediate: it reads, then writes; another writer on the file (the review queue's
         // connection) between the two would fail it as a stale snapshot.
@@ -1304,22 +1319,40 @@ impl AuditStore {
             if pruning.reviews_done {
                 return Ok(false);
             }
-            let reviews = prune_reviews(&tx, pruning.cutoff, self.offset)?;
+            let reviews = prune_reviews(&tx, pruning.cutoff, self.offset, pruning.batch)?;
             tx.commit().map_err(db_err("committing the prune"))?;
             pruning.done.reviews += reviews;
-            pruning.reviews_done = true;
-            return Ok(false);
+            // A step that deleted fewer than it could was the last.
+            pruning.reviews_done = (reviews as i64) < pruning.batch;
+            return Ok(!pruning.reviews_done);
         };
+        // The day's range as the store has it (a plan applied to another store, or a day
+        // that is not past the cutoff, fails here instead of deleting another day's
+        // records).
+        let (first, last): (i64, i64) = tx
+            .query_row(
+                "SELECT first_seq, last_seq FROM manifest WHERE day = ?1 AND day < ?2",
+                params![day.day, pruning.cutoff.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err("pruning"))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Audit,
+                    format!("pruning: day {} is not in this store's manifest before the cutoff (a prune planned on another store?)", day.day),
+                )
+            })?;
         // From the first record the day still has that no hold keeps: a day pruned
         // before keeps only held records, and its range is passed over at once.
         let from: Option<i64> = tx
             .query_row(
                 &format!("SELECT MIN(seq) FROM records WHERE seq BETWEEN ?1 AND ?2 AND NOT {HELD}"),
-                [day.next.unwrap_or(day.first), day.last],
+                [day.next.unwrap_or(first).max(first), last],
                 |r| r.get(0),
             )
             .map_err(db_err("pruning"))?;
-        let to = from.map_or(day.last, |f| (f + pruning.batch - 1).min(day.last));
+        let to = from.map_or(last, |f| (f + pruning.batch - 1).min(last));
         let deleted = match from {
             None => 0,
             Some(from) => tx
@@ -1337,11 +1370,11 @@ impl AuditStore {
             params![day.day, pruning.now, deleted as i64],
         )
         .map_err(db_err("pruning"))?;
-        let finished = to >= day.last;
+        let finished = to >= last;
         let kept: i64 = if finished {
             tx.query_row(
                 "SELECT COUNT(*) FROM records WHERE seq BETWEEN ?1 AND ?2",
-                [day.first, day.last],
+                [first, last],
                 |r| r.get(0),
             )
             .map_err(db_err("pruning"))?
@@ -1353,10 +1386,12 @@ impl AuditStore {
         day.deleted += deleted;
         day.next = Some(to + 1);
         if finished {
-            pruning.done.held += kept as u64;
             let day = pruning.days.pop_front().expect("the day just pruned");
+            // A day pruned before is reported again only when this prune deleted some of
+            // it (records whose hold was lifted since).
             if day.unpruned || day.deleted > 0 {
                 pruning.done.days.push(day.day);
+                pruning.done.held += kept as u64;
             }
         }
         Ok(true)

@@ -509,3 +509,19 @@ fn records_kept_by_a_hold_go_at_the_first_prune_after_it_is_lifted() {
     let v = s.verify(None).unwrap();
     assert_eq!((v.problem, v.records, v.pruned_days), (None, 0, 2));
 }
+
+#[test]
+fn a_prune_planned_on_one_store_deletes_nothing_in_another() {
+    let (_a_dir, a) = store_with_days(None, "2026-01-01T02:00:00Z", 2);
+    // The other store's days are younger: none of them is past the plan's cutoff.
+    let (b_dir, mut b) = store_with_days(None, "2026-09-01T02:00:00Z", 2);
+    let now = ts("2027-01-01T00:00:00Z");
+    let mut pruning = a.start_prune(now, 190).unwrap();
+    let e = b.prune_step(&mut pruning).unwrap_err().to_string();
+    assert!(e.contains("not in this store's manifest"), "{e}");
+    let n: i64 = raw(&b_dir)
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 6);
+    assert_eq!(problem(&b), "");
+}

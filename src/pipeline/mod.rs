@@ -894,24 +894,29 @@ impl Pipeline {
     /// through the pipeline's own connection: for a process that holds the store's writer
     /// lock, as a service does, which `shenhe audit prune` cannot take meanwhile. One step
     /// at a time ([`AuditStore::prune_step`](crate::audit::AuditStore::prune_step)): commits
-    /// wait for a step, not for the whole prune. `None` without a store.
+    /// wait for a step, not for the whole prune. Returns what was deleted and how the prune
+    /// ended: a step that fails stops it, and the steps before it stay done (the next prune
+    /// goes on from there). `None` without a store.
     pub fn prune_audit(
         &self,
         now: jiff::Timestamp,
         max_days: u32,
-    ) -> Result<Option<crate::audit::Pruned>> {
-        match &self.audit {
-            None => Ok(None),
-            Some(a) => {
-                let mut pruning = a.store().start_prune(now, max_days)?;
-                // The store is locked for one step at a time; the pause lets the commits
-                // waiting for it go first (a mutex does not queue its waiters).
-                while a.store().prune_step(&mut pruning)? {
-                    std::thread::sleep(PRUNE_PAUSE);
-                }
-                Ok(Some(pruning.into_done()))
+    ) -> Option<(crate::audit::Pruned, Result<()>)> {
+        let a = self.audit.as_ref()?;
+        let mut pruning = match a.store().start_prune(now, max_days) {
+            Ok(p) => p,
+            Err(e) => return Some((crate::audit::Pruned::default(), Err(e))),
+        };
+        // The store is locked for one step at a time; the pause lets the commits waiting
+        // for it go first (a mutex does not queue its waiters).
+        let outcome = loop {
+            match a.store().prune_step(&mut pruning) {
+                Ok(true) => std::thread::sleep(PRUNE_PAUSE),
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        Some((pruning.into_done(), outcome))
     }
 
     /// The last record of an act of `kind` in the audit store (an `event` with that

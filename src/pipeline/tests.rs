@@ -576,3 +576,43 @@ impl std::io::Write for ChannelWriter {
         Ok(())
     }
 }
+
+#[test]
+fn a_prune_that_fails_partway_says_what_it_deleted_before_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let e = engine(RULES);
+    let run = s.begin_run(None, None, "hash").unwrap();
+    // Two old days of three records each (seq 1–3 and 4–6).
+    for day in ["2026-01-01T02:00:00Z", "2026-01-02T02:00:00Z"] {
+        let posts: Vec<Post> = (0..3)
+            .map(|i| post(&format!("u{i}"), "203.0.113.1", day, "你好"))
+            .collect();
+        let decisions: Vec<Decision> = posts.iter().map(|p| e.load().scan(p)).collect();
+        let entries = posts
+            .iter()
+            .zip(&decisions)
+            .map(|(p, d)| (None, p, d))
+            .collect::<Vec<_>>();
+        s.append(run, entries, day.parse().unwrap()).unwrap();
+    }
+    drop(s);
+    rusqlite::Connection::open(dir.path().join("audit.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE DELETE ON records WHEN OLD.seq = 5 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let m = Pipeline::builder(e)
+        .audit(store(dir.path()))
+        .build()
+        .unwrap();
+    let (done, outcome) = m
+        .prune_audit("2027-01-01T00:00:00Z".parse().unwrap(), 190)
+        .unwrap();
+    assert!(outcome.unwrap_err().to_string().contains("refused"));
+    assert_eq!(
+        (done.days, done.records),
+        (vec!["2026-01-01".to_owned()], 3)
+    );
+}

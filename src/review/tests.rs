@@ -503,3 +503,48 @@ fn pruning_the_store_deletes_decided_items_past_retention_with_their_callbacks()
     let next = hold(&q, "p8");
     assert_eq!(next, newest + 1);
 }
+
+#[test]
+fn decided_items_past_retention_are_pruned_a_batch_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut store = AuditStore::open(&path, None).unwrap();
+    let q = ReviewQueue::open(&path, None, true).unwrap();
+    let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+    let ids: Vec<i64> = (1..=6)
+        .map(|n| {
+            let p = post(&format!("p{n}"), "chat", "你这个傻逼");
+            let d = engine().load().scan(&p);
+            let id = q.hold(&p, &d, at("2026-01-02T08:00:00Z")).unwrap();
+            q.decide(
+                id,
+                "alice",
+                Verdict::Approve,
+                None,
+                at("2026-01-03T08:00:00Z"),
+            )
+            .unwrap();
+            id
+        })
+        .collect();
+    for cb in q.due_callbacks(at("2026-01-04T00:00:00Z"), 100).unwrap() {
+        q.delivered(cb.id, at("2026-01-04T00:00:00Z")).unwrap();
+    }
+    let mut pruning = store
+        .start_prune(at("2026-10-01T00:00:00Z"), 190)
+        .unwrap()
+        .with_batch(2);
+    let mut steps = Vec::new();
+    while store.prune_step(&mut pruning).unwrap() {
+        steps.push(pruning.done().reviews);
+    }
+    // Five items can go (the newest stays): two, two, then one, which ends the prune.
+    assert_eq!(steps, [2, 4], "{:?}", pruning.done());
+    assert_eq!(pruning.done().reviews, 5);
+    let left: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| q.get(*id).unwrap().is_some())
+        .collect();
+    assert_eq!(left, [ids[5]], "only the newest item is left");
+}

@@ -78,35 +78,40 @@ pub fn start_prune(app: &Arc<App>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One prune, recorded in the audit chain when it deleted anything; failures are logged,
-/// never fatal (the next day tries again).
+/// One prune, recorded in the audit chain when it deleted anything, also when it stopped
+/// on a failure after some steps (the record then says why); failures are logged, never
+/// fatal (the next day tries again and goes on from where this one stopped).
 fn prune(app: &App, days: u32) {
-    let done = (|| -> anyhow::Result<Option<shenhe::audit::Pruned>> {
-        let Some(p) = app.pipeline.prune_audit(jiff::Timestamp::now(), days)? else {
-            return Ok(None);
-        };
-        if !p.days.is_empty() || p.reviews > 0 {
-            let event = serde_json::json!({
-                "kind": "prune",
-                "max_days": days,
-                "days": p.days,
-                "records": p.records,
-                "held": p.held,
-                "reviews": p.reviews,
-            });
-            app.pipeline.record_event("schedule", &event).map_err(|e| {
-                anyhow::anyhow!("the store was pruned but the prune could not be recorded: {e}")
-            })?;
+    let Some((p, outcome)) = app.pipeline.prune_audit(jiff::Timestamp::now(), days) else {
+        return;
+    };
+    let mut failure = outcome.err().map(|e| e.to_string());
+    if !p.days.is_empty() || p.records > 0 || p.reviews > 0 {
+        let mut event = serde_json::json!({
+            "kind": "prune",
+            "max_days": days,
+            "days": p.days,
+            "records": p.records,
+            "held": p.held,
+            "reviews": p.reviews,
+        });
+        if let Some(f) = &failure {
+            event["error"] = serde_json::Value::from(format!("stopped before the end: {f}"));
         }
-        Ok(Some(p))
-    })();
-    match done {
-        Ok(Some(p)) => {
+        if let Err(e) = app.pipeline.record_event("schedule", &event) {
+            let recorded = format!("the store was pruned but the prune could not be recorded: {e}");
+            failure = Some(match failure {
+                Some(f) => format!("{f}; {recorded}"),
+                None => recorded,
+            });
+        }
+    }
+    match failure {
+        None => {
             tracing::info!(target: "shenhe::prune", days = p.days.len(), records = p.records, held = p.held, reviews = p.reviews, "audit store pruned");
         }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(target: "shenhe::prune", error = %format!("{e:#}"), "audit store prune failed");
+        Some(f) => {
+            tracing::error!(target: "shenhe::prune", error = %f, days = p.days.len(), records = p.records, held = p.held, reviews = p.reviews, "audit store prune failed");
         }
     }
 }
