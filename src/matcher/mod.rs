@@ -9,10 +9,12 @@
 //! fields, conditions or policy.
 
 mod boundary;
+mod copies;
 mod pinyin;
 mod start_filter;
 
 use boundary::Segmenter;
+use copies::{Copies, Copy, GroupCopy};
 use start_filter::{FilteredMatches, HanPairs, StartFilter};
 
 use std::collections::HashMap;
@@ -168,13 +170,40 @@ impl Iterator for Matches<'_> {
 }
 
 impl Automaton {
-    fn find_overlapping<'a>(&'a self, folded: &'a str) -> Matches<'a> {
+    /// Overlapping matches in `folded`, read from this thread's copy of the automaton when
+    /// it has one (`own`, see [`copies`]).
+    fn find_overlapping<'a>(&'a self, own: Option<&'a GroupCopy>, folded: &'a str) -> Matches<'a> {
         match self {
-            Automaton::Chars(ac, Some(filter)) if filter.pays() => {
-                Matches::Filtered(filter.find_overlapping(ac, folded))
+            Automaton::Chars(ac, filter) => {
+                let ac = own.map_or(ac, |c| &c.ac);
+                match filter {
+                    Some(f) if f.pays() => {
+                        let bits = own.and_then(|c| c.bits.as_ref()).unwrap_or(f.bits());
+                        Matches::Filtered(f.find_overlapping(bits, ac, folded))
+                    }
+                    _ => Matches::Chars(ac.find_overlapping_iter(folded)),
+                }
             }
-            Automaton::Chars(ac, _) => Matches::Chars(ac.find_overlapping_iter(folded)),
             Automaton::Bytes(ac, first) => Matches::Bytes(ac.find_overlapping_iter(folded), first),
+        }
+    }
+
+    /// A copy for another thread (see [`copies`]): character automata only.
+    fn copy(&self) -> Option<GroupCopy> {
+        match self {
+            Automaton::Chars(ac, filter) => Some(GroupCopy {
+                ac: ac.clone(),
+                bits: filter.as_ref().map(|f| f.bits().clone()),
+            }),
+            Automaton::Bytes(..) => None,
+        }
+    }
+
+    /// What [`Automaton::copy`] copies, in bytes.
+    fn copied_bytes(&self) -> usize {
+        match self {
+            Automaton::Chars(..) => self.heap_bytes(),
+            Automaton::Bytes(..) => 0,
         }
     }
 
@@ -257,6 +286,8 @@ pub(crate) struct Matcher {
     /// Whether a scan may need the segmenter: word-boundary rules, or a step that changes
     /// chars (whose hits are checked against the text's own words).
     dictionary: bool,
+    /// The literal groups' automata, copied for the scanning threads beyond the first.
+    copies: Copies,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -554,13 +585,20 @@ impl Matcher {
         if dictionary {
             Segmenter::load_in_background();
         }
+        let copied = literal_groups.iter().map(|g| g.ac.copied_bytes()).sum();
         Ok(Matcher {
             literal: literal_groups,
             regex: regex_groups,
             detect: detect_groups,
             segments,
             dictionary,
+            copies: Copies::for_size(copied),
         })
+    }
+
+    /// A copy of the literal groups' character automata, for another thread.
+    fn copy_automata(&self) -> Copy {
+        self.literal.iter().map(|g| g.ac.copy()).collect()
     }
 
     /// Loads, on this thread, what this matcher's scans would otherwise load on first use:
@@ -588,7 +626,8 @@ impl Matcher {
         out
     }
 
-    /// Size of the literal automata in bytes.
+    /// Size of the literal automata in bytes (without the copies that threads beyond the
+    /// first scan with: at most one per further core, made on their first scan).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.literal
             .iter()
@@ -615,7 +654,9 @@ impl Matcher {
             segmenting: Duration::ZERO,
             said: Folded::default(),
         };
-        for g in &self.literal {
+        let copy = self.copies.for_this_thread(|| self.copy_automata());
+        for (i, g) in self.literal.iter().enumerate() {
+            let own = copy.and_then(|c| c[i].as_ref());
             // Without steps the text is its own fold: no copy, no offset map.
             let exact = g.profile == Profile::EXACT;
             let folded = if exact {
@@ -624,7 +665,7 @@ impl Matcher {
                 g.table.fold_into(text, scratch);
                 scratch.text()
             };
-            for (m_start, m_end, p) in g.ac.find_overlapping(folded) {
+            for (m_start, m_end, p) in g.ac.find_overlapping(own, folded) {
                 let m = Found {
                     fs: m_start,
                     fe: m_end,
@@ -636,7 +677,7 @@ impl Matcher {
                 self.accept(g, scratch, exact, &m, p, &mut sink);
             }
             if !exact && (g.skip_lone.is_some() || g.skip_tones) {
-                self.find_skipping(g, scratch, &mut sink);
+                self.find_skipping(g, own, scratch, &mut sink);
             }
         }
         let segmenting = sink.segmenting;
@@ -806,7 +847,13 @@ impl Matcher {
     /// of the fold around them, with them left out. Only matches over a skipped char count
     /// (the others were found by the first look); a lone char must be Latin or a digit in
     /// the original text, not a numeral like 一 (统一战 is no 统战).
-    fn find_skipping(&self, g: &LiteralGroup, scratch: &Folded, sink: &mut Sink<'_, '_>) {
+    fn find_skipping(
+        &self,
+        g: &LiteralGroup,
+        own: Option<&GroupCopy>,
+        scratch: &Folded,
+        sink: &mut Sink<'_, '_>,
+    ) {
         let folded = scratch.text();
         let mut sites: Vec<(usize, Skip)> = Vec::new();
         let lone = g.skip_lone.as_ref();
@@ -847,7 +894,7 @@ impl Matcher {
             }
             window.push_str(&folded[from..hi]);
             map.extend((from..hi).map(|x| x as u32));
-            for (ws, we, p) in g.ac.find_overlapping(&window) {
+            for (ws, we, p) in g.ac.find_overlapping(own, &window) {
                 let (fs, mut fe) = (map[ws] as usize, map[we - 1] as usize + 1);
                 let mut covered = cluster.iter().filter(|(i, _)| fs < *i && *i < fe);
                 let Some(&(_, first)) = covered.next() else {
@@ -1272,6 +1319,54 @@ mod tests {
         hits.sort_by_key(|h| (h.start, h.end, h.rule, h.source));
         allows.sort_by_key(|a| (a.start, a.end, a.rule));
         (hits, allows)
+    }
+
+    /// Threads beyond the first scan with copies of the automata (and of the start filter's
+    /// bits): they find exactly what the originals find, on every group (exact, default
+    /// steps with a start filter, a skipping look over a lone letter).
+    #[test]
+    fn copies_find_what_the_originals_find() {
+        let mut terms: Vec<String> = ["赌博", "六合彩", "冰毒", "网络赌场", "K粉"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        // Enough two-char terms that the start filter is built and pays.
+        terms.extend((0..300u32).map(|i| {
+            let a = char::from_u32(0x4e00 + i * 7).unwrap();
+            let b = char::from_u32(0x4e01 + i * 13).unwrap();
+            format!("{a}{b}")
+        }));
+        let list = serde_json::to_string(&terms).unwrap();
+        let rules = crate::RuleSet::from_toml_str(&format!(
+            "[[rule]]\nid = \"exact\"\ncategory = 7\nseverity = \"high\"\nnormalize = []\nterms = {list}\n\
+             [[rule]]\nid = \"default\"\ncategory = 7\nseverity = \"high\"\nterms = {list}\n"
+        ))
+        .unwrap();
+        let mut m = Matcher::new(rules.rules()).unwrap();
+        m.copies = Copies::new(3);
+        assert!(m.literal.len() >= 2);
+        let texts = [
+            "今天在网络赌场赌博，买了冰毒和K粉",
+            "赌a博 六-合-彩 網絡賭場 冰 毒",
+            "一丁七丈三上下不与丐丑专且丕世丗丘丙业丛东丝",
+            "",
+        ];
+        let want: Vec<_> = texts.iter().map(|t| found(&m, t)).collect();
+        assert!(!want[0].0.is_empty() && !want[1].0.is_empty());
+        // Threads are numbered as they first scan; each new thread takes the next number,
+        // so a few of them reach a slot with a copy.
+        let mut threads = 0;
+        while m.copies.made() < 2 && threads < 64 {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for (t, w) in texts.iter().zip(&want) {
+                        assert_eq!(found(&m, t), *w, "{t}");
+                    }
+                });
+            });
+            threads += 1;
+        }
+        assert!(m.copies.made() >= 2, "copies made: {}", m.copies.made());
     }
 
     /// A pattern with several owners (the same term in three rules, a term that is another

@@ -64,11 +64,42 @@ fn set(set: &mut [u64], bit: usize) {
     set[bit >> 6] |= 1 << (bit & 63);
 }
 
-/// Which character pairs (and single characters) can start a pattern.
-pub(super) struct StartFilter {
+/// The bit sets of a [`StartFilter`]: which character pairs (and single characters) can
+/// start a pattern. Read for nearly every character of a scan; cloned into each thread's
+/// copy of the automaton (`super::Copies`).
+#[derive(Clone)]
+pub(super) struct StartBits {
     pairs: Box<[u64]>,
     /// Only when some pattern is one character long.
     singles: Option<Box<[u64]>>,
+}
+
+impl StartBits {
+    /// Whether some pattern of two or more characters can start with `a`, `b`.
+    #[inline(always)]
+    fn pair(&self, a: u32, b: u32) -> bool {
+        test(&self.pairs, pair_bit(a, b))
+    }
+
+    /// Whether a pattern can start with `c` followed by `next` ([`END`] at the end).
+    #[inline(always)]
+    fn may_start(&self, c: u32, next: u32) -> bool {
+        self.pair(c, next)
+            || self
+                .singles
+                .as_deref()
+                .is_some_and(|s| test(s, single_bit(c)))
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        (self.pairs.len() + self.singles.as_ref().map_or(0, |s| s.len())) * 8
+    }
+}
+
+/// Which character pairs (and single characters) can start a pattern, and whether looking
+/// them up pays on the text this engine sees.
+pub(super) struct StartFilter {
+    bits: StartBits,
     /// Whether the filter pays on the text this engine sees: decided once, from the first
     /// [`PROBE_CHARS`] characters scanned (by any thread), then left alone. Either way the
     /// matches are the same; only the speed differs.
@@ -98,28 +129,16 @@ impl StartFilter {
             return None;
         }
         Some(StartFilter {
-            pairs,
-            singles,
+            bits: StartBits { pairs, singles },
             gate: AtomicU8::new(PROBING),
             probed: AtomicU64::new(0),
             fed: AtomicU64::new(0),
         })
     }
 
-    /// Whether some pattern of two or more characters can start with `a`, `b`.
-    #[inline(always)]
-    fn pair(&self, a: u32, b: u32) -> bool {
-        test(&self.pairs, pair_bit(a, b))
-    }
-
-    /// Whether a pattern can start with `c` followed by `next` ([`END`] at the end).
-    #[inline(always)]
-    fn may_start(&self, c: u32, next: u32) -> bool {
-        self.pair(c, next)
-            || self
-                .singles
-                .as_deref()
-                .is_some_and(|s| test(s, single_bit(c)))
+    /// The bit sets (to copy them for another thread).
+    pub(super) fn bits(&self) -> &StartBits {
+        &self.bits
     }
 
     /// Whether to use the filter: until the gate has decided, and after if it pays.
@@ -143,13 +162,15 @@ impl StartFilter {
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
-        (self.pairs.len() + self.singles.as_ref().map_or(0, |s| s.len())) * 8
+        self.bits.heap_bytes()
     }
 
     /// Overlapping matches of `ac` in `text`, as `ac.find_overlapping_iter(text)` gives
-    /// them. `ac` must have its depths cached (`cache_depths`).
+    /// them, looking pairs up in `bits` (this filter's own, or a copy of them). `ac` must
+    /// have its depths cached (`cache_depths`).
     pub(super) fn find_overlapping<'a>(
         &'a self,
+        bits: &'a StartBits,
         ac: &'a CharwiseDoubleArrayAhoCorasick<u32>,
         text: &'a str,
     ) -> FilteredMatches<'a> {
@@ -157,6 +178,7 @@ impl StartFilter {
         let ahead = chars.next();
         FilteredMatches {
             filter: self,
+            bits,
             ac,
             stepper: ac.find_overlapping_stepper(),
             chars,
@@ -174,6 +196,7 @@ impl StartFilter {
 /// automaton) in bytes of the text.
 pub(super) struct FilteredMatches<'a> {
     filter: &'a StartFilter,
+    bits: &'a StartBits,
     ac: &'a CharwiseDoubleArrayAhoCorasick<u32>,
     /// The automaton's state. Skipped characters are not fed to it, so its own position
     /// lags; match ends are taken from `chars` instead.
@@ -210,7 +233,7 @@ impl Iterator for FilteredMatches<'_> {
         }
         // The walk runs on locals, written back once a match (or the end) is found: kept
         // in the struct, every character stored them to memory.
-        let (filter, ac) = (self.filter, self.ac);
+        let (filter, ac) = (self.bits, self.ac);
         let mut stepper = self.stepper.clone();
         let mut chars = self.chars.clone();
         let mut ahead = self.ahead;
@@ -308,7 +331,10 @@ mod tests {
             .find_overlapping_iter(text)
             .map(|m| (m.start(), m.end(), m.value() as usize))
             .collect();
-        (plain, filter.find_overlapping(&ac, text).collect())
+        (
+            plain,
+            filter.find_overlapping(filter.bits(), &ac, text).collect(),
+        )
     }
 
     #[test]
@@ -354,11 +380,11 @@ mod tests {
         ac.cache_depths().unwrap();
         let scan = |text: &str| {
             let filter = StartFilter::build(&["赌博"]).unwrap();
-            let n = filter.find_overlapping(&ac, text).count();
+            let n = filter.find_overlapping(filter.bits(), &ac, text).count();
             // Still probing after one short scan.
             let probing = filter.pays();
             let long = text.repeat((PROBE_CHARS as usize).div_ceil(text.chars().count()));
-            let m = filter.find_overlapping(&ac, &long).count();
+            let m = filter.find_overlapping(filter.bits(), &ac, &long).count();
             assert!(long.chars().count() as u64 >= PROBE_CHARS);
             (n, m * 2 == long.chars().count(), m, probing, filter.pays())
         };
