@@ -149,6 +149,37 @@ fn the_batch_call_equals_one_call_per_text() {
     }
 }
 
+/// The threads example (scripts/bench-c-threads.sh) scans every post on one thread and on
+/// two sharing one engine, and names a post it could not decide.
+#[test]
+fn the_threads_example_scans_on_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = dir.path().join("posts.jsonl");
+    std::fs::write(
+        &posts,
+        "{\"id\":1,\"text\":\"今天天气不错\"}\n{\"id\":2,\"text\":\"出售冰毒\"}\n\n{\"text\":\"网络赌场\"}\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_c_file(
+        "examples/c/threads.c",
+        &[posts.to_str().unwrap(), "2", "1"],
+        None,
+    );
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.starts_with("3 posts x 2 passes: one thread ") && stdout.contains("x\n"),
+        "{stdout}"
+    );
+    std::fs::write(&posts, "{\"id\":1,\"text\":\"好\"}\n{\"id\":2}\n").unwrap();
+    let (code, _, stderr) = run_c_file(
+        "examples/c/threads.c",
+        &[posts.to_str().unwrap(), "1", "1"],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("post 2 was not decided"), "{stderr}");
+}
+
 #[test]
 fn the_submit_hook_example_publishes_holds_rejects_and_reports() {
     let dir = tempfile::tempdir().unwrap();
