@@ -381,10 +381,11 @@ impl Pipeline {
             .par_chunks(per_part)
             .map(|lines| {
                 let mut out = spare.take(0);
+                let mut writer = jsonl::LineWriter::default();
                 for l in lines {
                     match l {
                         Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
-                        Scanned::Decided(pd) => jsonl::push_decision_line(&mut out, &pd.1),
+                        Scanned::Decided(pd) => writer.push(&mut out, &pd.1),
                     }
                 }
                 out
