@@ -2,12 +2,13 @@
 //!
 //! A scan reads its group's automaton (the double array, the start filter's bit sets) at
 //! random for nearly every character. Two threads reading the same few hundred kilobytes
-//! that way ran far slower here than two threads each reading a copy of its own: a 1 MiB
-//! table read at random took 1.15 s on one thread, 1.46–1.84 s on each of two threads
-//! sharing it, and 1.16–1.18 s on each of two threads with a copy each; daachorse over the
-//! peers' 10k lexicon on 3,000-char posts gave 1.45–1.68× one thread's throughput from two
-//! threads sharing the automaton and 1.85–1.95× with a copy each (two processes: 1.95×).
-//! Multi-socket servers behave the same way. So each scanning thread beyond the first reads
+//! that way can run far slower than two threads each reading a copy of its own, depending
+//! on where the host puts the two cores: on this project's 2-core virtual machines a 1 MiB
+//! table read at random took 1.15 s on one thread and, on each of two threads sharing it,
+//! 1.46–1.84 s at one time and 1.26–1.30 s at another; with a copy each, 1.14–1.19 s both
+//! times. At the first time, daachorse over the peers' 10k lexicon on 3,000-char posts gave
+//! 1.45–1.68× one thread's throughput from two threads sharing the automaton and 1.85–1.95×
+//! with a copy each (two processes: 1.95×). Multi-socket servers behave the same way. So each scanning thread beyond the first reads
 //! a copy, made on its first scan: threads are numbered as they first scan and take the
 //! originals or a copy in turn, at most one copy per further core. An engine whose automata
 //! are large keeps none (the memory would outweigh the gain), nor do the huge groups on
@@ -31,9 +32,10 @@ pub(super) struct GroupCopy {
 pub(super) type Copy = Box<[Option<GroupCopy>]>;
 
 /// Automata larger than this together are not copied.
-const MAX_COPY_BYTES: usize = 16 << 20;
-/// Copies at most, however many cores.
-const MAX_COPIES: usize = 15;
+const MAX_COPY_BYTES: usize = 8 << 20;
+/// Copies at most, however many cores (threads beyond share them in turn): at most 56 MiB
+/// more for the largest automata copied.
+const MAX_COPIES: usize = 7;
 
 /// The copies of a matcher's automata, made on demand, one per slot.
 pub(super) struct Copies {
