@@ -254,12 +254,18 @@ impl Engine {
     /// starts loading it in the background, and a scan that comes sooner waits for it).
     /// A service calls this before it takes traffic, so its first posts, after a start or a
     /// reload, are not the ones that wait. Cheap once loaded: the dictionary is shared by
-    /// every engine in the process.
+    /// every engine in the process. (Each scanning thread beyond the first still copies the
+    /// automata on its first scan, a memory copy of at most 8 MiB: see [`heap_bytes`].)
+    ///
+    /// [`heap_bytes`]: Engine::heap_bytes
     pub fn warm_up(&self) {
         self.matcher.warm_up();
     }
 
-    /// Approximate heap size of the compiled automata, in bytes.
+    /// Approximate heap size of the compiled automata, in bytes. Threads beyond the first
+    /// that scan with this engine each read a copy of the character automata, made on their
+    /// first scan (one per further core, at most seven, none when the automata exceed 8 MiB),
+    /// which this does not count.
     pub fn heap_bytes(&self) -> usize {
         self.matcher.heap_bytes()
     }

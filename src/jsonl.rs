@@ -343,7 +343,7 @@ pub fn decision_json(decision: &Decision) -> Vec<u8> {
 /// directly. A rescan writes a line per post, and the masked text of a flagged post is most
 /// of its bytes: serde_json escapes a string one byte at a time, this looks at eight.
 pub fn push_decision_line(out: &mut Vec<u8>, d: &Decision) {
-    LineWriter::default().push(out, d);
+    push_line(out, d, None);
 }
 
 /// Writes decision lines ([`push_decision_line`]) keeping what consecutive lines share
@@ -358,42 +358,57 @@ pub(crate) struct LineWriter {
 impl LineWriter {
     /// Appends `d` as one line, with its newline.
     pub(crate) fn push(&mut self, out: &mut Vec<u8>, d: &Decision) {
-        push_line(out, d, self);
+        push_line(out, d, Some(self));
     }
 
-    /// `,"ruleset":{…}}` and the newline, escaped once per rule set.
-    fn ruleset(&mut self, r: &Arc<RulesetInfo>) -> &[u8] {
+    /// Appends `,"ruleset":{…}}` and the newline, escaped once per rule set.
+    fn ruleset(&mut self, out: &mut Vec<u8>, r: &Arc<RulesetInfo>) {
         if !matches!(&self.ruleset, Some((known, _)) if Arc::ptr_eq(known, r)) {
-            let mut b = b",\"ruleset\":{\"name\":".to_vec();
-            push_json_str(&mut b, &r.name);
-            b.extend_from_slice(b",\"version\":");
-            push_json_str(&mut b, &r.version);
-            b.extend_from_slice(b",\"hash\":");
-            push_json_str(&mut b, &r.hash);
-            b.extend_from_slice(b"}}\n");
+            let mut b = Vec::new();
+            push_ruleset(&mut b, r);
             self.ruleset = Some((r.clone(), b));
         }
-        &self.ruleset.as_ref().expect("just set").1
+        out.extend_from_slice(&self.ruleset.as_ref().expect("just set").1);
     }
 
-    /// `{"rule":…,"category":…,"severity":…` of a hit, escaped once per rule.
-    fn hit_opening(&mut self, h: &Hit) -> &[u8] {
+    /// Appends `{"rule":…,"category":…,"severity":…` of a hit, escaped once per rule.
+    fn hit_opening(&mut self, out: &mut Vec<u8>, h: &Hit) {
         if !matches!(&self.hit, Some((rule, c, s, _))
             if Arc::ptr_eq(rule, &h.rule) && *c == h.category && *s == h.severity)
         {
-            let mut b = b"{\"rule\":".to_vec();
-            push_json_str(&mut b, &h.rule);
-            b.extend_from_slice(b",\"category\":");
-            push_int(&mut b, h.category);
-            b.extend_from_slice(b",\"severity\":");
-            push_name(&mut b, h.severity.as_str());
+            let mut b = Vec::new();
+            push_hit_opening(&mut b, h);
             self.hit = Some((h.rule.clone(), h.category, h.severity, b));
         }
-        &self.hit.as_ref().expect("just set").3
+        out.extend_from_slice(&self.hit.as_ref().expect("just set").3);
     }
 }
 
-fn push_line(out: &mut Vec<u8>, d: &Decision, w: &mut LineWriter) {
+/// `,"ruleset":{…}}` and the newline: every line has fields before the rule set, so it
+/// starts with their separator.
+fn push_ruleset(out: &mut Vec<u8>, r: &RulesetInfo) {
+    out.extend_from_slice(b",\"ruleset\":{\"name\":");
+    push_json_str(out, &r.name);
+    out.extend_from_slice(b",\"version\":");
+    push_json_str(out, &r.version);
+    out.extend_from_slice(b",\"hash\":");
+    push_json_str(out, &r.hash);
+    out.extend_from_slice(b"}}\n");
+}
+
+/// `{"rule":…,"category":…,"severity":…` of a hit.
+fn push_hit_opening(out: &mut Vec<u8>, h: &Hit) {
+    out.extend_from_slice(b"{\"rule\":");
+    push_json_str(out, &h.rule);
+    out.extend_from_slice(b",\"category\":");
+    push_int(out, h.category);
+    out.extend_from_slice(b",\"severity\":");
+    push_name(out, h.severity.as_str());
+}
+
+/// A decision line; with a writer, what consecutive lines share comes from its cache (a
+/// single line is written directly: no clone of the shared names).
+fn push_line(out: &mut Vec<u8>, d: &Decision, mut w: Option<&mut LineWriter>) {
     out.push(b'{');
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, k: &str| {
@@ -427,7 +442,10 @@ fn push_line(out: &mut Vec<u8>, d: &Decision, w: &mut LineWriter) {
     }
     key(out, "hits");
     push_list(out, &d.hits, |out, h| {
-        out.extend_from_slice(w.hit_opening(h));
+        match w.as_deref_mut() {
+            Some(w) => w.hit_opening(out, h),
+            None => push_hit_opening(out, h),
+        }
         push_hit_rest(out, h);
     });
     if let Some(m) = &d.masked {
@@ -460,8 +478,10 @@ fn push_line(out: &mut Vec<u8>, d: &Decision, w: &mut LineWriter) {
         key(out, "review_id");
         push_int(out, r);
     }
-    // Every line has fields before the rule set: its comma is the separator `key` writes.
-    out.extend_from_slice(w.ruleset(&d.ruleset));
+    match w {
+        Some(w) => w.ruleset(out, &d.ruleset),
+        None => push_ruleset(out, &d.ruleset),
+    }
 }
 
 /// A hit after its opening ([`LineWriter::hit_opening`]): from `,"field"` to the `}`.

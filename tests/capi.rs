@@ -177,7 +177,10 @@ fn the_threads_example_scans_on_one_and_two_threads() {
         None,
     );
     assert_eq!(code, 1);
-    assert!(stderr.contains("post 2 was not decided"), "{stderr}");
+    assert!(
+        stderr.contains("post 2 (counting non-empty lines) was not decided"),
+        "{stderr}"
+    );
 }
 
 #[test]

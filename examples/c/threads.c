@@ -28,26 +28,33 @@ static double now(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Scans every post `passes` times, starting at a different post per thread. */
+/* Scans every post `passes` times, starting at a different post per thread. Returns NULL,
+ * or the post that was not decided (its index + 1, as a pointer). */
 static void *scan_all(void *arg) {
   size_t offset = (size_t)arg;
   for (int p = 0; p < passes; p++) {
     for (size_t i = 0; i < count; i++) {
       size_t k = (i + offset) % count;
       char *decision = NULL;
-      if (shenhe_scan_json(engine, (const uint8_t *)posts[k], lens[k], &decision) != SHENHE_OK) {
-        fprintf(stderr, "threads: post %zu was not decided\n", k + 1);
-        exit(1);
-      }
+      if (shenhe_scan_json(engine, (const uint8_t *)posts[k], lens[k], &decision) != SHENHE_OK)
+        return (void *)(k + 1);
       shenhe_string_free(decision);
     }
   }
   return NULL;
 }
 
+static void check(void *failed) {
+  if (failed) {
+    fprintf(stderr, "threads: post %zu (counting non-empty lines) was not decided\n",
+            (size_t)failed);
+    exit(1);
+  }
+}
+
 static double one_thread(void) {
   double t0 = now();
-  scan_all((void *)0);
+  check(scan_all((void *)0));
   return now() - t0;
 }
 
@@ -59,9 +66,13 @@ static double two_threads(void) {
     fprintf(stderr, "threads: cannot start a thread\n");
     exit(1);
   }
-  pthread_join(a, NULL);
-  pthread_join(b, NULL);
-  return now() - t0;
+  void *failed_a, *failed_b;
+  pthread_join(a, &failed_a);
+  pthread_join(b, &failed_b);
+  double t = now() - t0;
+  check(failed_a);
+  check(failed_b);
+  return t;
 }
 
 int main(int argc, char **argv) {
@@ -71,6 +82,10 @@ int main(int argc, char **argv) {
   }
   passes = argc > 2 ? atoi(argv[2]) : 10;
   int repeats = argc > 3 ? atoi(argv[3]) : 5;
+  if (passes < 1 || repeats < 1) {
+    fprintf(stderr, "threads: PASSES and REPEATS must be at least 1\n");
+    return 2;
+  }
   shenhe_status s = argc > 4 ? shenhe_engine_new_from_path(argv[4], &engine)
                              : shenhe_engine_new_bundled(&engine);
   if (s != SHENHE_OK) {
@@ -91,9 +106,17 @@ int main(int argc, char **argv) {
   while ((n = getline(&line, &cap, f)) > 0) {
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
     if (n == 0) continue;
-    posts = realloc(posts, (count + 1) * sizeof *posts);
-    lens = realloc(lens, (count + 1) * sizeof *lens);
-    posts[count] = strdup(line);
+    char **more_posts = realloc(posts, (count + 1) * sizeof *posts);
+    size_t *more_lens = realloc(lens, (count + 1) * sizeof *lens);
+    char *copy = malloc((size_t)n + 1);
+    if (!more_posts || !more_lens || !copy) {
+      fprintf(stderr, "threads: out of memory\n");
+      return 1;
+    }
+    posts = more_posts;
+    lens = more_lens;
+    memcpy(copy, line, (size_t)n + 1); /* the bytes as read, a NUL inside included */
+    posts[count] = copy;
     lens[count] = (size_t)n;
     count++;
   }

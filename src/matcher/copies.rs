@@ -8,11 +8,15 @@
 //! 1.46–1.84 s at one time and 1.26–1.30 s at another; with a copy each, 1.14–1.19 s both
 //! times. At the first time, daachorse over the peers' 10k lexicon on 3,000-char posts gave
 //! 1.45–1.68× one thread's throughput from two threads sharing the automaton and 1.85–1.95×
-//! with a copy each (two processes: 1.95×). Multi-socket servers behave the same way. So each scanning thread beyond the first reads
+//! with a copy each (two processes: 1.95×). Multi-socket servers are expected to behave the
+//! same way (not measured here). So each scanning thread beyond the first reads
 //! a copy, made on its first scan: threads are numbered as they first scan and take the
 //! originals or a copy in turn, at most one copy per further core. An engine whose automata
 //! are large keeps none (the memory would outweigh the gain), nor do the huge groups on
-//! aho-corasick's NFA.
+//! aho-corasick's NFA. Numbers are the process's, never reused: threads that come and go
+//! (a pool made per job) or more threads than cores may share a slot while another is idle,
+//! and a copy, once made, stays with the engine until it is dropped (a reload builds a new
+//! engine without copies).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;

@@ -1343,16 +1343,22 @@ mod tests {
         ))
         .unwrap();
         let mut m = Matcher::new(rules.rules()).unwrap();
-        m.copies = Copies::new(3);
         assert!(m.literal.len() >= 2);
+        assert!(
+            matches!(&m.literal[1].ac, Automaton::Chars(_, Some(f)) if f.pays()),
+            "the default steps' group scans through its start filter"
+        );
         let texts = [
             "今天在网络赌场赌博，买了冰毒和K粉",
             "赌a博 六-合-彩 網絡賭場 冰 毒",
             "一丁七丈三上下不与丐丑专且丕世丗丘丙业丛东丝",
             "",
         ];
+        // What the originals find (no copies at all), then the same with three copies.
+        m.copies = Copies::new(0);
         let want: Vec<_> = texts.iter().map(|t| found(&m, t)).collect();
         assert!(!want[0].0.is_empty() && !want[1].0.is_empty());
+        m.copies = Copies::new(3);
         // Threads are numbered as they first scan; each new thread takes the next number,
         // so a few of them reach a slot with a copy.
         let mut threads = 0;
