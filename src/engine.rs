@@ -265,8 +265,7 @@ impl Engine {
     /// Approximate heap size of the compiled automata, in bytes. Threads beyond the first
     /// that scan with this engine each read a copy of the character automata, made on their
     /// first scan (one per further core, at most seven, none when the automata are under
-    /// 256 KiB or over 8 MiB),
-    /// which this does not count.
+    /// 256 KiB or over 8 MiB), which this does not count.
     pub fn heap_bytes(&self) -> usize {
         self.matcher.heap_bytes()
     }

@@ -33,7 +33,7 @@ pub(super) struct GroupCopy {
 
 /// A copy of every literal group that has a character automaton (`None` for the others),
 /// in the matcher's group order.
-pub(super) type Copy = Box<[Option<GroupCopy>]>;
+pub(super) type AutomataCopy = Box<[Option<GroupCopy>]>;
 
 /// Automata smaller than this together are not copied: they stay in each core's own cache
 /// and cost little to share (a 64 KiB table: 5% at the moment a 1 MiB one cost 27–60%),
@@ -49,7 +49,7 @@ const MAX_COPIES: usize = 7;
 pub(super) struct Copies {
     /// Threads numbered k (modulo `slots.len() + 1`) read `slots[k - 1]`; number 0 reads
     /// the originals.
-    slots: Box<[OnceLock<Copy>]>,
+    slots: Box<[OnceLock<AutomataCopy>]>,
 }
 
 impl Copies {
@@ -73,7 +73,10 @@ impl Copies {
 
     /// The copy this thread reads, made by `make` when it is the slot's first; `None`: the
     /// originals.
-    pub(super) fn for_this_thread(&self, make: impl FnOnce() -> Copy) -> Option<&Copy> {
+    pub(super) fn for_this_thread(
+        &self,
+        make: impl FnOnce() -> AutomataCopy,
+    ) -> Option<&AutomataCopy> {
         if self.slots.is_empty() {
             return None;
         }

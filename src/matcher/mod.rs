@@ -14,7 +14,7 @@ mod pinyin;
 mod start_filter;
 
 use boundary::Segmenter;
-use copies::{Copies, Copy, GroupCopy};
+use copies::{AutomataCopy, Copies, GroupCopy};
 use start_filter::{FilteredMatches, HanPairs, StartFilter};
 
 use std::collections::HashMap;
@@ -597,7 +597,7 @@ impl Matcher {
     }
 
     /// A copy of the literal groups' character automata, for another thread.
-    fn copy_automata(&self) -> Copy {
+    fn copy_automata(&self) -> AutomataCopy {
         self.literal.iter().map(|g| g.ac.copy()).collect()
     }
 
