@@ -69,7 +69,7 @@ enum Role {
     Allow,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Owner {
     rule: u32,
     index: u32,
@@ -1181,15 +1181,48 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
 }
 
 /// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
-fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
-    let guard = rule.boundary != Boundary::None;
-    let table = table_for(profile);
-    // `written` is set by `GroupBuilder::add`.
-    let owner = |index: usize, role: Role, written: &str, pattern: &str, force_guard: bool| {
+/// Term lists at least this long have their patterns computed on several threads (each term's
+/// folds, regional words and pinyin: about 3 µs a term with the default steps).
+const PARALLEL_TERMS: usize = 512;
+
+/// One pattern of a rule's term, computed apart from the group (on several threads for long
+/// term lists) and then added to it in the term's order.
+struct Pending {
+    pattern: String,
+    /// What the rule wrote for it when it is not the term itself (a pinyin spelling).
+    written: Option<String>,
+    /// A look-alike spelling of the term (see [`GroupBuilder::add_form`]).
+    form: Option<String>,
+    owner: Owner,
+}
+
+/// Makes the owners of one rule's patterns.
+struct Owners<'a> {
+    rule_index: u32,
+    rule: &'a Rule,
+    /// The profile's table, and the table without the character-changing steps.
+    table: Arc<FoldTable>,
+    plain: Arc<FoldTable>,
+    profile: Profile,
+}
+
+impl Owners<'_> {
+    /// `written` is what the rule wrote (its `own_steps` are read from it), `pattern` its
+    /// fold (its ends decide the guards).
+    fn owner(
+        &self,
+        index: usize,
+        role: Role,
+        written: &str,
+        pattern: &str,
+        force_guard: bool,
+    ) -> Owner {
+        let rule = self.rule;
+        let guard = rule.boundary != Boundary::None;
         let letter_left = is_ascii_letter(pattern.chars().next());
         let letter_right = is_ascii_letter(pattern.chars().next_back());
         Owner {
-            rule: r,
+            rule: self.rule_index,
             index: index as u32,
             role,
             guard_left: (guard || force_guard) && letter_left,
@@ -1202,25 +1235,54 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
                 && (pattern.chars().any(normalize::is_han) || !(letter_left && letter_right)),
             strict: force_guard
                 || (pattern.len() <= 2 && pattern.bytes().all(|b| b.is_ascii_alphabetic())),
-            own_steps: table.span_stats(written).steps,
+            own_steps: self.table.span_stats(written).steps,
             via: 0,
             form: 0,
             written: 0,
             more: 0,
         }
-    };
-    for (i, term) in rule.terms.iter().enumerate() {
-        let folded = normalize::fold_str(profile, term);
-        let o = owner(i, Role::Term, term, &folded, false);
-        g.add(folded.clone(), term, o);
-        let plain = normalize::fold_str(profile.without(&CHANGING), term);
+    }
+
+    /// `text` folded with the rule's profile.
+    fn fold(&self, text: &str) -> String {
+        match self.profile == Profile::EXACT {
+            true => text.to_owned(),
+            false => normalize::fold_by(&self.table, text),
+        }
+    }
+
+    /// The patterns of term `i`: its fold, its readings (homophone steps), look-alike
+    /// spellings, Taiwan and Hong Kong words, pinyin.
+    fn term_patterns(&self, i: usize) -> Vec<Pending> {
+        let (rule, profile) = (self.rule, self.profile);
+        let term = rule.terms[i].as_str();
+        let mut out = Vec::new();
+        let mut push = |pattern: String, written: Option<String>, form: Option<String>, owner| {
+            out.push(Pending {
+                pattern,
+                written,
+                form,
+                owner,
+            })
+        };
+        let folded = self.fold(term);
+        push(
+            folded.clone(),
+            None,
+            None,
+            self.owner(i, Role::Term, term, &folded, false),
+        );
+        let plain = match profile == Profile::EXACT {
+            true => term.to_owned(),
+            false => normalize::fold_by(&self.plain, term),
+        };
         if profile.has(Step::Homophone) || profile.has(Step::NearHomophone) {
             // Every reading of the term's polyphonic chars (a text char is read by its
             // first reading only).
             for form in normalize::homophone_forms(&plain) {
-                let form = normalize::fold_str(profile, &form);
-                let o = owner(i, Role::Term, term, &form, false);
-                g.add(form, term, o);
+                let form = self.fold(&form);
+                let o = self.owner(i, Role::Term, term, &form, false);
+                push(form, None, None, o);
             }
         }
         // Look-alike spellings (睹博) and components (弓虽奸), each owned as itself so a hit
@@ -1236,26 +1298,26 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
                 continue;
             }
             for form in forms(&plain) {
-                let pattern = normalize::fold_str(profile, &form);
+                let pattern = self.fold(&form);
                 if pattern != folded {
-                    let mut o = owner(i, Role::Term, &form, &pattern, false);
+                    let mut o = self.owner(i, Role::Term, &form, &pattern, false);
                     o.via = normalize::bit(step);
-                    g.add_form(pattern, term, &form, o);
+                    push(pattern, None, Some(form), o);
                 }
             }
         }
         if profile.has(Step::T2s) {
             // Taiwan and Hong Kong words for the term's words (網路 for 网络).
             for form in normalize::regional_forms(term) {
-                let form = normalize::fold_str(profile, &form);
+                let form = self.fold(&form);
                 if form != folded {
-                    let o = owner(i, Role::Term, term, &form, false);
-                    g.add(form, term, o);
+                    let o = self.owner(i, Role::Term, term, &form, false);
+                    push(form, None, None, o);
                 }
             }
         }
         if rule.pinyin == Pinyin::Off {
-            continue;
+            return out;
         }
         // Pinyin comes from the term's Han characters as written, before any folding
         // (六合彩 → liuhecai: `variants` would have made it 6合彩); each spelling is then
@@ -1268,22 +1330,59 @@ fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile
             false => pinyin::tone_numbers(term),
         };
         for spelling in spellings.iter().chain(&tones) {
-            let spelling = normalize::fold_str(profile, spelling);
-            let o = owner(i, Role::Pinyin, &spelling, &spelling, false);
-            g.add(spelling.clone(), &spelling, o);
+            let spelling = self.fold(spelling);
+            let o = self.owner(i, Role::Pinyin, &spelling, &spelling, false);
+            push(spelling.clone(), Some(spelling), None, o);
         }
         if rule.pinyin == Pinyin::Initials {
             if let Some(initials) = pinyin::initials(term) {
-                let initials = normalize::fold_str(profile, &initials);
+                let initials = self.fold(&initials);
                 // Initials match only as a standalone ASCII word, whatever the boundary.
-                let o = owner(i, Role::Pinyin, &initials, &initials, true);
-                g.add(initials.clone(), &initials, o);
+                let o = self.owner(i, Role::Pinyin, &initials, &initials, true);
+                push(initials.clone(), Some(initials), None, o);
+            }
+        }
+        out
+    }
+}
+
+fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
+    add_rule_literals_from(g, r, rule, profile, PARALLEL_TERMS);
+}
+
+/// [`add_rule_literals`], on several threads when the rule has at least `parallel_terms`
+/// terms (the same patterns in the same order either way).
+fn add_rule_literals_from(
+    g: &mut GroupBuilder,
+    r: u32,
+    rule: &Rule,
+    profile: Profile,
+    parallel_terms: usize,
+) {
+    let owners = Owners {
+        rule_index: r,
+        rule,
+        table: table_for(profile),
+        plain: table_for(profile.without(&CHANGING)),
+        profile,
+    };
+    let terms: Vec<usize> = (0..rule.terms.len()).collect();
+    let pending = match terms.len() >= parallel_terms {
+        true => normalize::in_parallel(&terms, |&i| owners.term_patterns(i)),
+        false => terms.iter().map(|&i| owners.term_patterns(i)).collect(),
+    };
+    for (term, patterns) in rule.terms.iter().zip(pending) {
+        for p in patterns {
+            let written = p.written.as_deref().unwrap_or(term);
+            match p.form {
+                Some(form) => g.add_form(p.pattern, written, &form, p.owner),
+                None => g.add(p.pattern, written, p.owner),
             }
         }
     }
     for (i, phrase) in rule.allow.iter().enumerate() {
-        let folded = normalize::fold_str(profile, phrase);
-        let o = owner(i, Role::Allow, phrase, &folded, false);
+        let folded = owners.fold(phrase);
+        let o = owners.owner(i, Role::Allow, phrase, &folded, false);
         g.add(folded, phrase, o);
     }
 }
@@ -1319,6 +1418,56 @@ mod tests {
         hits.sort_by_key(|h| (h.start, h.end, h.rule, h.source));
         allows.sort_by_key(|a| (a.start, a.end, a.rule));
         (hits, allows)
+    }
+
+    /// A long term list's patterns are computed on several threads: the group gets the
+    /// same patterns, owners and spellings, in the same order, as computed on one.
+    #[test]
+    fn patterns_computed_in_parallel_are_those_computed_in_order() {
+        let mut terms: Vec<String> = [
+            "赌博",
+            "六合彩",
+            "网络赌场",
+            "枪支",
+            "K粉",
+            "ketamine",
+            "冰毒",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let han: Vec<char> = "赌博彩票网络枪支出售冰毒麻古代开发票办证刷单返利"
+            .chars()
+            .collect();
+        for i in 0..600 {
+            terms.push(format!(
+                "{}{}{}",
+                han[i % han.len()],
+                han[(i / 3) % han.len()],
+                i
+            ));
+        }
+        let text = format!(
+            "[[rule]]\nid = \"t\"\ncategory = 7\nseverity = \"high\"\npinyin = \"initials\"\n\
+             normalize = [\"invisible\", \"width\", \"case\", \"variants\", \"t2s\", \"repeat\", \"homophone\", \"near_form\", \"split\"]\n\
+             terms = {}\nallow = [\"赌博危害\"]\n",
+            serde_json::to_string(&terms).unwrap()
+        );
+        let rules = crate::RuleSet::from_toml_str(&text).unwrap();
+        let rule = &rules.rules()[0];
+        let profile = Profile::from_steps(&rule.normalize);
+        let (mut serial, mut parallel) = (GroupBuilder::default(), GroupBuilder::default());
+        add_rule_literals_from(&mut serial, 0, rule, profile, usize::MAX);
+        add_rule_literals_from(&mut parallel, 0, rule, profile, 2);
+        assert!(
+            serial.patterns.len() > terms.len() * 2,
+            "{}",
+            serial.patterns.len()
+        );
+        assert!(serial.patterns.iter().any(|p| p.contains("dubo")));
+        assert_eq!(serial.patterns, parallel.patterns);
+        assert_eq!(serial.owners, parallel.owners);
+        assert_eq!(serial.written, parallel.written);
     }
 
     /// Threads beyond the first scan with copies of the automata (and of the start filter's

@@ -54,7 +54,7 @@ use std::sync::OnceLock;
 use crate::vocab::Step;
 
 pub(crate) use forms::{near_forms, split_forms};
-pub(crate) use table::{homophone_forms, is_break, is_han, table_for, FoldTable};
+pub(crate) use table::{homophone_forms, in_parallel, is_break, is_han, table_for, FoldTable};
 
 /// A set of normalisation steps, as a bit set in `Step` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -284,8 +284,14 @@ pub(crate) fn fold_str(profile: Profile, text: &str) -> String {
         // The identity (as `FoldTable::fold_into` has it): no table to look up per term.
         return text.to_owned();
     }
+    fold_by(&table_for(profile), text)
+}
+
+/// Folds `text` with `table` into a new string (the table of [`table_for`], looked up once
+/// for many texts).
+pub(crate) fn fold_by(table: &FoldTable, text: &str) -> String {
     let mut f = Folded::default();
-    table_for(profile).fold_into(text, &mut f);
+    table.fold_into(text, &mut f);
     f.text
 }
 

@@ -589,7 +589,7 @@ fn build_threads() -> usize {
 /// the others wait for the same first use (the word segmenter's dictionary is folded on a
 /// thread of its own while the scans wait for it), and a build waiting on those workers
 /// would never end.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = build_threads().min(items.len()).max(1);
     if threads == 1 {
         return items.iter().map(f).collect();
