@@ -335,3 +335,39 @@ fn malformed_metadata_still_gets_a_decision_with_warnings() {
         ]
     );
 }
+
+/// `scan` runs without transparent huge pages (a fresh huge page's zeroing cost some runs
+/// on virtual machines a second of system time), unless the operator sets
+/// MIMALLOC_ALLOW_THP. Read from the kernel's view of the running process.
+#[cfg(target_os = "linux")]
+#[test]
+fn scan_runs_without_transparent_huge_pages() {
+    use std::process::Stdio;
+    let thp_of = |pid: u32| -> Option<String> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+        Some(line["THP_enabled:".len()..].trim().to_owned())
+    };
+    let Some(own) = thp_of(std::process::id()) else {
+        eprintln!("this kernel does not say whether THP is enabled (THP_enabled); skipped");
+        return;
+    };
+    assert_eq!(own, "1", "the test itself must run with THP allowed");
+    // The scan waits for its input, so its flags can be read while it runs.
+    let mut child = shenhe()
+        .args(["scan", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = thp_of(child.id());
+    while seen.as_deref() != Some("0") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        seen = thp_of(child.id());
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(seen.as_deref(), Some("0"), "THP still enabled for the scan");
+}
