@@ -1,7 +1,8 @@
 //! The scan hot path: `Engine::scan` over realistic posts with a 10,000-term rule set,
 //! beside a bare `aho-corasick` overlapping scan of the same posts and terms in the same
 //! run, so the engine's overhead reads as a ratio. Also prints the p50/p99 latency of one
-//! 300-character post through `Engine::scan` (what a forum's submit path pays).
+//! 300-character post through `Engine::scan` (what a forum's submit path pays), and the
+//! time to build an engine over the same terms beside daachorse's bare build.
 //!
 //! Run: `cargo bench --bench scan` (add `-- --quick` for a fast look). With
 //! `SHENHE_BENCH_DATA=../shared/peers/work/data` (after the peer harness has generated its
@@ -270,7 +271,30 @@ fn latency_report() {
     );
 }
 
-criterion_group!(benches, scan);
+/// Building an engine (what `shenhe scan` starts with and what a reload costs): the 10k
+/// lexicon with the default steps and exact, beside daachorse's bare charwise build of the
+/// same terms. The process-wide tables (fold tables, OpenCC's dictionaries) are built by
+/// the first engine and shared, so these are the per-engine costs.
+fn build(c: &mut Criterion) {
+    let posts = posts();
+    let terms = lexicon(&posts, 10_000);
+    let default = RuleSet::from_toml_str(&rule_file(&terms, false)).unwrap();
+    let exact = RuleSet::from_toml_str(&rule_file(&terms, true)).unwrap();
+    let mut g = c.benchmark_group("build-10k-terms");
+    g.sample_size(20);
+    g.bench_function("daachorse charwise bare (baseline)", |b| {
+        b.iter(|| black_box(daachorse::CharwiseDoubleArrayAhoCorasick::<u32>::new(&terms).unwrap()))
+    });
+    g.bench_function("shenhe Engine::new, default steps", |b| {
+        b.iter(|| black_box(Engine::new(&default).unwrap()))
+    });
+    g.bench_function("shenhe Engine::new, exact (normalize = [])", |b| {
+        b.iter(|| black_box(Engine::new(&exact).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, scan, build);
 
 fn main() {
     latency_report();

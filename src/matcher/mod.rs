@@ -1184,6 +1184,9 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
 /// Term lists at least this long have their patterns computed on several threads (each term's
 /// folds, regional words and pinyin: about 3 µs a term with the default steps).
 const PARALLEL_TERMS: usize = 512;
+/// Terms whose patterns are computed before they are added to the group (a million-term
+/// list is not held twice over, as patterns and in the group).
+const PARALLEL_BLOCK: usize = 16_384;
 
 /// One pattern of a rule's term, computed apart from the group (on several threads for long
 /// term lists) and then added to it in the term's order.
@@ -1347,17 +1350,18 @@ impl Owners<'_> {
 }
 
 fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
-    add_rule_literals_from(g, r, rule, profile, PARALLEL_TERMS);
+    add_rule_literals_from(g, r, rule, profile, PARALLEL_TERMS, PARALLEL_BLOCK);
 }
 
 /// [`add_rule_literals`], on several threads when the rule has at least `parallel_terms`
-/// terms (the same patterns in the same order either way).
+/// terms, `block_terms` of them at a time (the same patterns in the same order either way).
 fn add_rule_literals_from(
     g: &mut GroupBuilder,
     r: u32,
     rule: &Rule,
     profile: Profile,
     parallel_terms: usize,
+    block_terms: usize,
 ) {
     let owners = Owners {
         rule_index: r,
@@ -1367,16 +1371,21 @@ fn add_rule_literals_from(
         profile,
     };
     let terms: Vec<usize> = (0..rule.terms.len()).collect();
-    let pending = match terms.len() >= parallel_terms {
-        true => normalize::in_parallel(&terms, |&i| owners.term_patterns(i)),
-        false => terms.iter().map(|&i| owners.term_patterns(i)).collect(),
-    };
-    for (term, patterns) in rule.terms.iter().zip(pending) {
-        for p in patterns {
-            let written = p.written.as_deref().unwrap_or(term);
-            match p.form {
-                Some(form) => g.add_form(p.pattern, written, &form, p.owner),
-                None => g.add(p.pattern, written, p.owner),
+    let parallel = terms.len() >= parallel_terms;
+    // A block at a time, so that a huge list's patterns are not all held twice at once.
+    for block in terms.chunks(block_terms) {
+        let pending = match parallel {
+            true => normalize::in_parallel(block, |&i| owners.term_patterns(i)),
+            false => block.iter().map(|&i| owners.term_patterns(i)).collect(),
+        };
+        for (&i, patterns) in block.iter().zip(pending) {
+            let term = &rule.terms[i];
+            for p in patterns {
+                let written = p.written.as_deref().unwrap_or(term);
+                match p.form {
+                    Some(form) => g.add_form(p.pattern, written, &form, p.owner),
+                    None => g.add(p.pattern, written, p.owner),
+                }
             }
         }
     }
@@ -1420,8 +1429,9 @@ mod tests {
         (hits, allows)
     }
 
-    /// A long term list's patterns are computed on several threads: the group gets the
-    /// same patterns, owners and spellings, in the same order, as computed on one.
+    /// A long term list's patterns are computed on several threads, a block of terms at a
+    /// time: the group gets the same patterns, owners and spellings, in the same order, as
+    /// computed on one thread all at once.
     #[test]
     fn patterns_computed_in_parallel_are_those_computed_in_order() {
         let mut terms: Vec<String> = [
@@ -1457,8 +1467,8 @@ mod tests {
         let rule = &rules.rules()[0];
         let profile = Profile::from_steps(&rule.normalize);
         let (mut serial, mut parallel) = (GroupBuilder::default(), GroupBuilder::default());
-        add_rule_literals_from(&mut serial, 0, rule, profile, usize::MAX);
-        add_rule_literals_from(&mut parallel, 0, rule, profile, 2);
+        add_rule_literals_from(&mut serial, 0, rule, profile, usize::MAX, usize::MAX);
+        add_rule_literals_from(&mut parallel, 0, rule, profile, 2, 100);
         assert!(
             serial.patterns.len() > terms.len() * 2,
             "{}",
