@@ -1180,7 +1180,6 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
 /// Term lists at least this long have their patterns computed on several threads (each term's
 /// folds, regional words and pinyin: about 3 µs a term with the default steps).
 const PARALLEL_TERMS: usize = 512;
@@ -1349,6 +1348,7 @@ impl Owners<'_> {
     }
 }
 
+/// Adds a rule's terms (and their pinyin forms) and allow phrases to its profile's group.
 fn add_rule_literals(g: &mut GroupBuilder, r: u32, rule: &Rule, profile: Profile) {
     add_rule_literals_from(g, r, rule, profile, PARALLEL_TERMS, PARALLEL_BLOCK);
 }
