@@ -588,21 +588,42 @@ fn build_threads() -> usize {
 /// ones). Not rayon's pool: tables are built on first use, also from a pool's worker while
 /// the others wait for the same first use (the word segmenter's dictionary is folded on a
 /// thread of its own while the scans wait for it), and a build waiting on those workers
-/// would never end.
+/// would never end. A share whose thread cannot be started (a host at its thread limit)
+/// is computed on the calling thread: slower, never a panic.
 pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    in_parallel_spawning(items, f, |_| true)
+}
+
+/// [`in_parallel`], with `may_spawn(t)` false standing for a thread `t` that could not be
+/// started (for tests).
+fn in_parallel_spawning<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+    may_spawn: impl Fn(usize) -> bool,
+) -> Vec<R> {
     let threads = build_threads().min(items.len()).max(1);
     if threads == 1 {
         return items.iter().map(f).collect();
     }
+    let share = |t: usize| -> Vec<R> { items.iter().skip(t).step_by(threads).map(&f).collect() };
     let mut parts: Vec<std::vec::IntoIter<R>> = std::thread::scope(|scope| {
-        let f = &f;
+        let share = &share;
         let running: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || items.iter().skip(t).step_by(threads).map(f).collect()))
+            .map(|t| match may_spawn(t) {
+                true => std::thread::Builder::new()
+                    .spawn_scoped(scope, move || share(t))
+                    .ok(),
+                false => None,
+            })
             .collect();
         running
             .into_iter()
-            .map(|r| {
-                let part: Vec<R> = r.join().expect("a table builder does not panic");
+            .enumerate()
+            .map(|(t, r)| {
+                let part: Vec<R> = match r {
+                    Some(r) => r.join().expect("a table builder does not panic"),
+                    None => share(t),
+                };
                 part.into_iter()
             })
             .collect()
@@ -1046,6 +1067,30 @@ mod tests {
             assert!(unchanged > 200_000, "{unchanged} under {p:?}");
             if p != Profile::EXACT {
                 assert!(changed > 3_000, "{changed} under {p:?}");
+            }
+        }
+    }
+
+    /// A share whose thread cannot be started is computed on the calling thread: every
+    /// result still comes, in order.
+    #[test]
+    fn a_share_whose_thread_cannot_start_is_computed_on_the_caller() {
+        let items: Vec<u32> = (0..1000).collect();
+        let here = std::thread::current().id();
+        let threads = build_threads().min(items.len());
+        for refused in [vec![0], (0..threads).collect::<Vec<_>>()] {
+            let out = in_parallel_spawning(
+                &items,
+                |&x| (x * 2, std::thread::current().id()),
+                |t| !refused.contains(&t),
+            );
+            assert_eq!(out.len(), items.len());
+            for (i, (x, id)) in out.iter().enumerate() {
+                assert_eq!(*x, 2 * i as u32);
+                let share = i % threads;
+                if threads > 1 {
+                    assert_eq!(*id == here, refused.contains(&share), "item {i}");
+                }
             }
         }
     }
