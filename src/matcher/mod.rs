@@ -1247,10 +1247,7 @@ impl Owners<'_> {
 
     /// `text` folded with the rule's profile.
     fn fold(&self, text: &str) -> String {
-        match self.profile == Profile::EXACT {
-            true => text.to_owned(),
-            false => normalize::fold_by(&self.table, text),
-        }
+        self.table.fold_string(text)
     }
 
     /// The patterns of term `i`: its fold, its readings (homophone steps), look-alike
@@ -1274,10 +1271,7 @@ impl Owners<'_> {
             None,
             self.owner(i, Role::Term, term, &folded, false),
         );
-        let plain = match profile == Profile::EXACT {
-            true => term.to_owned(),
-            false => normalize::fold_by(&self.plain, term),
-        };
+        let plain = self.plain.fold_string(term);
         if profile.has(Step::Homophone) || profile.has(Step::NearHomophone) {
             // Every reading of the term's polyphonic chars (a text char is read by its
             // first reading only).

@@ -284,15 +284,7 @@ pub(crate) fn fold_str(profile: Profile, text: &str) -> String {
         // The identity (as `FoldTable::fold_into` has it): no table to look up per term.
         return text.to_owned();
     }
-    fold_by(&table_for(profile), text)
-}
-
-/// Folds `text` with `table` into a new string (the table of [`table_for`], looked up once
-/// for many texts).
-pub(crate) fn fold_by(table: &FoldTable, text: &str) -> String {
-    let mut f = Folded::default();
-    table.fold_into(text, &mut f);
-    f.text
+    table_for(profile).fold_string(text)
 }
 
 #[cfg(test)]

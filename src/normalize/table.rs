@@ -375,6 +375,10 @@ impl FoldTable {
 
     /// `text` folded, as a new string.
     pub(crate) fn fold_string(&self, text: &str) -> String {
+        if self.profile == Profile::EXACT {
+            // The identity, without an offset map.
+            return text.to_owned();
+        }
         let mut out = Folded::default();
         self.fold_into(text, &mut out);
         out.text

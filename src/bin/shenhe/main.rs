@@ -49,16 +49,17 @@ fn keep_freed_memory() {
         }
     }
 }
-/// For batch jobs (`scan`, `diff`) and the service: no transparent huge pages. mimalloc asks the kernel
-/// for them (`madvise`), and on the virtual machines this project is measured on, the
-/// kernel's zeroing of a fresh huge page now and then costs far more than its share: a
-/// whole `shenhe scan` of 100 MB (peers' 50k lexicon, one core) took 0.76–1.97 s with them,
-/// median 1.65 s, 0.86 s of it system time, against 0.81–0.90 s, median 0.85 s, without
-/// (eleven runs of each, alternated; on a quiet host huge pages were 3–5% faster when no
-/// such run came). Peak memory is also lower (50 MB against 78 MB for the 10k lexicon).
-/// `serve` under wrk, five alternated pairs: 1–2% more posts per second without them, p99
-/// 2.6–2.9 ms against 2.7–3.3 ms.
-/// An operator's MIMALLOC_ALLOW_THP in the environment is left to decide.
+
+/// For batch jobs (`scan`, `diff`) and the service: no transparent huge pages. mimalloc
+/// asks the kernel for them (`madvise`), and on the virtual machines this project is
+/// measured on, the kernel's zeroing of fresh huge pages now and then costs far more than
+/// its share: a whole `shenhe scan` of 100 MB (peers' 50k lexicon, one core) took
+/// 0.76–1.97 s with them, median 1.65 s, 0.86 s of it system time, against 0.81–0.90 s,
+/// median 0.85 s, without (eleven runs of each, alternated); in rounds without such runs
+/// huge pages were 0–3% faster. Peak memory is lower without them (54 MB against 77 MB for
+/// the 10k lexicon). `serve` under wrk, five alternated pairs: 1–2% more posts per second
+/// without them, p99 2.6–2.9 ms against 2.7–3.3 ms. An operator's MIMALLOC_ALLOW_THP in
+/// the environment is left to decide.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     {
