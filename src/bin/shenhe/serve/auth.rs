@@ -5,7 +5,7 @@
 //! in the timing.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::bail;
@@ -143,17 +143,20 @@ fn parse_digest(hex_text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// A caller the keys let in.
+/// A caller the keys let in. Cloned into every call it makes (shared, not copied).
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub name: String,
-    roles: Vec<Role>,
+    pub name: Arc<str>,
+    roles: Arc<[Role]>,
 }
 
 impl Caller {
     /// A console user, logged in by password.
-    pub fn new(name: String, roles: Vec<Role>) -> Caller {
-        Caller { name, roles }
+    pub fn new(name: &str, roles: &[Role]) -> Caller {
+        Caller {
+            name: name.into(),
+            roles: roles.into(),
+        }
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -195,10 +198,7 @@ impl Keys {
             .iter()
             .map(|k| Key {
                 digest: parse_digest(&k.sha256).expect("checked by KeyConfig::check"),
-                caller: Caller {
-                    name: k.name.clone(),
-                    roles: k.roles.clone(),
-                },
+                caller: Caller::new(&k.name, &k.roles),
                 rate: k.rate_limit.unwrap_or(default_rate),
                 limits: k.limits(),
             })
@@ -235,7 +235,7 @@ impl Keys {
         if k.rate > 0 {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             let bucket = buckets
-                .entry(k.caller.name.clone())
+                .entry(k.caller.name.to_string())
                 .or_insert_with(|| Bucket::full(k.rate));
             bucket.take(k.rate, Instant::now())?;
         }
@@ -532,7 +532,7 @@ mod tests {
     fn a_new_key_admits_its_role_only() {
         let (keys, key) = keys(0);
         assert_eq!(
-            keys.admit(Some(&key), Role::Moderate, None).unwrap().name,
+            &*keys.admit(Some(&key), Role::Moderate, None).unwrap().name,
             "forum"
         );
         assert_eq!(

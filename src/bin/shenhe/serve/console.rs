@@ -231,7 +231,7 @@ pub async fn login(
                 if let Err(why) = &allowed {
                     tracing::warn!(target: "shenhe::console", user = %u.name, refused = ?why, "console login refused");
                 }
-                allowed.ok().map(|()| Caller::new(u.name, u.roles))
+                allowed.ok().map(|()| Caller::new(&u.name, &u.roles))
             }
             Some(_) => None,
             None => {
@@ -452,7 +452,7 @@ pub async fn queue(
         .collect();
     page(QueuePage {
         nav: "queue",
-        who: viewer.caller.name.clone(),
+        who: viewer.caller.name.to_string(),
         csrf: viewer.csrf(),
         flash: q.done.map(|id| format!("#{id} 已处理。")),
         statuses: vec![
@@ -724,7 +724,7 @@ pub async fn item(
     let (due, overdue) = countdown(&item.deadline);
     page(ItemPage {
         nav: "queue",
-        who: viewer.caller.name.clone(),
+        who: viewer.caller.name.to_string(),
         csrf: viewer.csrf(),
         error: q.error,
         id,
@@ -791,7 +791,7 @@ pub async fn verdict(
     if note.as_ref().is_some_and(|n| n.len() > 4096) {
         return back("备注过长（最多 4096 字节）。");
     }
-    match super::review::take_verdict(&app, id, v, viewer.caller.name.clone(), note).await {
+    match super::review::take_verdict(&app, id, v, viewer.caller.name.to_string(), note).await {
         Ok(_) => {
             let reviews = app.reviews.clone();
             let next = tokio::task::spawn_blocking(move || {
@@ -897,7 +897,7 @@ pub async fn reports(
     };
     page(ReportsPage {
         nav: "reports",
-        who: viewer.caller.name.clone(),
+        who: viewer.caller.name.to_string(),
         csrf: viewer.csrf(),
         days: REPORT_DAYS,
         rows,
@@ -984,7 +984,7 @@ pub async fn rules(
         .collect();
     page(RulesPage {
         nav: "rules",
-        who: viewer.caller.name.clone(),
+        who: viewer.caller.name.to_string(),
         csrf: viewer.csrf(),
         rows,
     })
@@ -1037,7 +1037,7 @@ pub async fn trail(
         (None, None) => return refused(StatusCode::BAD_REQUEST, "give ?user=ID or ?post=ID"),
     };
     let worker = app.clone();
-    let reader = viewer.caller.name.clone();
+    let reader = viewer.caller.name.to_string();
     let rows = tokio::task::spawn_blocking(move || {
         let store = store(&worker)?;
         let filter = Filter {
@@ -1077,7 +1077,7 @@ pub async fn trail(
     };
     page(TrailPage {
         nav: "queue",
-        who: viewer.caller.name.clone(),
+        who: viewer.caller.name.to_string(),
         csrf: viewer.csrf(),
         subject,
         rows,

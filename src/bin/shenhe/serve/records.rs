@@ -116,8 +116,9 @@ pub async fn records(
                 "records": found,
             });
             let mut res = (StatusCode::OK, axum::Json(body)).into_response();
-            res.extensions_mut()
-                .insert(Outcome(format!("read {}", matched.min(limit as u64))));
+            res.extensions_mut().insert(Outcome(
+                format!("read {}", matched.min(limit as u64)).into(),
+            ));
             res
         }
         Ok(Err((status, e))) => error(status, e),

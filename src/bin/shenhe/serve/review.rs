@@ -228,11 +228,11 @@ pub async fn verdict(
             "a note may be at most 4096 bytes",
         );
     }
-    let mut res = match take_verdict(&app, id, v, caller.name.clone(), body.note).await {
+    let mut res = match take_verdict(&app, id, v, caller.name.to_string(), body.note).await {
         Ok(item) => axum::Json(shown(&item, &caller)).into_response(),
         Err((status, why)) => error(status, why),
     };
-    res.extensions_mut().insert(Outcome(v.as_str().to_owned()));
+    res.extensions_mut().insert(Outcome(v.as_str().into()));
     res
 }
 

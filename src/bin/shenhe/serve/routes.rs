@@ -118,7 +118,7 @@ fn decided(d: &Decision) -> Response {
     count_decision(d);
     let mut res = json_bytes(StatusCode::OK, shenhe::jsonl::decision_line(d));
     res.extensions_mut()
-        .insert(Outcome(d.action.as_str().to_owned()));
+        .insert(Outcome(d.action.as_str().into()));
     res
 }
 
@@ -354,7 +354,7 @@ pub async fn check(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejecti
             let body = shenhe::jsonl::decision_json(&d);
             let mut res = json_bytes(StatusCode::OK, body);
             res.extensions_mut()
-                .insert(Outcome(d.action.as_str().to_owned()));
+                .insert(Outcome(d.action.as_str().into()));
             res
         }
         Err(res) => res,

@@ -99,7 +99,8 @@ fn failure(request_id: &str, code: u32, message: &str, detail: String) -> Respon
         "detail": detail,
     });
     let mut res = axum::Json(body).into_response();
-    res.extensions_mut().insert(Outcome(format!("code {code}")));
+    res.extensions_mut()
+        .insert(Outcome(format!("code {code}").into()));
     res
 }
 
@@ -174,7 +175,7 @@ pub async fn text_v4(
             count_decision(&d);
             let mut res = axum::Json(answer(&request_id, &d)).into_response();
             res.extensions_mut()
-                .insert(Outcome(d.action.as_str().to_owned()));
+                .insert(Outcome(d.action.as_str().into()));
             res
         }
         Ok(Err(e)) if e.kind == shenhe::ErrorKind::TooLarge => {
