@@ -86,8 +86,9 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// Buffers kept at most: the chunks in flight between the stages.
-    const KEEP: usize = 16;
+    /// Buffers kept at most: the chunks in flight between the stages, a chunk's decision
+    /// lines in parts (several a thread).
+    const KEEP: usize = 64;
     /// A buffer larger than this (a chunk with a giant post) goes back to the allocator.
     const MAX_BYTES: usize = 8 << 20;
 

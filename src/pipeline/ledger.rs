@@ -9,6 +9,11 @@ use crate::policy;
 use crate::post::{Decision, Post};
 use crate::rules::{EscalateBy, Escalation};
 
+/// An IP address as the ledger keys it, when `ip` reads as one.
+fn ip_key(ip: &str) -> Option<std::net::IpAddr> {
+    ip.trim().parse().ok()
+}
+
 /// Flagged posts per account and per IP address, for escalation.
 ///
 /// A post is an offence when its decision is flagged (any action but `allow`). When the
@@ -71,15 +76,32 @@ impl OffenceLedger {
         for &by in &self.escalation.by {
             let key = match by {
                 EscalateBy::User => user.clone(),
-                EscalateBy::Ip => ip
-                    .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-                    .map(|ip| ip.to_string()),
+                EscalateBy::Ip => ip.and_then(ip_key).map(|ip| ip.to_string()),
             };
             if let Some(key) = key {
                 keys.push((by, key));
             }
         }
         keys
+    }
+
+    /// Whether giving `post` with `decision` to a ledger applying `escalation` can change
+    /// the decision or the ledger: a flagged post with escalation on and a key to count it
+    /// under (an account, or an address that reads as one, as `by` asks). Any other post
+    /// passes through the ledger untouched, so it need not wait for its turn in input
+    /// order.
+    pub fn concerns(escalation: &Escalation, post: &Post, decision: &Decision) -> bool {
+        if !decision.is_flagged() || escalation.count == 0 {
+            return false;
+        }
+        let poster = post.poster.as_ref();
+        escalation.by.iter().any(|by| match by {
+            EscalateBy::User => poster.is_some_and(|p| p.user_id.is_some()),
+            EscalateBy::Ip => poster
+                .and_then(|p| p.ip.as_deref())
+                .and_then(ip_key)
+                .is_some(),
+        })
     }
 
     /// Counts an offence at `at` (when `add`) and returns the most offences of any of
@@ -115,6 +137,11 @@ impl OffenceLedger {
             return;
         }
         let (at, keys) = self.place(post, now);
+        if keys.is_empty() {
+            // Nobody to count it against: it neither escalates nor moves the ledger's
+            // clock (see `concerns`).
+            return;
+        }
         let most = self.tally(&keys, at, add, now.as_second());
         if let Some((action, measure)) = policy::escalate(decision.action, most, &self.escalation) {
             decision.action = action;

@@ -2,8 +2,10 @@
 //! through the whole pipeline (what `shenhe scan` runs).
 //!
 //! A reader thread cuts the input into chunks of whole lines, the pool scans each chunk's
-//! lines in parallel, the calling thread applies escalation and writes reports in input
-//! order, the pool serialises the chunk's decisions, and a writer thread writes them. The
+//! lines in parallel (and writes at once the decision lines nothing done in order can
+//! change: most lines, without an audit store), the calling thread applies escalation and
+//! writes reports in input order, the pool serialises the chunk's other decisions, and a
+//! writer thread writes them. The
 //! stages overlap: the pool scans the next chunk while the calling thread finishes one, and
 //! serialises one while the writer writes the one before. Channels between them are
 //! bounded (a few chunks in flight), so memory stays flat however large the input.
@@ -35,6 +37,8 @@ use crate::matcher::KindTimes;
 use crate::post::{Decision, Post};
 use crate::rules::RuleSet;
 use crate::vocab::Action;
+
+use super::ledger::OffenceLedger;
 
 /// One input line after the pipeline: a decided post, or the error line of one that could
 /// not be decided.
@@ -81,12 +85,14 @@ pub struct ScanSummary {
 
 impl ScanSummary {
     fn add(&mut self, line: &Scanned) {
+        match line {
+            Scanned::Decided(pd) => self.add_decided(&pd.0, &pd.1),
+            Scanned::Failed(_) => self.add_error(),
+        }
+    }
+
+    fn add_decided(&mut self, post: &Post, d: &Decision) {
         self.lines += 1;
-        let Scanned::Decided(pd) = line else {
-            self.errors += 1;
-            return;
-        };
-        let (post, d, _) = &**pd;
         self.text_bytes += post.text.len() as u64;
         *self.by_action.entry(d.action).or_default() += 1;
         self.flagged += u64::from(d.is_flagged());
@@ -94,6 +100,27 @@ impl ScanSummary {
         self.escalated += u64::from(!d.measures.is_empty());
         for &c in &d.categories {
             *self.by_category.entry(c).or_default() += 1;
+        }
+    }
+
+    fn add_error(&mut self) {
+        self.lines += 1;
+        self.errors += 1;
+    }
+
+    /// Adds the counts of `other` (a part of the same scan).
+    fn merge(&mut self, other: &ScanSummary) {
+        self.lines += other.lines;
+        self.errors += other.errors;
+        self.flagged += other.flagged;
+        self.reported += other.reported;
+        self.escalated += other.escalated;
+        self.text_bytes += other.text_bytes;
+        for (a, n) in &other.by_action {
+            *self.by_action.entry(*a).or_default() += n;
+        }
+        for (c, n) in &other.by_category {
+            *self.by_category.entry(*c).or_default() += n;
         }
     }
 
@@ -168,8 +195,10 @@ impl Pipeline {
     /// each decision escalated, recorded (one commit per chunk, after its lines are written)
     /// and reported as [`moderate`](Pipeline::moderate) does. Scans on `pool`; with `timed`
     /// each decision comes with the scan's times. A resumed pipeline skips the input lines
-    /// its interrupted run already decided. `on_chunk` sees each chunk's input bytes and its
-    /// lines, in order (for a progress bar, hit statistics).
+    /// its interrupted run already decided. `on_chunk` sees each chunk's input bytes and,
+    /// in order, the lines that waited for the in-order steps (escalation, records,
+    /// reports, review): with `timed`, every line (for hit statistics); without, a line
+    /// nothing in order can change is written as soon as it is decided and not seen.
     ///
     /// Fails when the input cannot be read (`Io`), the output cannot be written (`Io`;
     /// `BrokenPipe` when its reader went away), or a record or report cannot be kept (`Audit`,
@@ -181,7 +210,7 @@ impl Pipeline {
         output: W,
         pool: &rayon::ThreadPool,
         timed: bool,
-        mut on_chunk: impl FnMut(u64, &[Scanned]),
+        mut on_chunk: impl FnMut(u64, &[&Scanned]),
     ) -> Result<ScanSummary>
     where
         R: BufRead + Send + 'static,
@@ -257,7 +286,7 @@ impl Pipeline {
         out_tx: SyncSender<Receiver<Result<Batch>>>,
         timed: bool,
         summary: &mut ScanSummary,
-        on_chunk: &mut impl FnMut(u64, &[Scanned]),
+        on_chunk: &mut impl FnMut(u64, &[&Scanned]),
     ) -> Option<Stop> {
         let mut input = chunk_rx.into_iter();
         let mut scanning = VecDeque::with_capacity(2);
@@ -273,7 +302,7 @@ impl Pipeline {
                         unreadable = Some(Stop::Failed(e));
                     }
                     Some(Ok(chunk)) => {
-                        scanning.push_back(self.scan_chunk(jobs, &spare.input, chunk, timed))
+                        scanning.push_back(self.scan_chunk(jobs, spare, chunk, timed))
                     }
                 }
             }
@@ -283,34 +312,45 @@ impl Pipeline {
             };
             let ScannedChunk {
                 engine,
-                mut lines,
+                mut parts,
                 bytes,
                 last_line,
             } = scanned.recv().expect("a scan job does not panic");
-            let ticket = match self.finish_in_order(&engine, &mut lines) {
+            let ticket = match self.finish_in_order(&engine, &mut parts) {
                 Ok(t) => t,
                 Err(e) => return Some(Stop::Failed(e)),
             };
-            lines.iter().for_each(|l| summary.add(l));
-            on_chunk(bytes, &lines);
+            let mut waiting = Vec::new();
+            for part in &parts {
+                summary.merge(&part.written);
+                for (_, l) in &part.waiting {
+                    summary.add(l);
+                    waiting.push(l);
+                }
+            }
+            on_chunk(bytes, &waiting);
+            drop(waiting);
             let (batch_tx, batch_rx) = sync_channel(1);
             if out_tx.send(batch_rx).is_err() {
                 return Some(Stop::OutputClosed);
             }
             jobs.spawn(move |_| {
-                let batch = self.serialise(&spare.output, &lines, ticket, last_line);
-                // Dropped here, on the pool, and not on the calling thread.
-                drop(lines);
+                let batch = self.serialise(&spare.output, parts, ticket, last_line);
                 let _ = batch_tx.send(batch);
             });
         }
     }
 
-    /// Starts scanning a chunk's lines in parallel on the pool; the receiver gets them.
+    /// Starts scanning a chunk's lines on the pool, in parts of consecutive lines; the
+    /// receiver gets the parts in order. A decision nothing done in input order can change
+    /// (no audit store, report or review for it, and escalation has nobody to count it
+    /// against) is written into its part's decision lines at once, on the thread that
+    /// made it, and its post dropped there: most posts never leave that thread's cache.
+    /// The others wait in the part for their turn ([`Part`]).
     fn scan_chunk<'s>(
         &'s self,
         jobs: &rayon::Scope<'s>,
-        spare: &'s Spare,
+        spare: &'s Buffers,
         chunk: Chunk,
         timed: bool,
     ) -> Receiver<ScannedChunk> {
@@ -318,22 +358,52 @@ impl Pipeline {
         jobs.spawn(move |_| {
             let engine = self.engine.load();
             let limits = self.limits_for(&engine);
-            let lines = (0..chunk.len())
+            let n = chunk.len();
+            // Parts small enough for the pool to share a chunk out evenly (four a thread),
+            // large enough that each is one write.
+            let per_part = n
+                .div_ceil(rayon::current_num_threads() * 4)
+                .max(MIN_PART_LINES);
+            let parts = (0..n.div_ceil(per_part))
                 .into_par_iter()
-                .map(|i| match chunk.post(i, &limits) {
-                    Err(e) => Scanned::Failed(e),
-                    Ok((post, warnings)) => {
-                        let (mut d, times) = scan_post(&engine, &limits, &post, warnings, timed);
-                        d.line = Some(chunk.first_line + i as u64);
-                        Scanned::Decided(Box::new((post, d, times)))
+                .map(|p| {
+                    let mut part = Part {
+                        out: spare.output.take(0),
+                        waiting: Vec::new(),
+                        written: ScanSummary::default(),
+                    };
+                    let mut writer = jsonl::LineWriter::default();
+                    for i in p * per_part..((p + 1) * per_part).min(n) {
+                        match chunk.post(i, &limits) {
+                            Err(e) if timed => {
+                                part.waiting.push((part.out.len(), Scanned::Failed(e)));
+                            }
+                            Err(e) => {
+                                part.out.extend_from_slice(&e.to_line());
+                                part.written.add_error();
+                            }
+                            Ok((post, warnings)) => {
+                                let (mut d, times) =
+                                    scan_post(&engine, &limits, &post, warnings, timed);
+                                d.line = Some(chunk.first_line + i as u64);
+                                if timed || self.waits(&engine, &post, &d) {
+                                    let line = Scanned::Decided(Box::new((post, d, times)));
+                                    part.waiting.push((part.out.len(), line));
+                                } else {
+                                    writer.push(&mut part.out, &d);
+                                    part.written.add_decided(&post, &d);
+                                }
+                            }
+                        }
                     }
+                    part
                 })
                 .collect();
             let (bytes, last_line) = (chunk.data.len() as u64, chunk.last_line());
-            spare.give(chunk.data);
+            spare.input.give(chunk.data);
             let _ = tx.send(ScannedChunk {
                 engine,
-                lines,
+                parts,
                 bytes,
                 last_line,
             });
@@ -341,19 +411,32 @@ impl Pipeline {
         rx
     }
 
-    /// What is done in input order on a scanned chunk: escalation (the commit ticket comes
-    /// with it), reports and the review queue.
-    fn finish_in_order(&self, engine: &Engine, lines: &mut [Scanned]) -> Result<Option<Ticket>> {
+    /// Whether `post`'s decision must wait for what is done in input order: its audit
+    /// record (in chain order), its report, its place in the review queue, or escalation.
+    fn waits(&self, engine: &Engine, post: &Post, d: &Decision) -> bool {
+        self.audit.is_some()
+            || (d.report && self.reports.is_some())
+            || (d.action == Action::Review && (self.queue.is_some() || self.review.is_some()))
+            || (self.ledger.is_some()
+                && OffenceLedger::concerns(&engine.rules().policy().escalation, post, d))
+    }
+
+    /// What is done in input order on a scanned chunk's waiting lines: escalation (the
+    /// commit ticket comes with it), reports and the review queue.
+    fn finish_in_order(&self, engine: &Engine, parts: &mut [Part]) -> Result<Option<Ticket>> {
         let now = jiff::Timestamp::now();
-        let decided = lines.iter_mut().filter_map(|l| match l {
-            Scanned::Decided(pd) => {
-                let (post, d, _) = &mut **pd;
-                Some((&*post, d))
-            }
-            Scanned::Failed(_) => None,
-        });
+        let decided = parts
+            .iter_mut()
+            .flat_map(|p| p.waiting.iter_mut())
+            .filter_map(|(_, l)| match l {
+                Scanned::Decided(pd) => {
+                    let (post, d, _) = &mut **pd;
+                    Some((&*post, d))
+                }
+                Scanned::Failed(_) => None,
+            });
         let ticket = self.escalate(engine, decided, now);
-        for l in lines.iter_mut() {
+        for (_, l) in parts.iter_mut().flat_map(|p| p.waiting.iter_mut()) {
             if let Scanned::Decided(pd) = l {
                 let (post, d, _) = &mut **pd;
                 self.report(engine, post, d, now)?;
@@ -367,40 +450,49 @@ impl Pipeline {
         Ok(ticket)
     }
 
-    /// A finished chunk's decision lines and audit records, made in parallel: the lines in
-    /// one part per thread of the pool, each in a buffer from `spare`.
+    /// A finished chunk's decision lines and audit records, made in parallel: each part's
+    /// waiting lines written into its place among the lines written at scan time, in a
+    /// buffer from `spare`. The parts' posts are dropped here, on the pool.
     fn serialise(
         &self,
         spare: &Spare,
-        lines: &[Scanned],
+        parts: Vec<Part>,
         ticket: Option<Ticket>,
         last_line: u64,
     ) -> Result<Batch> {
-        let per_part = lines.len().div_ceil(rayon::current_num_threads()).max(64);
-        let parts = lines
-            .par_chunks(per_part)
-            .map(|lines| {
-                let mut out = spare.take(0);
-                let mut writer = jsonl::LineWriter::default();
-                for l in lines {
-                    match l {
-                        Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
-                        Scanned::Decided(pd) => writer.push(&mut out, &pd.1),
-                    }
-                }
-                out
-            })
-            .collect();
         let records = match &self.audit {
             None => Vec::new(),
-            Some(a) => lines
+            Some(a) => parts
                 .par_iter()
-                .filter_map(|l| match l {
+                .flat_map_iter(|p| p.waiting.iter())
+                .filter_map(|(_, l)| match l {
                     Scanned::Decided(pd) => Some(a.preparer().prepare(pd.1.line, &pd.0, &pd.1)),
                     Scanned::Failed(_) => None,
                 })
                 .collect::<Result<Vec<_>>>()?,
         };
+        let parts = parts
+            .into_par_iter()
+            .map(|part| {
+                if part.waiting.is_empty() {
+                    return part.out;
+                }
+                let mut out = spare.take(part.out.len() + 1024 * part.waiting.len());
+                let mut writer = jsonl::LineWriter::default();
+                let mut from = 0;
+                for (at, l) in &part.waiting {
+                    out.extend_from_slice(&part.out[from..*at]);
+                    from = *at;
+                    match l {
+                        Scanned::Failed(e) => out.extend_from_slice(&e.to_line()),
+                        Scanned::Decided(pd) => writer.push(&mut out, &pd.1),
+                    }
+                }
+                out.extend_from_slice(&part.out[from..]);
+                spare.give(part.out);
+                out
+            })
+            .collect();
         Ok(Batch {
             parts,
             records,
@@ -409,6 +501,20 @@ impl Pipeline {
         })
     }
 }
+
+/// Consecutive lines of a chunk, scanned together on one thread of the pool.
+struct Part {
+    /// The decision lines written at scan time (and error lines), in input order.
+    out: Vec<u8>,
+    /// The lines that wait for what is done in input order, each with the place in `out`
+    /// where its line goes.
+    waiting: Vec<(usize, Scanned)>,
+    /// The counts of the lines written at scan time.
+    written: ScanSummary,
+}
+
+/// Fewest lines in a part (a chunk's last part may have fewer).
+const MIN_PART_LINES: usize = 32;
 
 /// The spare buffers of a rescan's stages.
 struct Buffers {
@@ -422,7 +528,7 @@ struct Buffers {
 struct ScannedChunk {
     /// The engine it was scanned with (escalation and reports use the same one).
     engine: Arc<Engine>,
-    lines: Vec<Scanned>,
+    parts: Vec<Part>,
     /// The chunk's input bytes (for `on_chunk`).
     bytes: u64,
     last_line: u64,
@@ -454,7 +560,13 @@ fn write_batches<W: Write>(
     for batch in rx {
         let batch = batch.recv().expect("a serialising job does not panic")?;
         for part in batch.parts {
-            w.write_all(&part).map_err(written)?;
+            if part.len() >= DIRECT_WRITE_BYTES {
+                // Written as it is: through the buffer it would be copied once more.
+                w.flush().map_err(written)?;
+                w.get_mut().write_all(&part).map_err(written)?;
+            } else {
+                w.write_all(&part).map_err(written)?;
+            }
             spare.give(part);
         }
         if audit.is_some() || checkpoint.is_some() {
@@ -469,6 +581,9 @@ fn write_batches<W: Write>(
     }
     w.flush().map_err(written)
 }
+
+/// A part of at least this many bytes goes to the output in a write of its own.
+const DIRECT_WRITE_BYTES: usize = 32 << 10;
 
 /// Replaces the checkpoint file atomically with the last decided line.
 fn write_checkpoint(path: &Path, line: u64) -> Result<()> {

@@ -616,3 +616,114 @@ fn a_prune_that_fails_partway_says_what_it_deleted_before_the_failure() {
         (vec!["2026-01-01".to_owned()], 3)
     );
 }
+
+#[test]
+fn a_rescan_writes_lines_escalation_cannot_change_at_once_and_the_rest_in_order() {
+    // Over three chunks: repeat offenders (escalated from their third offence), flagged
+    // posts with nobody to count them against (no poster, an address that is not one),
+    // clean posts and lines that are not posts, interleaved.
+    let n = 2 * crate::jsonl::CHUNK_LINES + 301;
+    let input: String = (0..n)
+        .map(|i| match i % 7 {
+            0 => format!(
+                "{{\"id\":{i},\"text\":\"第{i}帖 傻逼\",\"poster\":{{\"user_id\":\"u{}\"}}}}\n",
+                i % 5
+            ),
+            1 => format!("{{\"id\":{i},\"text\":\"第{i}帖 傻逼\"}}\n"),
+            2 => format!(
+                "{{\"id\":{i},\"text\":\"傻逼{i}\",\"poster\":{{\"ip\":\"not an address\"}}}}\n"
+            ),
+            3 => format!(
+                "{{\"id\":{i},\"text\":\"傻逼\",\"poster\":{{\"ip\":\"198.51.100.{}\"}}}}\n",
+                i % 3
+            ),
+            4 => {
+                format!("{{\"id\":{i},\"text\":\"你好 {i}\",\"poster\":{{\"user_id\":\"u1\"}}}}\n")
+            }
+            5 => "{\"text\": unterminated\n".to_owned(),
+            _ => format!("{{\"id\":{i},\"text\":\"今天天气不错\"}}\n"),
+        })
+        .collect();
+    let run = |threads: usize, timed: bool| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut seen = Vec::new();
+        let summary = moderator()
+            .rescan(
+                std::io::Cursor::new(input.clone().into_bytes()),
+                ChannelWriter(tx),
+                &pool,
+                timed,
+                |_, lines| {
+                    seen.extend(lines.iter().map(|l| match l {
+                        Scanned::Decided(pd) => pd.1.id.clone(),
+                        Scanned::Failed(_) => None,
+                    }))
+                },
+            )
+            .unwrap();
+        let written: Vec<u8> = rx.try_iter().flatten().collect();
+        (String::from_utf8(written).unwrap(), summary, seen)
+    };
+    // Timed, every line waits for the in-order steps (the hit statistics see them all):
+    // the reference.
+    let (reference, summary, seen) = run(1, true);
+    assert_eq!(reference.lines().count(), n);
+    assert_eq!(seen.len(), n);
+    assert!(summary.escalated > 0, "{summary:?}");
+    assert!(reference.contains("\"warn\"") && reference.contains("\"suspend\""));
+    for threads in [1, 2, 3] {
+        let (out, s, seen) = run(threads, false);
+        assert_eq!(out, reference, "threads {threads}");
+        assert_eq!(s, summary, "threads {threads}");
+        // Only the offenders' flagged posts (i % 7 == 0 and 3) waited.
+        let waited: Vec<_> = (0..n)
+            .filter(|i| i % 7 == 0 || i % 7 == 3)
+            .map(|i| Some(crate::post::PostId::Int(i as i64)))
+            .collect();
+        assert_eq!(seen, waited, "threads {threads}");
+    }
+}
+
+#[test]
+fn only_the_posts_the_ledger_concerns_change_it() {
+    let e = engine(RULES);
+    let engine = e.load();
+    let escalation = engine.rules().policy().escalation.clone();
+    let mut ledger = ledger::OffenceLedger::new(escalation.clone());
+    let now: jiff::Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
+    // Flagged, but nobody to count it against; and clean.
+    for json in [
+        r#"{"text":"傻逼"}"#,
+        r#"{"text":"傻逼","poster":{"ip":"not an address","name":"阿强"}}"#,
+        r#"{"text":"你好","poster":{"user_id":"u1"}}"#,
+    ] {
+        let p = Post::from_json(json).unwrap();
+        let mut d = engine.scan(&p);
+        assert!(
+            !ledger::OffenceLedger::concerns(&escalation, &p, &d),
+            "{json}"
+        );
+        let before = format!("{d:?}");
+        ledger.apply(&p, &mut d, now);
+        assert_eq!(format!("{d:?}"), before, "{json}");
+    }
+    assert!(ledger.is_empty());
+    // An account, or an address that is one: counted, and the account's third escalates.
+    let mut last = None;
+    for p in [
+        post("u1", "not an address", "2026-06-01T10:00:00Z", "傻逼"),
+        post("u1", "203.0.113.9", "2026-06-01T10:01:00Z", "傻逼"),
+        post("u1", "203.0.113.9", "2026-06-01T10:02:00Z", "傻逼"),
+    ] {
+        let mut d = engine.scan(&p);
+        assert!(ledger::OffenceLedger::concerns(&escalation, &p, &d));
+        ledger.apply(&p, &mut d, now);
+        last = Some(d);
+    }
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(last.unwrap().measures, vec![Measure::Warn]);
+}
