@@ -5,10 +5,10 @@
 //! lines in parallel (and writes at once the decision lines nothing done in order can
 //! change: most lines, without an audit store), the calling thread applies escalation and
 //! writes reports in input order, the pool serialises the chunk's other decisions, and a
-//! writer thread writes them. The
-//! stages overlap: the pool scans the next chunk while the calling thread finishes one, and
-//! serialises one while the writer writes the one before. Channels between them are
-//! bounded (a few chunks in flight), so memory stays flat however large the input.
+//! writer thread writes them. The stages overlap: the pool scans the next chunk while the
+//! calling thread finishes one, and serialises one while the writer writes the one before.
+//! Channels between them are bounded (a few chunks in flight), so memory stays flat however
+//! large the input.
 //!
 //! Crash safety: the writer writes a chunk's decisions to the output first (flushed to the
 //! operating system) and then records the chunk in the audit store (one commit) and the
