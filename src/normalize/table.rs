@@ -63,7 +63,8 @@ fn kind(entry: u32) -> Kind {
     }
 }
 
-/// A profile's fold, compiled: a two-level table over every code point.
+/// A profile's fold, compiled: a two-level table over every code point, and the blocks of
+/// [`LATER`] folded when a text first uses them.
 pub(crate) struct FoldTable {
     profile: Profile,
     index: Vec<u16>,
@@ -72,6 +73,15 @@ pub(crate) struct FoldTable {
     /// itself, or is a hard break). 8 KiB, so the hot loop's check stays in L1.
     copy_bmp: Box<[u64; 1024]>,
     multi: Vec<Box<str>>,
+    /// The blocks of [`LATER`], each folded on first use (none for the exact profile).
+    later: Box<[OnceLock<Box<LaterBlock>>]>,
+}
+
+/// A block of [`LATER`], folded: its entries, and the multi-char forms their payloads
+/// number (in code point order).
+struct LaterBlock {
+    entries: [u32; BLOCK],
+    multi: Vec<Box<str>>,
 }
 
 impl std::fmt::Debug for FoldTable {
@@ -79,6 +89,10 @@ impl std::fmt::Debug for FoldTable {
         f.debug_struct("FoldTable")
             .field("profile", &self.profile)
             .field("blocks", &self.blocks.len())
+            .field(
+                "later_folded",
+                &self.later.iter().filter(|b| b.get().is_some()).count(),
+            )
             .finish()
     }
 }
@@ -102,7 +116,19 @@ pub(crate) fn table_for(profile: Profile) -> Arc<FoldTable> {
 
 /// Code points whose fold is computed; everything else (unassigned planes, private use)
 /// folds to itself.
-const RANGES: [(u32, u32); 2] = [(0, 0x40000), (0xE0000, 0xE1000)];
+#[cfg(test)]
+const RANGES: [(u32, u32); 2] = [(0, LATER.1), (0xE0000, 0xE1000)];
+
+/// The part of the code points whose fold is computed (U+0000 to U+3FFFF, and the tags
+/// U+E0000 to U+E0FFF; everything else, unassigned planes and private use, folds to
+/// itself) folded a block at a time when first used, not when the table is
+/// built: planes 1 to 3 (historic scripts, symbols, mathematical letters, the CJK
+/// extensions), three quarters of the code points and about 40% of a table's build with
+/// the default steps (13 of 32 ms), which most texts never touch.
+const LATER: (u32, u32) = (0x10000, 0x40000);
+
+/// The rest of the code points whose fold is computed: folded when the table is built.
+const EAGER: [(u32, u32); 2] = [(0, LATER.0), (0xE0000, 0xE1000)];
 
 impl FoldTable {
     fn build(profile: Profile) -> FoldTable {
@@ -114,6 +140,7 @@ impl FoldTable {
                 blocks: vec![[0; BLOCK]],
                 copy_bmp: Box::new([u64::MAX; 1024]),
                 multi: Vec::new(),
+                later: Box::new([]),
             };
         }
         FoldTable::build_folding(profile)
@@ -133,29 +160,12 @@ impl FoldTable {
             data.homophone();
         }
         // Every block folded in parallel: its entries, with the multi-char forms to number.
-        let starts: Vec<u32> = RANGES
+        let starts: Vec<u32> = EAGER
             .into_iter()
             .flat_map(|(lo, hi)| (lo..hi).step_by(BLOCK))
             .collect();
         let folded = in_parallel(&starts, |&block_start| {
-            let mut block = [0u32; BLOCK];
-            let mut multis = Vec::new();
-            for (i, slot) in block.iter_mut().enumerate() {
-                let Some(c) = char::from_u32(block_start + i as u32) else {
-                    continue;
-                };
-                let (k, out, steps) = fold_char(profile, c, data);
-                let payload = match k {
-                    Kind::Char => out.chars().next().map_or(0, |c| c as u32),
-                    Kind::Multi => {
-                        multis.push((i, out));
-                        0
-                    }
-                    _ => 0,
-                };
-                *slot = ((k as u32) << KIND_SHIFT) | (entry_steps(steps) << STEPS_SHIFT) | payload;
-            }
-            (block, multis)
+            fold_block(profile, block_start, data)
         });
         let mut multi: Vec<Box<str>> = Vec::new();
         let mut multi_index: HashMap<String, u32> = HashMap::new();
@@ -183,19 +193,53 @@ impl FoldTable {
                 copy_bmp[cp >> 6] |= 1 << (cp & 63);
             }
         }
+        let later_blocks = ((LATER.1 - LATER.0) >> BLOCK_BITS) as usize;
         FoldTable {
             profile,
             index,
             blocks,
             copy_bmp,
             multi,
+            later: (0..later_blocks).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// The folded block of [`LATER`] that `c` is in (folded now when it is the first use),
+    /// or `None` when `c` is elsewhere.
+    #[inline]
+    fn later(&self, c: char) -> Option<&LaterBlock> {
+        let at = (c as u32).checked_sub(LATER.0)?;
+        let slot = self.later.get((at >> BLOCK_BITS) as usize)?;
+        Some(slot.get_or_init(|| {
+            let start = c as u32 & !(BLOCK as u32 - 1);
+            let (entries, multis) = fold_block(self.profile, start, Data::get());
+            let mut block = LaterBlock {
+                entries,
+                multi: Vec::new(),
+            };
+            for (i, out) in multis {
+                block.entries[i] |= block.multi.len() as u32;
+                block.multi.push(out.into_boxed_str());
+            }
+            Box::new(block)
+        }))
     }
 
     #[inline]
     fn entry(&self, c: char) -> u32 {
         let cp = c as usize;
+        if let Some(block) = self.later(c) {
+            return block.entries[cp & (BLOCK - 1)];
+        }
         self.blocks[self.index[cp >> BLOCK_BITS] as usize][cp & (BLOCK - 1)]
+    }
+
+    /// The multi-char form numbered `payload` in `c`'s entry.
+    fn multi_of(&self, c: char, payload: u32) -> &str {
+        match self.later(c) {
+            Some(block) => &block.multi[payload as usize],
+            None => &self.multi[payload as usize],
+        }
     }
 
     /// The folded form of a unit, or `None` when the char is skipped.
@@ -207,7 +251,7 @@ impl FoldTable {
                 let d = char::from_u32(entry & PAYLOAD).unwrap_or(c);
                 Some(d.encode_utf8(buf))
             }
-            Kind::Multi => Some(&self.multi[(entry & PAYLOAD) as usize]),
+            Kind::Multi => Some(self.multi_of(c, entry & PAYLOAD)),
             Kind::Noise | Kind::Invisible => None,
         }
     }
@@ -902,6 +946,33 @@ fn unchanged_by_steps(p: Profile, c: char, data: &Data) -> bool {
 /// code points (no step maps one, and none is noise). A sound step maps most Han chars,
 /// so with one every char takes the long way. Building a table thus takes a fraction
 /// of the time (a test checks both ways agree over every such char).
+/// The entries of the block of `BLOCK` code points from `block_start` under `p`, with the
+/// multi-char forms (by place in the block) for the caller to number into the payloads.
+fn fold_block(p: Profile, block_start: u32, data: &Data) -> ([u32; BLOCK], Vec<(usize, String)>) {
+    let mut block = [0u32; BLOCK];
+    let mut multis = Vec::new();
+    for (i, slot) in block.iter_mut().enumerate() {
+        let Some(c) = char::from_u32(block_start + i as u32) else {
+            continue;
+        };
+        if folds_to_itself(p, c, data) {
+            // `Same` without steps: the zero entry.
+            continue;
+        }
+        let (k, out, steps) = fold_char_slowly(p, c, data);
+        let payload = match k {
+            Kind::Char => out.chars().next().map_or(0, |c| c as u32),
+            Kind::Multi => {
+                multis.push((i, out));
+                0
+            }
+            _ => 0,
+        };
+        *slot = ((k as u32) << KIND_SHIFT) | (entry_steps(steps) << STEPS_SHIFT) | payload;
+    }
+    (block, multis)
+}
+
 fn folds_to_itself(p: Profile, c: char, data: &Data) -> bool {
     if p.has(Step::Homophone) || p.has(Step::NearHomophone) {
         return false;
@@ -920,6 +991,7 @@ fn folds_to_itself(p: Profile, c: char, data: &Data) -> bool {
 /// The fold of one char under `p`: its kind, its folded form and the steps that changed it.
 /// The char-by-char steps are applied until nothing changes, so folding is idempotent
 /// (陸 → 陆 by t2s → 6 by variants, as 陆 itself folds).
+#[cfg(test)]
 fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     if folds_to_itself(p, c, data) {
         return (Kind::Same, c.into(), 0);
@@ -927,7 +999,7 @@ fn fold_char(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     fold_char_slowly(p, c, data)
 }
 
-/// [`fold_char`], for any char: every step applied in turn.
+/// The fold of one char (`fold_char` in the tests), for any char: every step applied in turn.
 fn fold_char_slowly(p: Profile, c: char, data: &Data) -> (Kind, String, u16) {
     if p.has(Step::Noise) && is_break(c) {
         return (Kind::Break, c.into(), 0);
@@ -1100,6 +1172,25 @@ mod tests {
     }
 
     #[test]
+    fn planes_one_to_three_are_folded_a_block_at_a_time_when_first_used() {
+        let table = FoldTable::build(Profile::from_steps(&Step::DEFAULT));
+        let folded = |t: &FoldTable| t.later.iter().filter(|b| b.get().is_some()).count();
+        assert_eq!(folded(&table), 0);
+        // Mathematical bold letters (U+1D400 block) and a CJK extension B char.
+        assert_eq!(
+            table.fold_string("𝐒𝐇𝐄𝐍𝐇𝐄 你好"),
+            table.fold_string("SHENHE 你好")
+        );
+        assert_eq!(folded(&table), 1);
+        assert_eq!(table.fold_string("𠀀"), "𠀀");
+        assert_eq!(folded(&table), 2);
+        // The exact profile has none to fold.
+        let exact = FoldTable::build(Profile::EXACT);
+        assert_eq!(exact.fold_string("𝐒𝐇"), "𝐒𝐇");
+        assert!(exact.later.is_empty());
+    }
+
+    #[test]
     fn every_entry_of_a_table_built_in_parallel_is_its_chars_fold() {
         let data = Data::get();
         let all = Profile::from_steps(&Step::ALL).without(&[Step::Homophone, Step::NearHomophone]);
@@ -1118,7 +1209,7 @@ mod tests {
                         Kind::Char => assert_eq!(char::from_u32(payload), out.chars().next()),
                         Kind::Multi => {
                             multis += 1;
-                            assert_eq!(&*table.multi[payload as usize], out, "{at}");
+                            assert_eq!(table.multi_of(c, payload), out, "{at}");
                         }
                         _ => assert_eq!(payload, 0, "{at}"),
                     }
