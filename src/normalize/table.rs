@@ -119,12 +119,12 @@ pub(crate) fn table_for(profile: Profile) -> Arc<FoldTable> {
 #[cfg(test)]
 const RANGES: [(u32, u32); 2] = [(0, LATER.1), (0xE0000, 0xE1000)];
 
-/// The part of the code points whose fold is computed (U+0000 to U+3FFFF, and the tags
+/// Planes 1 to 3 (historic scripts, symbols, mathematical letters, the CJK extensions):
+/// folded a block at a time when a text first uses one, not when the table is built. They
+/// are three quarters of the code points a table folds (U+0000 to U+3FFFF and the tags
 /// U+E0000 to U+E0FFF; everything else, unassigned planes and private use, folds to
-/// itself) folded a block at a time when first used, not when the table is
-/// built: planes 1 to 3 (historic scripts, symbols, mathematical letters, the CJK
-/// extensions), three quarters of the code points and about 40% of a table's build with
-/// the default steps (13 of 32 ms), which most texts never touch.
+/// itself) and about 40% of its build with the default steps (13 of 32 ms); most texts
+/// never touch them.
 const LATER: (u32, u32) = (0x10000, 0x40000);
 
 /// The rest of the code points whose fold is computed: folded when the table is built.
@@ -941,11 +941,6 @@ fn unchanged_by_steps(p: Profile, c: char, data: &Data) -> bool {
     !(p.has(Step::T2s) && data.t2s().get(&c).is_some_and(|&d| d != c))
 }
 
-/// True for chars that `fold_char` would keep as they are, known without folding them:
-/// Han ideographs that no step maps (most of the 160k in the table's range) and unassigned
-/// code points (no step maps one, and none is noise). A sound step maps most Han chars,
-/// so with one every char takes the long way. Building a table thus takes a fraction
-/// of the time (a test checks both ways agree over every such char).
 /// The entries of the block of `BLOCK` code points from `block_start` under `p`, with the
 /// multi-char forms (by place in the block) for the caller to number into the payloads.
 fn fold_block(p: Profile, block_start: u32, data: &Data) -> ([u32; BLOCK], Vec<(usize, String)>) {
@@ -973,6 +968,11 @@ fn fold_block(p: Profile, block_start: u32, data: &Data) -> ([u32; BLOCK], Vec<(
     (block, multis)
 }
 
+/// True for chars that `fold_char` would keep as they are, known without folding them:
+/// Han ideographs that no step maps (most of the 160k in the table's range) and unassigned
+/// code points (no step maps one, and none is noise). A sound step maps most Han chars,
+/// so with one every char takes the long way. Building a table thus takes a fraction
+/// of the time (a test checks both ways agree over every such char).
 fn folds_to_itself(p: Profile, c: char, data: &Data) -> bool {
     if p.has(Step::Homophone) || p.has(Step::NearHomophone) {
         return false;
