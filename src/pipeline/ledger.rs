@@ -3,15 +3,31 @@
 //! the scans ran in parallel), and measured on each post's `time` (the scan time when it
 //! has none). What a count means is policy's ([`policy::escalate`]); this room only counts.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::policy;
 use crate::post::{Decision, Post};
 use crate::rules::{EscalateBy, Escalation};
 
-/// An IP address as the ledger keys it, when `ip` reads as one.
-fn ip_key(ip: &str) -> Option<std::net::IpAddr> {
-    ip.trim().parse().ok()
+/// The poster's account and address, as the post gives them.
+fn poster_ids(post: &Post) -> (Option<&str>, Option<&str>) {
+    let poster = post.poster.as_ref();
+    (
+        poster.and_then(|p| p.user_id.as_deref()),
+        poster.and_then(|p| p.ip.as_deref()),
+    )
+}
+
+/// What `by` counts a poster under: its account, or its address when that reads as one
+/// (written as `IpAddr` writes it, so one address has one key).
+fn key_of<'a>(by: EscalateBy, user: Option<&'a str>, ip: Option<&str>) -> Option<Cow<'a, str>> {
+    match by {
+        EscalateBy::User => user.map(Cow::Borrowed),
+        EscalateBy::Ip => ip
+            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| Cow::Owned(ip.to_string())),
+    }
 }
 
 /// Flagged posts per account and per IP address, for escalation.
@@ -62,7 +78,7 @@ impl OffenceLedger {
         let Ok(at) = time.parse::<jiff::Timestamp>() else {
             return;
         };
-        let keys = self.keys(user.map(str::to_owned), ip);
+        let keys = self.keys(user, ip);
         self.tally(
             &keys,
             at.as_second(),
@@ -71,18 +87,12 @@ impl OffenceLedger {
         );
     }
 
-    fn keys(&self, user: Option<String>, ip: Option<&str>) -> Vec<(EscalateBy, String)> {
-        let mut keys = Vec::new();
-        for &by in &self.escalation.by {
-            let key = match by {
-                EscalateBy::User => user.clone(),
-                EscalateBy::Ip => ip.and_then(ip_key).map(|ip| ip.to_string()),
-            };
-            if let Some(key) = key {
-                keys.push((by, key));
-            }
-        }
-        keys
+    fn keys(&self, user: Option<&str>, ip: Option<&str>) -> Vec<(EscalateBy, String)> {
+        self.escalation
+            .by
+            .iter()
+            .filter_map(|&by| Some((by, key_of(by, user, ip)?.into_owned())))
+            .collect()
     }
 
     /// Whether giving `post` with `decision` to a ledger applying `escalation` can change
@@ -94,14 +104,11 @@ impl OffenceLedger {
         if !decision.is_flagged() || escalation.count == 0 {
             return false;
         }
-        let poster = post.poster.as_ref();
-        escalation.by.iter().any(|by| match by {
-            EscalateBy::User => poster.is_some_and(|p| p.user_id.is_some()),
-            EscalateBy::Ip => poster
-                .and_then(|p| p.ip.as_deref())
-                .and_then(ip_key)
-                .is_some(),
-        })
+        let (user, ip) = poster_ids(post);
+        escalation
+            .by
+            .iter()
+            .any(|&by| key_of(by, user, ip).is_some())
     }
 
     /// Counts an offence at `at` (when `add`) and returns the most offences of any of
@@ -159,12 +166,8 @@ impl OffenceLedger {
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
             .unwrap_or(now)
             .as_second();
-        let poster = post.poster.as_ref();
-        let keys = self.keys(
-            poster.and_then(|p| p.user_id.clone()),
-            poster.and_then(|p| p.ip.as_deref()),
-        );
-        (at, keys)
+        let (user, ip) = poster_ids(post);
+        (at, self.keys(user, ip))
     }
 
     /// Takes back the offence [`apply`](OffenceLedger::apply) counted for `post` (with the
