@@ -558,6 +558,86 @@ fn a_scan_resumes_only_with_the_rules_it_started_with() {
     );
 }
 
+#[test]
+fn a_finished_scan_resumed_continues_over_the_same_file_and_starts_afresh_over_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let output = dir.path().join("d.jsonl");
+    let scan = |input: &Path, output: &Path, db: &Path, extra: &[&str]| {
+        let mut args = vec!["scan", "-i", s(input), "-o", s(output), "--audit", s(db)];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let store = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    let input = archive(dir.path(), 1500);
+    let out = scan(&input, &output, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = std::fs::read_to_string(&output).unwrap();
+
+    // Resumed after it finished, as a scan killed before it could exit is retried: nothing
+    // is decided, written or recorded again.
+    let out = scan(&input, &output, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("from the start"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), first);
+    assert_eq!(store("SELECT COUNT(*) FROM records"), 1500);
+    assert_eq!(store("SELECT COUNT(*) FROM runs"), 1);
+    assert_eq!(store("SELECT COUNT(*) FROM runs WHERE finished IS NULL"), 0);
+
+    // Posts appended since: only they are decided, in the same run, and the output is an
+    // uninterrupted scan's of the whole file (escalation counting the earlier posts).
+    let input = archive(dir.path(), 2500);
+    let reference = dir.path().join("reference.jsonl");
+    let out = scan(&input, &reference, &dir.path().join("ref.db"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = scan(&input, &output, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = std::fs::read_to_string(&output).unwrap();
+    assert!(got.starts_with(&first));
+    assert!(got == std::fs::read_to_string(&reference).unwrap());
+    assert_eq!(
+        store("SELECT COUNT(DISTINCT line) FROM records WHERE run = 1"),
+        2500
+    );
+    assert_eq!(store("SELECT COUNT(*) FROM records"), 2500);
+    assert_eq!(store("SELECT COUNT(*) FROM runs WHERE finished IS NULL"), 0);
+    let (c, text) = verify(&db, &[]);
+    assert_eq!(c, 0, "{text}");
+
+    // Rewritten under the same name: a new run from the start, saying so.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let reversed: String = text.lines().rev().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&input, &reversed).unwrap();
+    let out = scan(&input, &output, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no interrupted scan of"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(store("SELECT COUNT(*) FROM runs"), 2);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap().lines().count(),
+        reversed.lines().count()
+    );
+
+    // An interrupted run over a file that changed since is not continued.
+    sqlite(&db, "UPDATE runs SET finished = NULL WHERE run = 2");
+    std::fs::write(&input, &text).unwrap();
+    let out = scan(&input, &output, &db, &["--resume"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has changed since its interrupted scan (run 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The lines of `audit backup`'s output: the backup file and its head.
 fn backed_up(out: &std::process::Output) -> (std::path::PathBuf, String) {
     assert_eq!(code(out), 0, "{}", stderr(out));

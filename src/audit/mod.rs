@@ -19,9 +19,11 @@
 pub mod backup;
 mod export;
 pub(crate) mod key;
+mod runs;
 
 pub use export::{CSV_HEAD, WITHHELD};
 pub use key::{AuditKey, KEY_ENV};
+pub use runs::{InputPrint, LastRun};
 
 use std::path::Path;
 
@@ -52,6 +54,11 @@ CREATE TABLE IF NOT EXISTS runs (
     input TEXT,
     output TEXT,
     ruleset TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run INTEGER PRIMARY KEY,
+    bytes INTEGER NOT NULL,
+    head TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY,
@@ -612,6 +619,16 @@ pub(crate) fn wait_when_busy(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy))
 }
 
+/// Keeps `print` as what run `run` saw of its input.
+fn note_input(tx: &Connection, run: i64, print: &InputPrint) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO run_inputs (run, bytes, head) VALUES (?1, ?2, ?3)",
+        params![run, print.bytes as i64, print.head],
+    )
+    .map_err(db_err("keeping what the run's input was"))?;
+    Ok(())
+}
+
 fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::new(ErrorKind::Audit, format!("{what}: {e}"))
 }
@@ -1008,13 +1025,42 @@ impl AuditStore {
         output: Option<&str>,
         ruleset: &str,
     ) -> Result<i64> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (started, input, output, ruleset) VALUES (?1, ?2, ?3, ?4)",
-                params![Timestamp::now().to_string(), input, output, ruleset],
-            )
-            .map_err(db_err("starting a run"))?;
-        Ok(self.conn.last_insert_rowid())
+        self.begin_run_over(input, None, output, ruleset)
+    }
+
+    /// [`begin_run`](AuditStore::begin_run) over an input file as `print` shows it, kept
+    /// with the run (in the same transaction) for [`last_run`](AuditStore::last_run).
+    pub fn begin_run_over(
+        &mut self,
+        input: Option<&str>,
+        print: Option<&InputPrint>,
+        output: Option<&str>,
+        ruleset: &str,
+    ) -> Result<i64> {
+        let tx = self.conn.transaction().map_err(db_err("starting a run"))?;
+        tx.execute(
+            "INSERT INTO runs (started, input, output, ruleset) VALUES (?1, ?2, ?3, ?4)",
+            params![Timestamp::now().to_string(), input, output, ruleset],
+        )
+        .map_err(db_err("starting a run"))?;
+        let run = tx.last_insert_rowid();
+        if let Some(p) = print {
+            note_input(&tx, run, p)?;
+        }
+        tx.commit().map_err(db_err("starting a run"))?;
+        Ok(run)
+    }
+
+    /// Continues run `run` over its input as `print` now shows it: a finished run is
+    /// unfinished again until [`finish_run`](AuditStore::finish_run).
+    pub fn reopen_run(&mut self, run: i64, print: Option<&InputPrint>) -> Result<()> {
+        let tx = self.conn.transaction().map_err(db_err("reopening a run"))?;
+        tx.execute("UPDATE runs SET finished = NULL WHERE run = ?1", [run])
+            .map_err(db_err("reopening a run"))?;
+        if let Some(p) = print {
+            note_input(&tx, run, p)?;
+        }
+        tx.commit().map_err(db_err("reopening a run"))
     }
 
     /// The hash of the rule set a run was started with.
@@ -1037,19 +1083,32 @@ impl AuditStore {
         Ok(())
     }
 
-    /// The last unfinished run over `input`, and the last input line it recorded (0 when
-    /// none), for `scan --resume`.
-    pub fn unfinished_run(&self, input: &str) -> Result<Option<(i64, u64)>> {
-        let run: Option<i64> = self
+    /// The last run over `input` (finished or not), the last input line it recorded and
+    /// the input as it last saw it: where `scan --resume` continues.
+    pub fn last_run(&self, input: &str) -> Result<Option<LastRun>> {
+        let found = self
             .conn
             .query_row(
-                "SELECT run FROM runs WHERE input = ?1 AND finished IS NULL ORDER BY run DESC LIMIT 1",
+                "SELECT runs.run, finished IS NOT NULL, bytes, head FROM runs
+                 LEFT JOIN run_inputs ON run_inputs.run = runs.run
+                 WHERE input = ?1 ORDER BY runs.run DESC LIMIT 1",
                 [input],
-                |r| r.get(0),
+                |r| {
+                    let print = match (r.get::<_, Option<i64>>(2)?, r.get(3)?) {
+                        (Some(bytes), Some(head)) => Some(InputPrint {
+                            bytes: bytes.max(0) as u64,
+                            head,
+                        }),
+                        _ => None,
+                    };
+                    Ok((r.get(0)?, r.get(1)?, print))
+                },
             )
             .optional()
             .map_err(db_err("finding the run to resume"))?;
-        let Some(run) = run else { return Ok(None) };
+        let Some((run, finished, print)) = found else {
+            return Ok(None);
+        };
         // The run's last record holds its last line (lines only grow within a run); read
         // from the end, where the latest run's records are, without an index.
         let line: Option<i64> = self
@@ -1062,7 +1121,12 @@ impl AuditStore {
             .optional()
             .map_err(db_err("finding the last recorded line"))?
             .flatten();
-        Ok(Some((run, line.unwrap_or(0).max(0) as u64)))
+        Ok(Some(LastRun {
+            run,
+            line: line.unwrap_or(0).max(0) as u64,
+            finished,
+            print,
+        }))
     }
 
     /// Records decisions of `run` in one transaction, in order; `line` is each post's

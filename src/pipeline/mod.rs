@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use crate::audit::{AuditStore, PendingRecord};
+use crate::audit::{AuditStore, InputPrint, PendingRecord};
 use crate::engine::{Engine, EngineHandle, Limits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, LineError};
@@ -145,7 +145,10 @@ impl PipelineBuilder {
 
     /// Continues the interrupted run over the same input (named by
     /// [`run_files`](PipelineBuilder::run_files)) in the audit store, or the one a
-    /// checkpoint file tells: [`Pipeline::resume_after`] says after which input line.
+    /// checkpoint file tells: [`Pipeline::resume_after`] says after which input line. A
+    /// run that finished over the same file (unchanged, or with lines appended since) and
+    /// with the same rules is continued after its last line too: nothing is decided or
+    /// recorded twice when a scan is resumed that was killed after it finished.
     pub fn resume(mut self, on: bool) -> Self {
         self.resume = on;
         self
@@ -188,28 +191,23 @@ impl PipelineBuilder {
                     Some(h) if h != store.utc_offset_hours() => store.set_utc_offset_hours(h)?,
                     _ => utc_offset_hours = store.utc_offset_hours(),
                 }
+                let print = self
+                    .input
+                    .as_deref()
+                    .and_then(|i| InputPrint::of(Path::new(i)).ok());
                 let previous = match (&self.input, self.resume) {
-                    (Some(input), true) => store.unfinished_run(input)?,
+                    (Some(input), true) => continued_run(&store, input, rules.hash())?,
                     _ => None,
                 };
                 let run = match previous {
                     Some((run, line)) => {
-                        let used = store.run_ruleset(run)?;
-                        if used != rules.hash() {
-                            return Err(Error::new(
-                                ErrorKind::InvalidValue,
-                                format!(
-                                    "the interrupted scan of {} used rule set {used}; these rules are {}: resume with the same rules, or scan again without --resume",
-                                    self.input.as_deref().unwrap_or("the input"),
-                                    rules.hash()
-                                ),
-                            ));
-                        }
+                        store.reopen_run(run, print.as_ref())?;
                         resume_after = Some(line);
                         run
                     }
-                    None => store.begin_run(
+                    None => store.begin_run_over(
                         self.input.as_deref(),
+                        print.as_ref(),
                         self.output.as_deref(),
                         rules.hash(),
                     )?,
@@ -251,6 +249,47 @@ impl PipelineBuilder {
             checkpoint: self.checkpoint,
         })
     }
+}
+
+/// The run over `input` that `--resume` continues, and the last line it recorded: the last
+/// run over it, unless that run finished, over other contents or with other rules than
+/// `ruleset` (then none: the scan starts afresh). A finished run over the same file,
+/// unchanged or grown, is continued after its last line, so that a scan killed after it
+/// finished but before it could say so is not done twice. An interrupted run is continued
+/// only over the same file and with the same rules.
+fn continued_run(store: &AuditStore, input: &str, ruleset: &str) -> Result<Option<(i64, u64)>> {
+    let Some(last) = store.last_run(input)? else {
+        return Ok(None);
+    };
+    let same_input = match &last.print {
+        Some(p) => p
+            .matches(Path::new(input))
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {input}: {e}")))?,
+        // A run of a shenhe that kept no print: only an interrupted one is continued.
+        None => !last.finished,
+    };
+    let used = store.run_ruleset(last.run)?;
+    if last.finished {
+        return Ok((same_input && used == ruleset).then_some((last.run, last.line)));
+    }
+    if !same_input {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "{input} has changed since its interrupted scan (run {}, after line {}): it is not the input that scan decided; scan it again without --resume",
+                last.run, last.line
+            ),
+        ));
+    }
+    if used != ruleset {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "the interrupted scan of {input} used rule set {used}; these rules are {ruleset}: resume with the same rules, or scan again without --resume"
+            ),
+        ));
+    }
+    Ok(Some((last.run, last.line)))
 }
 
 impl Ledger {
@@ -795,7 +834,9 @@ impl Pipeline {
         Ok(None)
     }
 
-    /// Ends the audit run (marks it finished: a later `--resume` starts afresh) and writes
+    /// Ends the audit run (marks it finished: a later `--resume` over the same input,
+    /// unchanged or grown, continues after its last line; over other contents it starts
+    /// afresh) and writes
     /// the reports index. Call it once, when no more posts come; moderating afterwards
     /// still records and reports, under the finished run.
     pub fn finish(&self) -> Result<Finished> {

@@ -66,7 +66,9 @@ pub struct Args {
     #[arg(long)]
     no_escalation: bool,
     /// Continue an interrupted scan of the same input: after the last line recorded in the
-    /// audit store (or written to the checkpoint), appending to the output file.
+    /// audit store (or written to the checkpoint), appending to the output file. A scan
+    /// that finished over the same file (unchanged or appended to since) with the same
+    /// rules is continued too; one over other contents is not (the scan starts afresh).
     #[arg(long)]
     resume: bool,
     /// After each chunk, write the last decided input line to FILE (for --resume without
@@ -127,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.audit,
     ) {
         eprintln!(
-            "shenhe scan: no interrupted scan of {} in {}: scanning from the start",
+            "shenhe scan: no interrupted scan of {} in {} (nor one that finished over these contents with these rules): scanning from the start",
             args.input,
             db.display()
         );

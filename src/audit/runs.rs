@@ -1,0 +1,102 @@
+//! What a run over an input file remembers of it, so that `--resume` continues a run only
+//! over the contents it was started on.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Bytes at the start of an input file that its print hashes.
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// An input file as a run saw it: its size and a SHA-256 of its first 64 KiB (all of it
+/// when smaller). The same file, unchanged or with lines appended, still
+/// [`matches`](InputPrint::matches); one rewritten under the same name does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputPrint {
+    /// The file's size, in bytes.
+    pub bytes: u64,
+    /// Hex SHA-256 of its first `min(bytes, 64 KiB)` bytes.
+    pub head: String,
+}
+
+impl InputPrint {
+    /// The print of the file at `path` as it is now.
+    pub fn of(path: &Path) -> io::Result<InputPrint> {
+        let file = std::fs::File::open(path)?;
+        let bytes = file.metadata()?.len();
+        Ok(InputPrint {
+            bytes,
+            head: head_hash(file, bytes.min(HEAD_BYTES))?,
+        })
+    }
+
+    /// Whether the file at `path` still starts as the file printed did: at least as large,
+    /// and the same first bytes.
+    pub fn matches(&self, path: &Path) -> io::Result<bool> {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.len() < self.bytes {
+            return Ok(false);
+        }
+        Ok(head_hash(file, self.bytes.min(HEAD_BYTES))? == self.head)
+    }
+}
+
+fn head_hash(file: std::fs::File, len: u64) -> io::Result<String> {
+    let mut head = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut head)?;
+    if (head.len() as u64) < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file got shorter while it was read",
+        ));
+    }
+    Ok(hex::encode(Sha256::digest(&head)))
+}
+
+/// The last run over an input ([`AuditStore::last_run`](super::AuditStore::last_run)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    /// The run's number.
+    pub run: i64,
+    /// The last input line it recorded (0 when none).
+    pub line: u64,
+    /// Whether it got to the end of its input.
+    pub finished: bool,
+    /// The input as the run last saw it; `None` for a run of a shenhe that did not keep it.
+    pub print: Option<InputPrint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_matches_its_print_when_unchanged_or_grown_and_not_when_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("in.jsonl");
+        std::fs::write(&f, "{\"text\":\"a\"}\n").unwrap();
+        let small = InputPrint::of(&f).unwrap();
+        assert_eq!(small.bytes, 13);
+        assert!(small.matches(&f).unwrap());
+        // Appended: still the same input, even past the hashed head.
+        let big = "{\"text\":\"b\"}\n".repeat(10_000);
+        std::fs::write(&f, format!("{{\"text\":\"a\"}}\n{big}")).unwrap();
+        assert!(small.matches(&f).unwrap());
+        let grown = InputPrint::of(&f).unwrap();
+        assert!(grown.matches(&f).unwrap());
+        // Cut short, or rewritten with the same size: another input.
+        std::fs::write(&f, "{\"text\":\"a\"}\n").unwrap();
+        assert!(!grown.matches(&f).unwrap());
+        assert!(small.matches(&f).unwrap());
+        std::fs::write(&f, "{\"text\":\"z\"}\n").unwrap();
+        assert!(!small.matches(&f).unwrap());
+        // A change after the first 64 KiB of a large file is not seen: only its size is.
+        let mut tail_changed = format!("{{\"text\":\"a\"}}\n{big}").into_bytes();
+        let n = tail_changed.len();
+        tail_changed[n - 3] = b'c';
+        std::fs::write(&f, tail_changed).unwrap();
+        assert!(grown.matches(&f).unwrap());
+        assert!(InputPrint::of(&dir.path().join("missing")).is_err());
+    }
+}
