@@ -423,6 +423,75 @@ fn a_checkpoint_resumes_without_a_store() {
 }
 
 #[test]
+fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, cp) = (
+        dir.path().join("d.jsonl"),
+        dir.path().join("scan.checkpoint"),
+    );
+    let scan = |input: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "-i",
+            s(input),
+            "-o",
+            s(&output),
+            "--checkpoint",
+            s(&cp),
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let input = archive(dir.path(), 1200);
+    let out = scan(&input, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = std::fs::read_to_string(&output).unwrap();
+    let kept = std::fs::read_to_string(&cp).unwrap();
+    let fields: Vec<&str> = kept.split_whitespace().collect();
+    let lines = std::fs::read_to_string(&input).unwrap().lines().count();
+    assert_eq!(fields.len(), 3, "{kept}");
+    assert_eq!(fields[0], lines.to_string());
+    assert_eq!(
+        fields[1],
+        std::fs::metadata(&input).unwrap().len().to_string()
+    );
+
+    // Resumed when it had finished: nothing is decided again.
+    let out = scan(&input, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), first);
+
+    // Posts appended since: only they are decided, after the others.
+    let input = archive(dir.path(), 2000);
+    let out = scan(&input, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = std::fs::read_to_string(&output).unwrap();
+    assert!(got.starts_with(&first));
+    let ids: Vec<serde_json::Value> = got
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].clone())
+        .collect();
+    let want: Vec<serde_json::Value> =
+        (1..=std::fs::read_to_string(&input).unwrap().lines().count())
+            .map(serde_json::Value::from)
+            .collect();
+    assert_eq!(ids, want, "one decision per input line, in order");
+
+    // Rewritten under the same name: refused, the output left as it was.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let reversed: String = text.lines().rev().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&input, reversed).unwrap();
+    let out = scan(&input, &["--resume"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has changed since the checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), got);
+}
+
+#[test]
 fn resume_needs_files_and_a_place_to_resume_from() {
     let out = run(&["scan", "--resume", "-o", "x.jsonl"], b"");
     assert_eq!(code(&out), 2);

@@ -178,6 +178,11 @@ impl PipelineBuilder {
             Some(q) => (None, Some(q.hook())),
             None => (None, self.review),
         };
+        // What the run keeps of its input file, to continue it only over the same contents.
+        let print = match (&self.audit, &self.checkpoint, &self.input) {
+            (None, None, _) | (_, _, None) => None,
+            (_, _, Some(input)) => InputPrint::of(Path::new(input)).ok(),
+        };
         let audit = match self.audit {
             None => None,
             Some(mut store) => {
@@ -191,10 +196,6 @@ impl PipelineBuilder {
                     Some(h) if h != store.utc_offset_hours() => store.set_utc_offset_hours(h)?,
                     _ => utc_offset_hours = store.utc_offset_hours(),
                 }
-                let print = self
-                    .input
-                    .as_deref()
-                    .and_then(|i| InputPrint::of(Path::new(i)).ok());
                 let previous = match (&self.input, self.resume) {
                     (Some(input), true) => continued_run(&store, input, rules.hash())?,
                     _ => None,
@@ -224,7 +225,23 @@ impl PipelineBuilder {
             }
         };
         if let (true, None, Some(cp)) = (self.resume, &audit, &self.checkpoint) {
-            resume_after = rescan::read_checkpoint(cp)?;
+            if let Some((line, kept)) = rescan::read_checkpoint(cp)? {
+                if let (Some(kept), Some(input)) = (kept, &self.input) {
+                    let same = kept.matches(Path::new(input)).map_err(|e| {
+                        Error::new(ErrorKind::Io, format!("cannot read {input}: {e}"))
+                    })?;
+                    if !same {
+                        return Err(Error::new(
+                            ErrorKind::InvalidValue,
+                            format!(
+                                "{input} has changed since the checkpoint {} was written (after line {line}): it is not the input that scan decided; scan it again without --resume",
+                                cp.display()
+                            ),
+                        ));
+                    }
+                }
+                resume_after = Some(line);
+            }
         }
         let reports = match &self.reports {
             None => None,
@@ -246,7 +263,7 @@ impl PipelineBuilder {
             review,
             queue,
             resume_after,
-            checkpoint: self.checkpoint,
+            checkpoint: self.checkpoint.map(|path| (path, print)),
         })
     }
 }
@@ -359,7 +376,8 @@ pub struct Pipeline {
     /// The review queue whose holds are written in the audit commits.
     queue: Option<Arc<ReviewQueue>>,
     resume_after: Option<u64>,
-    checkpoint: Option<PathBuf>,
+    /// The checkpoint file, and what it keeps of the input with each line number.
+    checkpoint: Option<(PathBuf, Option<InputPrint>)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -975,8 +993,10 @@ impl Pipeline {
         self.audit.as_ref().map(|a| a.figures())
     }
 
-    /// The checkpoint file, when one is kept.
-    fn checkpoint_path(&self) -> Option<&Path> {
-        self.checkpoint.as_deref()
+    /// The checkpoint file, when one is kept, and the input's print it keeps.
+    fn checkpoint(&self) -> Option<(&Path, Option<&InputPrint>)> {
+        self.checkpoint
+            .as_ref()
+            .map(|(path, print)| (path.as_path(), print.as_ref()))
     }
 }

@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use super::commit::{GroupCommit, Ticket};
 use super::{scan_post, Pipeline};
-use crate::audit::PendingRecord;
+use crate::audit::{InputPrint, PendingRecord};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, Chunk, LineError, Spare};
@@ -226,7 +226,7 @@ impl Pipeline {
         // pool has serialised it.
         let (out_tx, out_rx) = sync_channel::<Receiver<Result<Batch>>>(1);
         let audit = self.audit.as_deref();
-        let checkpoint = self.checkpoint_path();
+        let checkpoint = self.checkpoint();
         // The chunks' buffers go back to the reader once their lines are posts, and the
         // decision lines' buffers back to the serialising jobs once written.
         let spare = Buffers {
@@ -549,7 +549,7 @@ fn write_batches<W: Write>(
     rx: Receiver<Receiver<Result<Batch>>>,
     output: W,
     audit: Option<&GroupCommit>,
-    checkpoint: Option<&Path>,
+    checkpoint: Option<(&Path, Option<&InputPrint>)>,
     spare: &Spare,
 ) -> Result<()> {
     let written = |e: io::Error| match e.kind() {
@@ -575,8 +575,8 @@ fn write_batches<W: Write>(
         if let (Some(a), Some(ticket)) = (audit, batch.ticket) {
             a.commit(ticket, batch.records)?;
         }
-        if let Some(cp) = checkpoint {
-            write_checkpoint(cp, batch.last_line)?;
+        if let Some((cp, print)) = checkpoint {
+            write_checkpoint(cp, batch.last_line, print)?;
         }
     }
     w.flush().map_err(written)
@@ -585,8 +585,9 @@ fn write_batches<W: Write>(
 /// A part of at least this many bytes goes to the output in a write of its own.
 const DIRECT_WRITE_BYTES: usize = 32 << 10;
 
-/// Replaces the checkpoint file atomically with the last decided line.
-fn write_checkpoint(path: &Path, line: u64) -> Result<()> {
+/// Replaces the checkpoint file atomically with the last decided line and, when known, the
+/// input's print: `LINE [BYTES HEAD]`.
+fn write_checkpoint(path: &Path, line: u64, print: Option<&InputPrint>) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let failed = |e: io::Error| {
         Error::new(
@@ -597,24 +598,49 @@ fn write_checkpoint(path: &Path, line: u64) -> Result<()> {
     let mut f = File::create(&tmp).map_err(failed)?;
     // Synced before the rename: after a power loss the checkpoint is the old one or the
     // new one, never an empty file.
-    f.write_all(format!("{line}\n").as_bytes())
+    let text = match print {
+        Some(p) => format!("{line} {} {}\n", p.bytes, p.head),
+        None => format!("{line}\n"),
+    };
+    f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(failed)?;
     std::fs::rename(&tmp, path).map_err(failed)
 }
 
-/// The last decided line in a checkpoint file; `None` when there is none yet.
-pub(super) fn read_checkpoint(path: &Path) -> Result<Option<u64>> {
+/// The last decided line in a checkpoint file, and the input's print when it keeps one (a
+/// checkpoint of an older shenhe holds the line alone); `None` when there is none yet.
+pub(super) fn read_checkpoint(path: &Path) -> Result<Option<(u64, Option<InputPrint>)>> {
+    let not_one = || {
+        Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "{}: not a checkpoint (expected a line number, then the input's size and hash)",
+                path.display()
+            ),
+        )
+    };
     match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidValue,
-                format!(
-                    "{}: not a checkpoint (expected a line number)",
-                    path.display()
-                ),
-            )
-        }),
+        Ok(s) => {
+            let mut fields = s.split_ascii_whitespace();
+            let line = fields
+                .next()
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(not_one)?;
+            let print = match (fields.next(), fields.next(), fields.next()) {
+                (None, _, _) => None,
+                (Some(bytes), Some(head), None)
+                    if head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    Some(InputPrint {
+                        bytes: bytes.parse().map_err(|_| not_one())?,
+                        head: head.to_owned(),
+                    })
+                }
+                _ => return Err(not_one()),
+            };
+            Ok(Some((line, print)))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::new(
             ErrorKind::Io,

@@ -71,8 +71,9 @@ pub struct Args {
     /// rules is continued too; one over other contents is not (the scan starts afresh).
     #[arg(long)]
     resume: bool,
-    /// After each chunk, write the last decided input line to FILE (for --resume without
-    /// an audit store).
+    /// After each chunk, write the last decided input line to FILE, with the input's size
+    /// and a hash of its start (for --resume without an audit store; a changed input is
+    /// refused).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Write hit statistics (JSON) here: hits and posts per rule and category, rules that
