@@ -55,11 +55,6 @@ CREATE TABLE IF NOT EXISTS runs (
     output TEXT,
     ruleset TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS run_inputs (
-    run INTEGER PRIMARY KEY,
-    bytes INTEGER NOT NULL,
-    head TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY,
     day TEXT NOT NULL,
@@ -619,8 +614,18 @@ pub(crate) fn wait_when_busy(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy))
 }
 
-/// Keeps `print` as what run `run` saw of its input.
+/// Keeps `print` as what run `run` saw of its input. The table is made by the first run
+/// that keeps one, not when a store is opened: opening a store made before it (to query or
+/// export it, perhaps read-only) writes nothing.
 fn note_input(tx: &Connection, run: i64, print: &InputPrint) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS run_inputs (
+            run INTEGER PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            head TEXT NOT NULL
+        );",
+    )
+    .map_err(db_err("keeping what the run's input was"))?;
     tx.execute(
         "INSERT OR REPLACE INTO run_inputs (run, bytes, head) VALUES (?1, ?2, ?3)",
         params![run, print.bytes as i64, print.head],
@@ -1086,24 +1091,35 @@ impl AuditStore {
     /// The last run over `input` (finished or not), the last input line it recorded and
     /// the input as it last saw it: where `scan --resume` continues.
     pub fn last_run(&self, input: &str) -> Result<Option<LastRun>> {
-        let found = self
+        // A store no run has kept a print in has no table of them.
+        let prints: bool = self
             .conn
             .query_row(
-                "SELECT runs.run, finished IS NOT NULL, bytes, head FROM runs
-                 LEFT JOIN run_inputs ON run_inputs.run = runs.run
-                 WHERE input = ?1 ORDER BY runs.run DESC LIMIT 1",
-                [input],
-                |r| {
-                    let print = match (r.get::<_, Option<i64>>(2)?, r.get(3)?) {
-                        (Some(bytes), Some(head)) => Some(InputPrint {
-                            bytes: bytes.max(0) as u64,
-                            head,
-                        }),
-                        _ => None,
-                    };
-                    Ok((r.get(0)?, r.get(1)?, print))
-                },
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_inputs'",
+                [],
+                |r| r.get(0),
             )
+            .map_err(db_err("finding the run to resume"))?;
+        let sql = if prints {
+            "SELECT runs.run, finished IS NOT NULL, bytes, head FROM runs
+             LEFT JOIN run_inputs ON run_inputs.run = runs.run
+             WHERE input = ?1 ORDER BY runs.run DESC LIMIT 1"
+        } else {
+            "SELECT run, finished IS NOT NULL, NULL, NULL FROM runs
+             WHERE input = ?1 ORDER BY run DESC LIMIT 1"
+        };
+        let found = self
+            .conn
+            .query_row(sql, [input], |r| {
+                let print = match (r.get::<_, Option<i64>>(2)?, r.get(3)?) {
+                    (Some(bytes), Some(head)) => Some(InputPrint {
+                        bytes: bytes.max(0) as u64,
+                        head,
+                    }),
+                    _ => None,
+                };
+                Ok((r.get(0)?, r.get(1)?, print))
+            })
             .optional()
             .map_err(db_err("finding the run to resume"))?;
         let Some((run, finished, print)) = found else {

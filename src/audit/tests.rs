@@ -525,3 +525,45 @@ fn a_prune_planned_on_one_store_deletes_nothing_in_another() {
     assert_eq!(n, 6);
     assert_eq!(problem(&b), "");
 }
+
+#[test]
+fn a_run_keeps_its_inputs_print_and_opening_a_store_writes_nothing_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let tables = |s: &AuditStore| -> i64 {
+        s.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'run_inputs'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let mut s = AuditStore::open(&path, None).unwrap();
+    let old = s.begin_run(Some("in.jsonl"), None, "hash").unwrap();
+    assert_eq!(tables(&s), 0, "no run has kept a print");
+    let last = s.last_run("in.jsonl").unwrap().unwrap();
+    assert_eq!((last.run, last.line, last.finished), (old, 0, false));
+    assert_eq!(last.print, None);
+    assert!(s.last_run("other.jsonl").unwrap().is_none());
+
+    let print = InputPrint {
+        bytes: 42,
+        head: "ab".repeat(32),
+    };
+    let run = s
+        .begin_run_over(Some("in.jsonl"), Some(&print), None, "hash")
+        .unwrap();
+    s.finish_run(run).unwrap();
+    let last = s.last_run("in.jsonl").unwrap().unwrap();
+    assert_eq!((last.run, last.finished), (run, true));
+    assert_eq!(last.print.as_ref(), Some(&print));
+    // Reopened over the file as it is now (grown): unfinished, with the new print.
+    let grown = InputPrint { bytes: 84, ..print };
+    s.reopen_run(run, Some(&grown)).unwrap();
+    let last = s.last_run("in.jsonl").unwrap().unwrap();
+    assert_eq!((last.finished, last.print), (false, Some(grown)));
+    drop(s);
+    let s = AuditStore::open(&path, None).unwrap();
+    assert_eq!(tables(&s), 1);
+}
