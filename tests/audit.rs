@@ -492,6 +492,46 @@ fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
 }
 
 #[test]
+fn a_scan_with_a_store_reads_a_named_pipe_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("posts.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let text = std::fs::read_to_string(archive(dir.path(), 500)).unwrap();
+    let lines = text.lines().count();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&fifo, text))
+    };
+    let output = dir.path().join("d.jsonl");
+    let mut child = shenhe()
+        .args(["scan", "-q", "-i", s(&fifo), "-o", s(&output), "--audit"])
+        .arg(dir.path().join("a.db"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pipe is opened once, by the scan's read: a writer never sees it closed early (a
+    // scan that opened it before would wait for a writer that is gone).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the scan of a named pipe did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    writer.join().unwrap().expect("the writer wrote every post");
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap().lines().count(),
+        lines
+    );
+}
+
+#[test]
 fn resume_needs_files_and_a_place_to_resume_from() {
     let out = run(&["scan", "--resume", "-o", "x.jsonl"], b"");
     assert_eq!(code(&out), 2);
@@ -695,13 +735,34 @@ fn a_finished_scan_resumed_continues_over_the_same_file_and_starts_afresh_over_a
         reversed.lines().count()
     );
 
+    // A finished run whose output another scan has written since is not continued into it:
+    // the scan starts afresh and writes the output whole.
+    let other = dir.path().join("other.jsonl");
+    std::fs::write(&other, &text).unwrap();
+    let out = scan(&other, &output, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = scan(&input, &output, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no interrupted scan of"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(store("SELECT COUNT(*) FROM runs"), 4);
+    let got = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(got.lines().count(), reversed.lines().count());
+    assert!(got
+        .lines()
+        .enumerate()
+        .all(|(i, l)| l.contains(&format!("\"line\":{},", i + 1))));
+
     // An interrupted run over a file that changed since is not continued.
-    sqlite(&db, "UPDATE runs SET finished = NULL WHERE run = 2");
+    sqlite(&db, "UPDATE runs SET finished = NULL WHERE run = 4");
     std::fs::write(&input, &text).unwrap();
     let out = scan(&input, &output, &db, &["--resume"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("has changed since its interrupted scan (run 2"),
+        stderr(&out).contains("has changed since its interrupted scan (run 4"),
         "{}",
         stderr(&out)
     );

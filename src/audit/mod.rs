@@ -622,7 +622,8 @@ fn note_input(tx: &Connection, run: i64, print: &InputPrint) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS run_inputs (
             run INTEGER PRIMARY KEY,
             bytes INTEGER NOT NULL,
-            head TEXT NOT NULL
+            head TEXT NOT NULL,
+            output_bytes INTEGER
         );",
     )
     .map_err(db_err("keeping what the run's input was"))?;
@@ -1079,13 +1080,36 @@ impl AuditStore {
 
     /// Marks a run finished.
     pub fn finish_run(&mut self, run: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished = ?1 WHERE run = ?2",
-                params![Timestamp::now().to_string(), run],
-            )
-            .map_err(db_err("finishing a run"))?;
-        Ok(())
+        self.finish_run_with_output(run, None)
+    }
+
+    /// Marks a run finished, keeping with its input's print (when it kept one) the size its
+    /// output file ended with: a finished run is continued only into that output as it
+    /// left it ([`last_run`](AuditStore::last_run)).
+    pub fn finish_run_with_output(&mut self, run: i64, output_bytes: Option<u64>) -> Result<()> {
+        let tx = self.conn.transaction().map_err(db_err("finishing a run"))?;
+        tx.execute(
+            "UPDATE runs SET finished = ?1 WHERE run = ?2",
+            params![Timestamp::now().to_string(), run],
+        )
+        .map_err(db_err("finishing a run"))?;
+        if let Some(bytes) = output_bytes {
+            let prints: bool = tx
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_inputs'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err("finishing a run"))?;
+            if prints {
+                tx.execute(
+                    "UPDATE run_inputs SET output_bytes = ?1 WHERE run = ?2",
+                    params![bytes as i64, run],
+                )
+                .map_err(db_err("finishing a run"))?;
+            }
+        }
+        tx.commit().map_err(db_err("finishing a run"))
     }
 
     /// The last run over `input` (finished or not), the last input line it recorded and
@@ -1101,11 +1125,11 @@ impl AuditStore {
             )
             .map_err(db_err("finding the run to resume"))?;
         let sql = if prints {
-            "SELECT runs.run, finished IS NOT NULL, bytes, head FROM runs
+            "SELECT runs.run, finished IS NOT NULL, bytes, head, output, output_bytes FROM runs
              LEFT JOIN run_inputs ON run_inputs.run = runs.run
              WHERE input = ?1 ORDER BY runs.run DESC LIMIT 1"
         } else {
-            "SELECT run, finished IS NOT NULL, NULL, NULL FROM runs
+            "SELECT run, finished IS NOT NULL, NULL, NULL, output, NULL FROM runs
              WHERE input = ?1 ORDER BY run DESC LIMIT 1"
         };
         let found = self
@@ -1118,11 +1142,12 @@ impl AuditStore {
                     }),
                     _ => None,
                 };
-                Ok((r.get(0)?, r.get(1)?, print))
+                let output_bytes = r.get::<_, Option<i64>>(5)?.map(|b| b.max(0) as u64);
+                Ok((r.get(0)?, r.get(1)?, print, r.get(4)?, output_bytes))
             })
             .optional()
             .map_err(db_err("finding the run to resume"))?;
-        let Some((run, finished, print)) = found else {
+        let Some((run, finished, print, output, output_bytes)) = found else {
             return Ok(None);
         };
         // The run's last record holds its last line (lines only grow within a run); read
@@ -1142,6 +1167,8 @@ impl AuditStore {
             line: line.unwrap_or(0).max(0) as u64,
             finished,
             print,
+            output,
+            output_bytes,
         }))
     }
 

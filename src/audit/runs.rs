@@ -21,8 +21,10 @@ pub struct InputPrint {
 }
 
 impl InputPrint {
-    /// The print of the file at `path` as it is now.
+    /// The print of the file at `path` as it is now. Only a regular file has one: a named
+    /// pipe is not opened (its writer would see the reader go away).
     pub fn of(path: &Path) -> io::Result<InputPrint> {
+        regular(path)?;
         let file = std::fs::File::open(path)?;
         let bytes = file.metadata()?.len();
         Ok(InputPrint {
@@ -34,11 +36,25 @@ impl InputPrint {
     /// Whether the file at `path` still starts as the file printed did: at least as large,
     /// and the same first bytes.
     pub fn matches(&self, path: &Path) -> io::Result<bool> {
+        if !std::fs::metadata(path)?.is_file() {
+            return Ok(false);
+        }
         let file = std::fs::File::open(path)?;
         if file.metadata()?.len() < self.bytes {
             return Ok(false);
         }
         Ok(head_hash(file, self.bytes.min(HEAD_BYTES))? == self.head)
+    }
+}
+
+/// Refuses what is not a regular file (without opening it).
+fn regular(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path)?.is_file() {
+        true => Ok(()),
+        false => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )),
     }
 }
 
@@ -65,6 +81,10 @@ pub struct LastRun {
     pub finished: bool,
     /// The input as the run last saw it; `None` for a run of a shenhe that did not keep it.
     pub print: Option<InputPrint>,
+    /// The output file the run was started with, as it was named.
+    pub output: Option<String>,
+    /// The size that output ended with when the run finished, when known.
+    pub output_bytes: Option<u64>,
 }
 
 #[cfg(test)]

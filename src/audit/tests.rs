@@ -552,17 +552,25 @@ fn a_run_keeps_its_inputs_print_and_opening_a_store_writes_nothing_for_it() {
         head: "ab".repeat(32),
     };
     let run = s
-        .begin_run_over(Some("in.jsonl"), Some(&print), None, "hash")
+        .begin_run_over(Some("in.jsonl"), Some(&print), Some("out.jsonl"), "hash")
         .unwrap();
-    s.finish_run(run).unwrap();
+    s.finish_run_with_output(run, Some(4096)).unwrap();
     let last = s.last_run("in.jsonl").unwrap().unwrap();
     assert_eq!((last.run, last.finished), (run, true));
     assert_eq!(last.print.as_ref(), Some(&print));
+    assert_eq!(
+        (last.output.as_deref(), last.output_bytes),
+        (Some("out.jsonl"), Some(4096))
+    );
     // Reopened over the file as it is now (grown): unfinished, with the new print.
     let grown = InputPrint { bytes: 84, ..print };
     s.reopen_run(run, Some(&grown)).unwrap();
     let last = s.last_run("in.jsonl").unwrap().unwrap();
     assert_eq!((last.finished, last.print), (false, Some(grown)));
+    assert_eq!(
+        last.output_bytes, None,
+        "reopened: not finished into that size"
+    );
     drop(s);
     let s = AuditStore::open(&path, None).unwrap();
     assert_eq!(tables(&s), 1);

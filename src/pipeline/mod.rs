@@ -197,7 +197,9 @@ impl PipelineBuilder {
                     _ => utc_offset_hours = store.utc_offset_hours(),
                 }
                 let previous = match (&self.input, self.resume) {
-                    (Some(input), true) => continued_run(&store, input, rules.hash())?,
+                    (Some(input), true) => {
+                        continued_run(&store, input, self.output.as_deref(), rules.hash())?
+                    }
                     _ => None,
                 };
                 let run = match previous {
@@ -263,18 +265,25 @@ impl PipelineBuilder {
             review,
             queue,
             resume_after,
+            output: self.output,
             checkpoint: self.checkpoint.map(|path| (path, print)),
         })
     }
 }
 
 /// The run over `input` that `--resume` continues, and the last line it recorded: the last
-/// run over it, unless that run finished, over other contents or with other rules than
-/// `ruleset` (then none: the scan starts afresh). A finished run over the same file,
-/// unchanged or grown, is continued after its last line, so that a scan killed after it
-/// finished but before it could say so is not done twice. An interrupted run is continued
-/// only over the same file and with the same rules.
-fn continued_run(store: &AuditStore, input: &str, ruleset: &str) -> Result<Option<(i64, u64)>> {
+/// run over it, unless that run finished over other contents, with other rules than
+/// `ruleset`, or into another `output` or one changed since (then none: the scan starts
+/// afresh). A finished run over the same file, unchanged or grown, into the output it left,
+/// is continued after its last line, so that a scan killed after it finished but before it
+/// could say so is not done twice. An interrupted run is continued only over the same file
+/// and with the same rules.
+fn continued_run(
+    store: &AuditStore,
+    input: &str,
+    output: Option<&str>,
+    ruleset: &str,
+) -> Result<Option<(i64, u64)>> {
     let Some(last) = store.last_run(input)? else {
         return Ok(None);
     };
@@ -287,7 +296,14 @@ fn continued_run(store: &AuditStore, input: &str, ruleset: &str) -> Result<Optio
     };
     let used = store.run_ruleset(last.run)?;
     if last.finished {
-        return Ok((same_input && used == ruleset).then_some((last.run, last.line)));
+        // The output as the run left it: the same name, the size it ended with.
+        let same_output = last.output.as_deref() == output
+            && last.output_bytes.is_some_and(|bytes| {
+                output
+                    .and_then(|o| std::fs::metadata(o).ok())
+                    .is_some_and(|m| m.is_file() && m.len() == bytes)
+            });
+        return Ok((same_input && same_output && used == ruleset).then_some((last.run, last.line)));
     }
     if !same_input {
         return Err(Error::new(
@@ -376,6 +392,9 @@ pub struct Pipeline {
     /// The review queue whose holds are written in the audit commits.
     queue: Option<Arc<ReviewQueue>>,
     resume_after: Option<u64>,
+    /// The output file named by [`PipelineBuilder::run_files`]: its size is kept when the
+    /// run finishes.
+    output: Option<String>,
     /// The checkpoint file, and what it keeps of the input with each line number.
     checkpoint: Option<(PathBuf, Option<InputPrint>)>,
 }
@@ -860,7 +879,13 @@ impl Pipeline {
     pub fn finish(&self) -> Result<Finished> {
         let mut finished = Finished::default();
         if let Some(a) = &self.audit {
-            a.store().finish_run(a.run())?;
+            let output_bytes = self
+                .output
+                .as_deref()
+                .and_then(|o| std::fs::metadata(o).ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len());
+            a.store().finish_run_with_output(a.run(), output_bytes)?;
             (finished.commits, finished.records) = a.counts();
         }
         if let Some(w) = &self.reports {
