@@ -272,12 +272,12 @@ impl PipelineBuilder {
 }
 
 /// The run over `input` that `--resume` continues, and the last line it recorded: the last
-/// run over it, unless that run finished over other contents, with other rules than
-/// `ruleset`, or into another `output` or one changed since (then none: the scan starts
-/// afresh). A finished run over the same file, unchanged or grown, into the output it left,
-/// is continued after its last line, so that a scan killed after it finished but before it
-/// could say so is not done twice. An interrupted run is continued only over the same file
-/// and with the same rules.
+/// run over it, unless that run finished over other contents or with other rules than
+/// `ruleset` (then none: the scan starts afresh). A finished run over the same file,
+/// unchanged or grown, is continued after its last line, so that a scan killed after it
+/// finished but before it could say so is not done twice; only into the `output` it left,
+/// else refused. An interrupted run is continued only over the same file and with the same
+/// rules.
 fn continued_run(
     store: &AuditStore,
     input: &str,
@@ -296,14 +296,34 @@ fn continued_run(
     };
     let used = store.run_ruleset(last.run)?;
     if last.finished {
-        // The output as the run left it: the same name, the size it ended with.
+        if !same_input || used != ruleset {
+            return Ok(None);
+        }
+        // Into the output as the run left it (the same name, the size it ended with); any
+        // other would be cut at the run's last line, and starting afresh would decide and
+        // record every post again.
         let same_output = last.output.as_deref() == output
             && last.output_bytes.is_some_and(|bytes| {
                 output
                     .and_then(|o| std::fs::metadata(o).ok())
                     .is_some_and(|m| m.is_file() && m.len() == bytes)
             });
-        return Ok((same_input && same_output && used == ruleset).then_some((last.run, last.line)));
+        if !same_output {
+            let into = last.output.as_deref().unwrap_or("no output file");
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "the scan of {input} finished (run {}, {} lines) into {into}, which {}: resume into that output as it was left, or scan again without --resume",
+                    last.run,
+                    last.line,
+                    match last.output.as_deref() == output {
+                        true => "has changed since",
+                        false => "is not this output",
+                    }
+                ),
+            ));
+        }
+        return Ok(Some((last.run, last.line)));
     }
     if !same_input {
         return Err(Error::new(
@@ -882,6 +902,7 @@ impl Pipeline {
             let output_bytes = self
                 .output
                 .as_deref()
+                .filter(|&o| o != "-")
                 .and_then(|o| std::fs::metadata(o).ok())
                 .filter(std::fs::Metadata::is_file)
                 .map(|m| m.len());

@@ -123,7 +123,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .display()
             .to_string()
     };
-    let pipeline = pipeline(&args, engine, &input_name)?;
+    if args.resume && !std::fs::metadata(&input_name).is_ok_and(|m| m.is_file()) {
+        bail!(
+            "--resume needs a file as input: {} is not one (a pipe cannot be read again from where a scan stopped)",
+            args.input
+        );
+    }
+    // Named as the store keeps it: the same file however it is spelled or wherever the
+    // scan is started from.
+    let output_name = match Path::new(&args.output) {
+        _ if args.output == "-" => args.output.clone(),
+        p => p
+            .file_name()
+            .and_then(|name| {
+                let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+                std::fs::canonicalize(dir.unwrap_or(Path::new(".")))
+                    .ok()
+                    .map(|d| d.join(name).display().to_string())
+            })
+            .unwrap_or_else(|| args.output.clone()),
+    };
+    let pipeline = pipeline(&args, engine, &input_name, &output_name)?;
     if let (true, None, Some(db)) = (
         args.resume && !args.quiet,
         pipeline.resume_after(),
@@ -216,11 +236,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The pipeline the flags ask for.
-fn pipeline(args: &Args, engine: Engine, input_name: &str) -> anyhow::Result<Pipeline> {
+fn pipeline(
+    args: &Args,
+    engine: Engine,
+    input_name: &str,
+    output_name: &str,
+) -> anyhow::Result<Pipeline> {
     let mut b = Pipeline::builder(EngineHandle::new(engine))
         .escalation(!args.no_escalation)
         .report_deadline_hours(args.report_deadline_hours)
-        .run_files(input_name, args.output.as_str())
+        .run_files(input_name, output_name)
         .resume(args.resume);
     if let Some(db) = &args.audit {
         let key = match &args.audit_key_file {
