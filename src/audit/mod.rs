@@ -23,6 +23,7 @@ mod runs;
 
 pub use export::{CSV_HEAD, WITHHELD};
 pub use key::{AuditKey, KEY_ENV};
+pub(crate) use runs::regular_file_len;
 pub use runs::{InputPrint, LastRun};
 
 use std::path::Path;
@@ -635,6 +636,15 @@ fn note_input(tx: &Connection, run: i64, print: &InputPrint) -> Result<()> {
     Ok(())
 }
 
+/// Whether a run has kept its input's print in this store (the table is made by the first).
+fn has_run_inputs(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_inputs'",
+        [],
+        |r| r.get(0),
+    )
+}
+
 fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::new(ErrorKind::Audit, format!("{what}: {e}"))
 }
@@ -1094,14 +1104,7 @@ impl AuditStore {
         )
         .map_err(db_err("finishing a run"))?;
         if let Some(bytes) = output_bytes {
-            let prints: bool = tx
-                .query_row(
-                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_inputs'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(db_err("finishing a run"))?;
-            if prints {
+            if has_run_inputs(&tx).map_err(db_err("finishing a run"))? {
                 tx.execute(
                     "UPDATE run_inputs SET output_bytes = ?1 WHERE run = ?2",
                     params![bytes as i64, run],
@@ -1115,16 +1118,7 @@ impl AuditStore {
     /// The last run over `input` (finished or not), the last input line it recorded and
     /// the input as it last saw it: where `scan --resume` continues.
     pub fn last_run(&self, input: &str) -> Result<Option<LastRun>> {
-        // A store no run has kept a print in has no table of them.
-        let prints: bool = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'run_inputs'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db_err("finding the run to resume"))?;
-        let sql = if prints {
+        let sql = if has_run_inputs(&self.conn).map_err(db_err("finding the run to resume"))? {
             "SELECT runs.run, finished IS NOT NULL, bytes, head, output, output_bytes FROM runs
              LEFT JOIN run_inputs ON run_inputs.run = runs.run
              WHERE input = ?1 ORDER BY runs.run DESC LIMIT 1"

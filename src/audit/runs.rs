@@ -24,43 +24,42 @@ impl InputPrint {
     /// The print of the file at `path` as it is now. Only a regular file has one: a named
     /// pipe is not opened (its writer would see the reader go away).
     pub fn of(path: &Path) -> io::Result<InputPrint> {
-        regular(path)?;
-        let file = std::fs::File::open(path)?;
-        let bytes = file.metadata()?.len();
+        let Some(bytes) = regular_file_len(path)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        };
         Ok(InputPrint {
             bytes,
-            head: head_hash(file, bytes.min(HEAD_BYTES))?,
+            head: head_hash(path, bytes.min(HEAD_BYTES))?,
         })
     }
 
-    /// Whether the file at `path` still starts as the file printed did: at least as large,
-    /// and the same first bytes.
+    /// Whether the file at `path` still starts as the file printed did: a regular file at
+    /// least as large, with the same first bytes.
     pub fn matches(&self, path: &Path) -> io::Result<bool> {
-        if !std::fs::metadata(path)?.is_file() {
-            return Ok(false);
+        match regular_file_len(path)? {
+            Some(len) if len >= self.bytes => {
+                Ok(head_hash(path, self.bytes.min(HEAD_BYTES))? == self.head)
+            }
+            _ => Ok(false),
         }
-        let file = std::fs::File::open(path)?;
-        if file.metadata()?.len() < self.bytes {
-            return Ok(false);
-        }
-        Ok(head_hash(file, self.bytes.min(HEAD_BYTES))? == self.head)
     }
 }
 
-/// Refuses what is not a regular file (without opening it).
-fn regular(path: &Path) -> io::Result<()> {
-    match std::fs::metadata(path)?.is_file() {
-        true => Ok(()),
-        false => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )),
-    }
+/// The size of the regular file at `path`, `None` for what is not one (looked up, never
+/// opened).
+pub(crate) fn regular_file_len(path: &Path) -> io::Result<Option<u64>> {
+    let meta = std::fs::metadata(path)?;
+    Ok(meta.is_file().then_some(meta.len()))
 }
 
-fn head_hash(file: std::fs::File, len: u64) -> io::Result<String> {
+fn head_hash(path: &Path, len: u64) -> io::Result<String> {
     let mut head = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut head)?;
+    std::fs::File::open(path)?
+        .take(len)
+        .read_to_end(&mut head)?;
     if (head.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use crate::audit::{AuditStore, InputPrint, PendingRecord};
+use crate::audit::{regular_file_len, AuditStore, InputPrint, PendingRecord};
 use crate::engine::{Engine, EngineHandle, Limits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonl::{self, LineError};
@@ -179,10 +179,11 @@ impl PipelineBuilder {
             None => (None, self.review),
         };
         // What the run keeps of its input file, to continue it only over the same contents.
-        let print = match (&self.audit, &self.checkpoint, &self.input) {
-            (None, None, _) | (_, _, None) => None,
-            (_, _, Some(input)) => InputPrint::of(Path::new(input)).ok(),
-        };
+        let print = self
+            .input
+            .as_deref()
+            .filter(|_| self.audit.is_some() || self.checkpoint.is_some())
+            .and_then(|input| InputPrint::of(Path::new(input)).ok());
         let audit = match self.audit {
             None => None,
             Some(mut store) => {
@@ -229,10 +230,7 @@ impl PipelineBuilder {
         if let (true, None, Some(cp)) = (self.resume, &audit, &self.checkpoint) {
             if let Some((line, kept)) = rescan::read_checkpoint(cp)? {
                 if let (Some(kept), Some(input)) = (kept, &self.input) {
-                    let same = kept.matches(Path::new(input)).map_err(|e| {
-                        Error::new(ErrorKind::Io, format!("cannot read {input}: {e}"))
-                    })?;
-                    if !same {
+                    if !still_matches(&kept, input)? {
                         return Err(Error::new(
                             ErrorKind::InvalidValue,
                             format!(
@@ -288,9 +286,7 @@ fn continued_run(
         return Ok(None);
     };
     let same_input = match &last.print {
-        Some(p) => p
-            .matches(Path::new(input))
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {input}: {e}")))?,
+        Some(p) => still_matches(p, input)?,
         // A run of a shenhe that kept no print: only an interrupted one is continued.
         None => !last.finished,
     };
@@ -303,11 +299,8 @@ fn continued_run(
         // other would be cut at the run's last line, and starting afresh would decide and
         // record every post again.
         let same_output = last.output.as_deref() == output
-            && last.output_bytes.is_some_and(|bytes| {
-                output
-                    .and_then(|o| std::fs::metadata(o).ok())
-                    .is_some_and(|m| m.is_file() && m.len() == bytes)
-            });
+            && last.output_bytes.is_some() // a regular file's size was kept
+            && last.output_bytes == output.and_then(output_len);
         if !same_output {
             let into = last.output.as_deref().unwrap_or("no output file");
             return Err(Error::new(
@@ -343,6 +336,22 @@ fn continued_run(
         ));
     }
     Ok(Some((last.run, last.line)))
+}
+
+/// Whether the input file named `input` still starts as `print` says.
+fn still_matches(print: &InputPrint, input: &str) -> Result<bool> {
+    print
+        .matches(Path::new(input))
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {input}: {e}")))
+}
+
+/// The size of the output file named `output` (`-` is standard output, no file), when it
+/// is a regular file.
+fn output_len(output: &str) -> Option<u64> {
+    if output == "-" {
+        return None;
+    }
+    regular_file_len(Path::new(output)).ok().flatten()
 }
 
 impl Ledger {
@@ -899,13 +908,7 @@ impl Pipeline {
     pub fn finish(&self) -> Result<Finished> {
         let mut finished = Finished::default();
         if let Some(a) = &self.audit {
-            let output_bytes = self
-                .output
-                .as_deref()
-                .filter(|&o| o != "-")
-                .and_then(|o| std::fs::metadata(o).ok())
-                .filter(std::fs::Metadata::is_file)
-                .map(|m| m.len());
+            let output_bytes = self.output.as_deref().and_then(output_len);
             a.store().finish_run_with_output(a.run(), output_bytes)?;
             (finished.commits, finished.records) = a.counts();
         }
