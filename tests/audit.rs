@@ -580,6 +580,40 @@ fn resume_needs_files_and_a_place_to_resume_from() {
         "{}",
         stderr(&out)
     );
+    // Decisions written to /dev/null cannot be found there again: a scan into it is not
+    // resumed (said before anything is read or recorded).
+    let db = dir.path().join("a.db");
+    let scan = |resume: bool| {
+        let mut args = vec![
+            "scan",
+            "-q",
+            "-i",
+            s(&input),
+            "-o",
+            "/dev/null",
+            "--audit",
+            s(&db),
+        ];
+        if resume {
+            args.insert(1, "--resume");
+        }
+        run(&args, b"")
+    };
+    assert_eq!(code(&scan(false)), 0);
+    let out = scan(true);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--resume needs a file as output: /dev/null is not one"),
+        "{}",
+        stderr(&out)
+    );
+    let head = run(&["audit", "head", "--db", s(&db)], b"");
+    // The ten posts, recorded once.
+    assert!(
+        String::from_utf8_lossy(&head.stdout).starts_with("10 "),
+        "{}",
+        String::from_utf8_lossy(&head.stdout)
+    );
 }
 
 #[test]

@@ -129,6 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.input
         );
     }
+    if args.resume && std::fs::metadata(&args.output).is_ok_and(|m| !m.is_file()) {
+        bail!(
+            "--resume needs a file as output: {} is not one (the decisions a scan wrote cannot be found there again, nor cut at the line it stopped)",
+            args.output
+        );
+    }
     // Named as the store keeps it: the same file however it is spelled or wherever the
     // scan is started from.
     let output_name = match Path::new(&args.output) {
