@@ -17,6 +17,7 @@
 //!   fields as withheld.
 
 pub mod backup;
+mod checkpoint;
 mod export;
 pub(crate) mod key;
 mod runs;
@@ -527,6 +528,10 @@ struct Tail {
 /// mutex (a [`Pipeline`](crate::Pipeline) shares one among its callers).
 #[derive(Debug)]
 pub struct AuditStore {
+    /// Copies the log into the database file while records are written, started by the
+    /// first commit (declared before `conn`: it ends before the writer's connection closes).
+    checkpointer: Option<checkpoint::Checkpointer>,
+    checkpointer_tried: bool,
     conn: Connection,
     key: Option<AuditKey>,
     sealed: bool,
@@ -851,6 +856,8 @@ impl AuditStore {
         // Checkpoint the WAL into the store every 1,000 pages (about 4 MiB, SQLite's
         // default, said here because the checkpoint runs inside the commit that crosses
         // it: every 16 MiB made that commit's callers wait ~10 ms, the service's p99).
+        // A writer's checkpointer thread (`checkpoint`) copies most of it meanwhile, so
+        // that commit finds little left to copy.
         conn.pragma_update(None, "wal_autocheckpoint", 1000)
             .map_err(db_err(&what))?;
         conn.pragma_update(None, "cache_size", -32768)
@@ -920,6 +927,8 @@ impl AuditStore {
             }
         };
         Ok(AuditStore {
+            checkpointer: None,
+            checkpointer_tried: false,
             conn,
             key,
             sealed,
@@ -1291,6 +1300,13 @@ impl AuditStore {
         tx.commit().map_err(db_err("committing"))?;
         drop(holds);
         self.tail = tail;
+        if !self.checkpointer_tried {
+            self.checkpointer_tried = true;
+            self.checkpointer = checkpoint::Checkpointer::start(&self.path);
+        }
+        if let Some(c) = &self.checkpointer {
+            c.poke();
+        }
         Ok(())
     }
 

@@ -575,3 +575,28 @@ fn a_run_keeps_its_inputs_print_and_opening_a_store_writes_nothing_for_it() {
     let s = AuditStore::open(&path, None).unwrap();
     assert_eq!(tables(&s), 1);
 }
+
+#[test]
+fn the_log_is_copied_into_the_database_file_while_records_are_written() {
+    // 60 commits of 3 records: a few hundred pages of log, below the writer's own
+    // checkpoint (1,000 pages), so only the checkpointer thread copies them meanwhile.
+    let (dir, s) = store_with_days(None, "2026-06-01T08:00:00Z", 60);
+    let file = dir.path().join("audit.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The store as first written is its schema: a few pages.
+    while size() < 16 * 4096 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the records never reached the database file ({} bytes) while the store was open",
+            size()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    // Closing ends the thread (no hang) and loses nothing.
+    drop(s);
+    let s = AuditStore::open(&file, None).unwrap();
+    assert_eq!(s.verify(None).unwrap().problem, None);
+    assert_eq!(s.head().0, 180);
+}
