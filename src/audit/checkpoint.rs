@@ -29,7 +29,7 @@ const PASS_GAP: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 struct State {
-    /// Commits since the last pass began.
+    /// A commit came since the last pass began.
     due: bool,
     /// The store is closing.
     stop: bool,
