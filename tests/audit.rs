@@ -449,12 +449,14 @@ fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
     let kept = std::fs::read_to_string(&cp).unwrap();
     let fields: Vec<&str> = kept.split_whitespace().collect();
     let lines = std::fs::read_to_string(&input).unwrap().lines().count();
-    assert_eq!(fields.len(), 3, "{kept}");
+    assert_eq!(fields.len(), 4, "{kept}");
     assert_eq!(fields[0], lines.to_string());
     assert_eq!(
         fields[1],
         std::fs::metadata(&input).unwrap().len().to_string()
     );
+    // The output's size with the last line's decision.
+    assert_eq!(fields[3], first.len().to_string());
 
     // Resumed when it had finished: nothing is decided again.
     let out = scan(&input, &["--resume"]);
@@ -476,6 +478,24 @@ fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
             .map(serde_json::Value::from)
             .collect();
     assert_eq!(ids, want, "one decision per input line, in order");
+
+    // The output rewritten by another scan (other posts, as many lines or more): refused
+    // before anything is cut, the other scan's output left as it was.
+    let other = dir.path().join("other.jsonl");
+    let text = std::fs::read_to_string(&input).unwrap();
+    std::fs::write(&other, text.replace("\"id\":\"a", "\"id\":\"other-")).unwrap();
+    let out = run(&["scan", "-q", "-i", s(&other), "-o", s(&output)], b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rewritten = std::fs::read_to_string(&output).unwrap();
+    let out = scan(&input, &["--resume"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has changed since the checkpoint was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), rewritten);
+    std::fs::write(&output, &got).unwrap();
 
     // Rewritten under the same name: refused, the output left as it was.
     let text = std::fs::read_to_string(&input).unwrap();

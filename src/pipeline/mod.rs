@@ -167,6 +167,7 @@ impl PipelineBuilder {
         let engine = self.engine.load();
         let rules = engine.rules();
         let mut resume_after = None;
+        let mut resume_output_bytes = None;
         let mut seeded = Ledger {
             offences: OffenceLedger::new(rules.policy().escalation.clone()),
             ruleset: rules.info().clone(),
@@ -228,7 +229,12 @@ impl PipelineBuilder {
             }
         };
         if let (true, None, Some(cp)) = (self.resume, &audit, &self.checkpoint) {
-            if let Some((line, kept)) = rescan::read_checkpoint(cp)? {
+            if let Some(rescan::Checkpoint {
+                line,
+                print: kept,
+                output_bytes,
+            }) = rescan::read_checkpoint(cp)?
+            {
                 if let (Some(kept), Some(input)) = (kept, &self.input) {
                     if !still_matches(&kept, input)? {
                         return Err(Error::new(
@@ -241,6 +247,7 @@ impl PipelineBuilder {
                     }
                 }
                 resume_after = Some(line);
+                resume_output_bytes = output_bytes;
             }
         }
         let reports = match &self.reports {
@@ -263,6 +270,7 @@ impl PipelineBuilder {
             review,
             queue,
             resume_after,
+            resume_output_bytes,
             output: self.output,
             checkpoint: self.checkpoint.map(|path| (path, print)),
         })
@@ -421,6 +429,8 @@ pub struct Pipeline {
     /// The review queue whose holds are written in the audit commits.
     queue: Option<Arc<ReviewQueue>>,
     resume_after: Option<u64>,
+    /// Where the resumed output's decisions end, as the checkpoint kept it.
+    resume_output_bytes: Option<u64>,
     /// The output file named by [`PipelineBuilder::run_files`]: its size is kept when the
     /// run finishes.
     output: Option<String>,
@@ -548,6 +558,17 @@ impl Pipeline {
     /// decided (0 when it decided none), or `None` when there was nothing to resume.
     pub fn resume_after(&self) -> Option<u64> {
         self.resume_after
+    }
+
+    /// Opens the output file at `path` to continue it after [`Pipeline::resume_after`]'s
+    /// line, as [`open_resumed_output`] does; with a checkpoint that kept the output's size,
+    /// also refuses (leaving it as it is) an output rewritten since the scan stopped.
+    pub fn open_resumed_output(&self, path: &Path) -> Result<std::fs::File> {
+        rescan::open_resumed_output_at(
+            path,
+            self.resume_after.unwrap_or(0),
+            self.resume_output_bytes,
+        )
     }
 
     /// The per-post limits in force: the pipeline's, else its current engine's.
@@ -1042,10 +1063,12 @@ impl Pipeline {
         self.audit.as_ref().map(|a| a.figures())
     }
 
-    /// The checkpoint file, when one is kept, and the input's print it keeps.
-    fn checkpoint(&self) -> Option<(&Path, Option<&InputPrint>)> {
+    /// The checkpoint file, when one is kept, the input's print it keeps and the output
+    /// file whose size it keeps.
+    fn checkpoint(&self) -> Option<rescan::CheckpointTo<'_>> {
+        let output = self.output.as_deref().filter(|&o| o != "-").map(Path::new);
         self.checkpoint
             .as_ref()
-            .map(|(path, print)| (path.as_path(), print.as_ref()))
+            .map(|(path, print)| (path.as_path(), print.as_ref(), output))
     }
 }

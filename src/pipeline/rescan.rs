@@ -549,7 +549,7 @@ fn write_batches<W: Write>(
     rx: Receiver<Receiver<Result<Batch>>>,
     output: W,
     audit: Option<&GroupCommit>,
-    checkpoint: Option<(&Path, Option<&InputPrint>)>,
+    checkpoint: Option<CheckpointTo<'_>>,
     spare: &Spare,
 ) -> Result<()> {
     let written = |e: io::Error| match e.kind() {
@@ -575,8 +575,12 @@ fn write_batches<W: Write>(
         if let (Some(a), Some(ticket)) = (audit, batch.ticket) {
             a.commit(ticket, batch.records)?;
         }
-        if let Some((cp, print)) = checkpoint {
-            write_checkpoint(cp, batch.last_line, print)?;
+        if let Some((cp, print, output)) = checkpoint {
+            // The output's size with this batch's lines, all flushed above: where a resumed
+            // scan will find this line's end, unless the output was rewritten since.
+            let output_bytes =
+                output.and_then(|o| crate::audit::regular_file_len(o).ok().flatten());
+            write_checkpoint(cp, batch.last_line, print, output_bytes)?;
         }
     }
     w.flush().map_err(written)
@@ -585,9 +589,29 @@ fn write_batches<W: Write>(
 /// A part of at least this many bytes goes to the output in a write of its own.
 const DIRECT_WRITE_BYTES: usize = 32 << 10;
 
+/// Where a rescan keeps its checkpoint: the file, the input's print and the output file
+/// (when they are known).
+pub(super) type CheckpointTo<'a> = (&'a Path, Option<&'a InputPrint>, Option<&'a Path>);
+
+/// What a checkpoint file keeps.
+#[derive(Debug)]
+pub(super) struct Checkpoint {
+    /// The last decided input line.
+    pub(super) line: u64,
+    /// The input's print (not in a checkpoint of a shenhe before 2026-12-05).
+    pub(super) print: Option<InputPrint>,
+    /// The output's size with that line's decision, when the output is a regular file.
+    pub(super) output_bytes: Option<u64>,
+}
+
 /// Replaces the checkpoint file atomically with the last decided line and, when known, the
-/// input's print: `LINE [BYTES HEAD]`.
-fn write_checkpoint(path: &Path, line: u64, print: Option<&InputPrint>) -> Result<()> {
+/// input's print and the output's size: `LINE [BYTES HEAD [OUTPUT_BYTES]]`.
+fn write_checkpoint(
+    path: &Path,
+    line: u64,
+    print: Option<&InputPrint>,
+    output_bytes: Option<u64>,
+) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let failed = |e: io::Error| {
         Error::new(
@@ -598,9 +622,10 @@ fn write_checkpoint(path: &Path, line: u64, print: Option<&InputPrint>) -> Resul
     let mut f = File::create(&tmp).map_err(failed)?;
     // Synced before the rename: after a power loss the checkpoint is the old one or the
     // new one, never an empty file.
-    let text = match print {
-        Some(p) => format!("{line} {} {}\n", p.bytes, p.head),
-        None => format!("{line}\n"),
+    let text = match (print, output_bytes) {
+        (Some(p), Some(o)) => format!("{line} {} {} {o}\n", p.bytes, p.head),
+        (Some(p), None) => format!("{line} {} {}\n", p.bytes, p.head),
+        (None, _) => format!("{line}\n"),
     };
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
@@ -608,9 +633,9 @@ fn write_checkpoint(path: &Path, line: u64, print: Option<&InputPrint>) -> Resul
     std::fs::rename(&tmp, path).map_err(failed)
 }
 
-/// The last decided line in a checkpoint file, and the input's print when it keeps one (a
-/// checkpoint of an older shenhe holds the line alone); `None` when there is none yet.
-pub(super) fn read_checkpoint(path: &Path) -> Result<Option<(u64, Option<InputPrint>)>> {
+/// What a checkpoint file keeps (one of an older shenhe holds the line alone, or the line
+/// and the input's print); `None` when there is none yet.
+pub(super) fn read_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
     let not_one = || {
         Error::new(
             ErrorKind::InvalidValue,
@@ -627,19 +652,30 @@ pub(super) fn read_checkpoint(path: &Path) -> Result<Option<(u64, Option<InputPr
                 .next()
                 .and_then(|l| l.parse().ok())
                 .ok_or_else(not_one)?;
-            let print = match (fields.next(), fields.next(), fields.next()) {
-                (None, _, _) => None,
-                (Some(bytes), Some(head), None)
+            let (print, output_bytes) = match (fields.next(), fields.next(), fields.next()) {
+                (None, _, _) => (None, None),
+                (Some(bytes), Some(head), output)
                     if head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()) =>
                 {
-                    Some(InputPrint {
+                    let print = InputPrint {
                         bytes: bytes.parse().map_err(|_| not_one())?,
                         head: head.to_owned(),
-                    })
+                    };
+                    let output = output
+                        .map(|o| o.parse().map_err(|_| not_one()))
+                        .transpose()?;
+                    (Some(print), output)
                 }
                 _ => return Err(not_one()),
             };
-            Ok(Some((line, print)))
+            if fields.next().is_some() {
+                return Err(not_one());
+            }
+            Ok(Some(Checkpoint {
+                line,
+                print,
+                output_bytes,
+            }))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::new(
@@ -653,6 +689,17 @@ pub(super) fn read_checkpoint(path: &Path) -> Result<Option<(u64, Option<InputPr
 /// the input lines already done), cuts what follows, and appends from there. Refuses a file
 /// with fewer complete lines than that: it is not this scan's output.
 pub fn open_resumed_output(path: &Path, lines: u64) -> Result<File> {
+    open_resumed_output_at(path, lines, None)
+}
+
+/// [`open_resumed_output`], refusing (before it cuts anything) an output whose first
+/// `lines` lines do not end at byte `ends_at` when that is known: it was rewritten since
+/// the scan stopped (another scan's output in its place).
+pub(super) fn open_resumed_output_at(
+    path: &Path,
+    lines: u64,
+    ends_at: Option<u64>,
+) -> Result<File> {
     let io_err = |what: &str, e: io::Error| {
         Error::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
     };
@@ -687,6 +734,15 @@ pub fn open_resumed_output(path: &Path, lines: u64) -> Result<File> {
             ErrorKind::InvalidValue,
             format!(
                 "{} holds {seen} complete decisions, but {lines} input lines were done: it is not this scan's output",
+                path.display()
+            ),
+        ));
+    }
+    if let Some(expected) = ends_at.filter(|&e| e != keep) {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "{} has changed since the checkpoint was written: its first {lines} decisions end at byte {keep}, the scan's ended at byte {expected}; it is not this scan's output (left as it is): scan again without --resume",
                 path.display()
             ),
         ));

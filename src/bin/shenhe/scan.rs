@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use shenhe::audit::{AuditKey, AuditStore};
-use shenhe::pipeline::{open_resumed_output, Scanned};
+use shenhe::pipeline::Scanned;
 use shenhe::stats::HitStats;
 use shenhe::{Engine, EngineHandle, ErrorKind, Pipeline};
 
@@ -71,9 +71,9 @@ pub struct Args {
     /// rules is continued too; one over other contents is not (the scan starts afresh).
     #[arg(long)]
     resume: bool,
-    /// After each chunk, write the last decided input line to FILE, with the input's size
-    /// and a hash of its start (for --resume without an audit store; a changed input is
-    /// refused).
+    /// After each chunk, write the last decided input line to FILE, with the input's size,
+    /// a hash of its start and the output's size (for --resume without an audit store; a
+    /// changed input, or an output rewritten since, is refused).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Write hit statistics (JSON) here: hits and posts per rule and category, rules that
@@ -165,8 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output: Box<dyn Write + Send> = if args.output == "-" {
         Box::new(io::stdout())
     } else if args.resume {
-        let done = pipeline.resume_after().unwrap_or(0);
-        Box::new(open_resumed_output(Path::new(&args.output), done)?)
+        Box::new(pipeline.open_resumed_output(Path::new(&args.output))?)
     } else {
         Box::new(
             File::create(&args.output).with_context(|| format!("cannot write {}", args.output))?,
