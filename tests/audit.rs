@@ -449,14 +449,15 @@ fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
     let kept = std::fs::read_to_string(&cp).unwrap();
     let fields: Vec<&str> = kept.split_whitespace().collect();
     let lines = std::fs::read_to_string(&input).unwrap().lines().count();
-    assert_eq!(fields.len(), 4, "{kept}");
+    assert_eq!(fields.len(), 5, "{kept}");
     assert_eq!(fields[0], lines.to_string());
     assert_eq!(
         fields[1],
         std::fs::metadata(&input).unwrap().len().to_string()
     );
-    // The output's size with the last line's decision.
+    // The output's size with the last line's decision (and a hash of its last 4 KiB).
     assert_eq!(fields[3], first.len().to_string());
+    assert_eq!(fields[4].len(), 64, "{kept}");
 
     // Resumed when it had finished: nothing is decided again.
     let out = scan(&input, &["--resume"]);
@@ -490,11 +491,22 @@ fn a_checkpoint_keeps_what_the_input_was_and_resumes_only_over_it() {
     let out = scan(&input, &["--resume"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("has changed since the checkpoint was written"),
+        stderr(&out).contains(&format!(
+            "has changed since the checkpoint {} was written",
+            cp.display()
+        )),
         "{}",
         stderr(&out)
     );
     assert_eq!(std::fs::read_to_string(&output).unwrap(), rewritten);
+    // The same size, another post in its last line: refused as well.
+    let at = got.rfind("\"id\":\"a").unwrap() + 6;
+    let same_size = format!("{}b{}", &got[..at], &got[at + 1..]);
+    assert_eq!(same_size.len(), got.len());
+    std::fs::write(&output, &same_size).unwrap();
+    let out = scan(&input, &["--resume"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), same_size);
     std::fs::write(&output, &got).unwrap();
 
     // Rewritten under the same name: refused, the output left as it was.

@@ -14,14 +14,16 @@
 //! checkpoint stays as it was; when it comes, nearly everything is copied already, and it
 //! copies the few pages left and lets the log start again. Nothing about durability
 //! changes: a record is durable when its commit has flushed the log, as before, and a
-//! checkpoint cut short (the process killed) is finished by the next one.
+//! checkpoint cut short (the process killed) is finished by the next one. As with any
+//! SQLite connection, a store must not be carried across a `fork` (the child has no
+//! checkpointer thread to stop).
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 /// The shortest time between two passes: each pass flushes the database file, and commits
 /// come far more often than that is worth.
@@ -52,7 +54,20 @@ impl Checkpointer {
     /// either cannot be had (the writer's own checkpoints then do all the copying, as they
     /// always did).
     pub(crate) fn start(path: &Path) -> Option<Checkpointer> {
-        let conn = Connection::open(path).ok()?;
+        // SQLite before 3.52.0 (3.7.0-3.51.2) has a rare WAL-reset bug that needs a second
+        // connection checkpointing while the writer commits, which is what this is: with an
+        // older SQLite (a build linked to the system's), the writer checkpoints alone. The
+        // bundled SQLite is newer.
+        if rusqlite::version_number() < 3_052_000 {
+            return None;
+        }
+        // The store's file as it was opened (`path` is SQLite's absolute name for it), never
+        // created: a store moved or removed since gets no checkpointer, not a new file.
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
         // The flushes of the database file it copies into: as the writer's.
         conn.pragma_update(None, "synchronous", "FULL").ok()?;
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));

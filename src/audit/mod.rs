@@ -24,7 +24,7 @@ mod runs;
 
 pub use export::{CSV_HEAD, WITHHELD};
 pub use key::{AuditKey, KEY_ENV};
-pub(crate) use runs::regular_file_len;
+pub(crate) use runs::{regular_file_len, tail_hash};
 pub use runs::{InputPrint, LastRun};
 
 use std::path::Path;
@@ -1302,7 +1302,11 @@ impl AuditStore {
         self.tail = tail;
         if !self.checkpointer_tried {
             self.checkpointer_tried = true;
-            self.checkpointer = checkpoint::Checkpointer::start(&self.path);
+            self.checkpointer = self
+                .conn
+                .path()
+                .filter(|p| !p.is_empty())
+                .and_then(|p| checkpoint::Checkpointer::start(Path::new(p)));
         }
         if let Some(c) = &self.checkpointer {
             c.poke();

@@ -56,10 +56,24 @@ pub(crate) fn regular_file_len(path: &Path) -> io::Result<Option<u64>> {
 }
 
 fn head_hash(path: &Path, len: u64) -> io::Result<String> {
+    range_hash(path, 0, len)
+}
+
+/// SHA-256 (hex) of the (at most) 4 KiB of the file at `path` that end at byte `end`: what
+/// a checkpoint keeps of the output it wrote, so that another file of the same size is not
+/// taken for it.
+pub(crate) fn tail_hash(path: &Path, end: u64) -> io::Result<String> {
+    let start = end.saturating_sub(4096);
+    range_hash(path, start, end - start)
+}
+
+/// SHA-256 (hex) of `len` bytes of the file at `path` from byte `start`.
+fn range_hash(path: &Path, start: u64, len: u64) -> io::Result<String> {
+    use std::io::Seek;
     let mut head = Vec::with_capacity(len as usize);
-    std::fs::File::open(path)?
-        .take(len)
-        .read_to_end(&mut head)?;
+    let mut f = std::fs::File::open(path)?;
+    f.seek(io::SeekFrom::Start(start))?;
+    f.take(len).read_to_end(&mut head)?;
     if (head.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

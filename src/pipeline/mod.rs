@@ -167,7 +167,7 @@ impl PipelineBuilder {
         let engine = self.engine.load();
         let rules = engine.rules();
         let mut resume_after = None;
-        let mut resume_output_bytes = None;
+        let mut resume_output = None;
         let mut seeded = Ledger {
             offences: OffenceLedger::new(rules.policy().escalation.clone()),
             ruleset: rules.info().clone(),
@@ -232,7 +232,7 @@ impl PipelineBuilder {
             if let Some(rescan::Checkpoint {
                 line,
                 print: kept,
-                output_bytes,
+                output,
             }) = rescan::read_checkpoint(cp)?
             {
                 if let (Some(kept), Some(input)) = (kept, &self.input) {
@@ -247,7 +247,7 @@ impl PipelineBuilder {
                     }
                 }
                 resume_after = Some(line);
-                resume_output_bytes = output_bytes;
+                resume_output = output;
             }
         }
         let reports = match &self.reports {
@@ -270,7 +270,7 @@ impl PipelineBuilder {
             review,
             queue,
             resume_after,
-            resume_output_bytes,
+            resume_output,
             output: self.output,
             checkpoint: self.checkpoint.map(|path| (path, print)),
         })
@@ -429,8 +429,8 @@ pub struct Pipeline {
     /// The review queue whose holds are written in the audit commits.
     queue: Option<Arc<ReviewQueue>>,
     resume_after: Option<u64>,
-    /// Where the resumed output's decisions end, as the checkpoint kept it.
-    resume_output_bytes: Option<u64>,
+    /// The resumed output as the checkpoint kept it.
+    resume_output: Option<rescan::OutputMark>,
     /// The output file named by [`PipelineBuilder::run_files`]: its size is kept when the
     /// run finishes.
     output: Option<String>,
@@ -561,14 +561,16 @@ impl Pipeline {
     }
 
     /// Opens the output file at `path` to continue it after [`Pipeline::resume_after`]'s
-    /// line, as [`open_resumed_output`] does; with a checkpoint that kept the output's size,
-    /// also refuses (leaving it as it is) an output rewritten since the scan stopped.
+    /// line, as [`open_resumed_output`] does; with a checkpoint that kept the output's size
+    /// and last bytes, also refuses (leaving it as it is) an output rewritten since the scan
+    /// stopped.
     pub fn open_resumed_output(&self, path: &Path) -> Result<std::fs::File> {
-        rescan::open_resumed_output_at(
-            path,
-            self.resume_after.unwrap_or(0),
-            self.resume_output_bytes,
-        )
+        let kept = self
+            .checkpoint
+            .as_ref()
+            .zip(self.resume_output.as_ref())
+            .map(|((cp, _), mark)| (cp.as_path(), mark));
+        rescan::open_resumed_output_at(path, self.resume_after.unwrap_or(0), kept)
     }
 
     /// The per-post limits in force: the pipeline's, else its current engine's.

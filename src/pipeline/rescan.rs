@@ -576,11 +576,10 @@ fn write_batches<W: Write>(
             a.commit(ticket, batch.records)?;
         }
         if let Some((cp, print, output)) = checkpoint {
-            // The output's size with this batch's lines, all flushed above: where a resumed
-            // scan will find this line's end, unless the output was rewritten since.
-            let output_bytes =
-                output.and_then(|o| crate::audit::regular_file_len(o).ok().flatten());
-            write_checkpoint(cp, batch.last_line, print, output_bytes)?;
+            // The output with this batch's lines, all flushed above: what a resumed scan
+            // will find up to this line's end, unless the output was rewritten since.
+            let output_mark = output.and_then(|o| OutputMark::of(o).ok().flatten());
+            write_checkpoint(cp, batch.last_line, print, output_mark.as_ref())?;
         }
     }
     w.flush().map_err(written)
@@ -600,17 +599,35 @@ pub(super) struct Checkpoint {
     pub(super) line: u64,
     /// The input's print (not in a checkpoint of a shenhe before 2026-12-05).
     pub(super) print: Option<InputPrint>,
-    /// The output's size with that line's decision, when the output is a regular file.
-    pub(super) output_bytes: Option<u64>,
+    /// The output as that line's decision left it, when the output is a regular file.
+    pub(super) output: Option<OutputMark>,
+}
+
+/// An output file's size and a hash of its last 4 KiB, as a checkpoint keeps them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct OutputMark {
+    bytes: u64,
+    tail: String,
+}
+
+impl OutputMark {
+    /// The mark of the file at `path`, when it is a regular file.
+    fn of(path: &Path) -> io::Result<Option<OutputMark>> {
+        let Some(bytes) = crate::audit::regular_file_len(path)? else {
+            return Ok(None);
+        };
+        let tail = crate::audit::tail_hash(path, bytes)?;
+        Ok(Some(OutputMark { bytes, tail }))
+    }
 }
 
 /// Replaces the checkpoint file atomically with the last decided line and, when known, the
-/// input's print and the output's size: `LINE [BYTES HEAD [OUTPUT_BYTES]]`.
+/// input's print and the output's mark: `LINE [BYTES HEAD [OUTPUT_BYTES OUTPUT_TAIL]]`.
 fn write_checkpoint(
     path: &Path,
     line: u64,
     print: Option<&InputPrint>,
-    output_bytes: Option<u64>,
+    output: Option<&OutputMark>,
 ) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let failed = |e: io::Error| {
@@ -622,8 +639,8 @@ fn write_checkpoint(
     let mut f = File::create(&tmp).map_err(failed)?;
     // Synced before the rename: after a power loss the checkpoint is the old one or the
     // new one, never an empty file.
-    let text = match (print, output_bytes) {
-        (Some(p), Some(o)) => format!("{line} {} {} {o}\n", p.bytes, p.head),
+    let text = match (print, output) {
+        (Some(p), Some(o)) => format!("{line} {} {} {} {}\n", p.bytes, p.head, o.bytes, o.tail),
         (Some(p), None) => format!("{line} {} {}\n", p.bytes, p.head),
         (None, _) => format!("{line}\n"),
     };
@@ -640,7 +657,7 @@ pub(super) fn read_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
         Error::new(
             ErrorKind::InvalidValue,
             format!(
-                "{}: not a checkpoint (expected a line number, then the input's size and hash)",
+                "{}: not a checkpoint (expected a line number, then the input's size and hash, then the output's)",
                 path.display()
             ),
         )
@@ -652,19 +669,25 @@ pub(super) fn read_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
                 .next()
                 .and_then(|l| l.parse().ok())
                 .ok_or_else(not_one)?;
-            let (print, output_bytes) = match (fields.next(), fields.next(), fields.next()) {
-                (None, _, _) => (None, None),
-                (Some(bytes), Some(head), output)
-                    if head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()) =>
-                {
-                    let print = InputPrint {
-                        bytes: bytes.parse().map_err(|_| not_one())?,
-                        head: head.to_owned(),
+            let is_hash = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+            let mark = |bytes: &str, hash: &str| -> Option<(u64, String)> {
+                Some((bytes.parse().ok()?, hash.to_owned())).filter(|_| is_hash(hash))
+            };
+            let rest: Vec<&str> = fields.by_ref().take(4).collect();
+            let (print, output) = match rest[..] {
+                [] => (None, None),
+                [bytes, head] => {
+                    let (bytes, head) = mark(bytes, head).ok_or_else(not_one)?;
+                    (Some(InputPrint { bytes, head }), None)
+                }
+                [bytes, head, out_bytes, out_tail] => {
+                    let (bytes, head) = mark(bytes, head).ok_or_else(not_one)?;
+                    let (bytes_out, tail) = mark(out_bytes, out_tail).ok_or_else(not_one)?;
+                    let output = OutputMark {
+                        bytes: bytes_out,
+                        tail,
                     };
-                    let output = output
-                        .map(|o| o.parse().map_err(|_| not_one()))
-                        .transpose()?;
-                    (Some(print), output)
+                    (Some(InputPrint { bytes, head }), Some(output))
                 }
                 _ => return Err(not_one()),
             };
@@ -674,7 +697,7 @@ pub(super) fn read_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
             Ok(Some(Checkpoint {
                 line,
                 print,
-                output_bytes,
+                output,
             }))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -693,12 +716,13 @@ pub fn open_resumed_output(path: &Path, lines: u64) -> Result<File> {
 }
 
 /// [`open_resumed_output`], refusing (before it cuts anything) an output whose first
-/// `lines` lines do not end at byte `ends_at` when that is known: it was rewritten since
-/// the scan stopped (another scan's output in its place).
+/// `lines` lines are not what the checkpoint `kept` says they were (their size, the hash of
+/// their last 4 KiB), when it kept that: it was rewritten since the scan stopped (another
+/// scan's output in its place).
 pub(super) fn open_resumed_output_at(
     path: &Path,
     lines: u64,
-    ends_at: Option<u64>,
+    kept: Option<(&Path, &OutputMark)>,
 ) -> Result<File> {
     let io_err = |what: &str, e: io::Error| {
         Error::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
@@ -738,14 +762,20 @@ pub(super) fn open_resumed_output_at(
             ),
         ));
     }
-    if let Some(expected) = ends_at.filter(|&e| e != keep) {
-        return Err(Error::new(
-            ErrorKind::InvalidValue,
-            format!(
-                "{} has changed since the checkpoint was written: its first {lines} decisions end at byte {keep}, the scan's ended at byte {expected}; it is not this scan's output (left as it is): scan again without --resume",
-                path.display()
-            ),
-        ));
+    if let Some((cp, mark)) = kept {
+        let same = mark.bytes == keep
+            && crate::audit::tail_hash(path, keep).map_err(|e| io_err("reading", e))? == mark.tail;
+        if !same {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "{} has changed since the checkpoint {} was written: its first {lines} decisions are not the ones that scan wrote ({} bytes then, {keep} now); it is not this scan's output (left as it is): scan again without --resume",
+                    path.display(),
+                    cp.display(),
+                    mark.bytes
+                ),
+            ));
+        }
     }
     f.set_len(keep).map_err(|e| io_err("cutting", e))?;
     f.seek(io::SeekFrom::End(0))

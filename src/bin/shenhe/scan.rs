@@ -71,9 +71,9 @@ pub struct Args {
     /// rules is continued too; one over other contents is not (the scan starts afresh).
     #[arg(long)]
     resume: bool,
-    /// After each chunk, write the last decided input line to FILE, with the input's size,
-    /// a hash of its start and the output's size (for --resume without an audit store; a
-    /// changed input, or an output rewritten since, is refused).
+    /// After each chunk, write the last decided input line to FILE, with the input's size
+    /// and a hash of its start, and the output's size and a hash of its end (for --resume
+    /// without an audit store; a changed input, or an output rewritten since, is refused).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Write hit statistics (JSON) here: hits and posts per rule and category, rules that
