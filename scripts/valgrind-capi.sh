@@ -9,6 +9,10 @@
 # the one crate is rebuilt, in the usual target directory), whose line tables are exact.
 # No suppressions: the optimiser once loaded a poster's name before knowing there was a
 # poster (Post::field reads it through black_box since; issue 20, item 16).
+# --fair-sched=yes: valgrind runs one thread at a time, and with its default lock the four
+# scanning threads of reload.c could keep the main thread from running for 15 minutes and
+# more (seen on 2026-12-05: stuck in pthread_create while the scanners looped); its ticket
+# lock gives each thread its turn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
@@ -20,7 +24,7 @@ trap 'rm -rf "$work"' EXIT
 printf '[[rule]]\nid = "a"\ncategory = 7\nseverity = "high"\nterms = ["甲甲"]\n' > "$work/a.toml"
 printf '[[rule]]\nid = "b"\ncategory = 7\nseverity = "high"\nterms = ["乙乙"]\n' > "$work/b.toml"
 printf '出售冰毒\n今天天气不错\n賭*博和ｄｕｂｏ\n\xff\xfe\n你这个傻逼\n' > "$work/texts.txt"
-vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=9)
+vg=(valgrind --quiet --fair-sched=yes --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=9)
 for profile in debug release; do
   for prog in smoke reload batch; do
     cc -std=c11 -g -Wall -Werror -Iinclude "tests/c/$prog.c" "$target/$profile/libshenhe.a" -lpthread -ldl -lm -o "$work/$prog"
