@@ -528,10 +528,10 @@ struct Tail {
 /// mutex (a [`Pipeline`](crate::Pipeline) shares one among its callers).
 #[derive(Debug)]
 pub struct AuditStore {
-    /// Copies the log into the database file while records are written, started by the
-    /// first commit (declared before `conn`: it ends before the writer's connection closes).
-    checkpointer: Option<checkpoint::Checkpointer>,
-    checkpointer_tried: bool,
+    /// Copies the log into the database file while records are written, started (or found
+    /// not to be had) by the first commit; declared before `conn`: it ends before the
+    /// writer's connection closes.
+    checkpointer: std::cell::OnceCell<Option<checkpoint::Checkpointer>>,
     conn: Connection,
     key: Option<AuditKey>,
     sealed: bool,
@@ -927,8 +927,7 @@ impl AuditStore {
             }
         };
         Ok(AuditStore {
-            checkpointer: None,
-            checkpointer_tried: false,
+            checkpointer: std::cell::OnceCell::new(),
             conn,
             key,
             sealed,
@@ -1300,15 +1299,11 @@ impl AuditStore {
         tx.commit().map_err(db_err("committing"))?;
         drop(holds);
         self.tail = tail;
-        if !self.checkpointer_tried {
-            self.checkpointer_tried = true;
-            self.checkpointer = self
-                .conn
-                .path()
-                .filter(|p| !p.is_empty())
-                .and_then(|p| checkpoint::Checkpointer::start(Path::new(p)));
-        }
-        if let Some(c) = &self.checkpointer {
+        let checkpointer = self.checkpointer.get_or_init(|| {
+            let path = self.conn.path().filter(|p| !p.is_empty())?;
+            checkpoint::Checkpointer::start(Path::new(path))
+        });
+        if let Some(c) = checkpointer {
             c.poke();
         }
         Ok(())

@@ -32,7 +32,7 @@ impl InputPrint {
         };
         Ok(InputPrint {
             bytes,
-            head: head_hash(path, bytes.min(HEAD_BYTES))?,
+            head: range_hash(path, 0, bytes.min(HEAD_BYTES))?,
         })
     }
 
@@ -41,7 +41,7 @@ impl InputPrint {
     pub fn matches(&self, path: &Path) -> io::Result<bool> {
         match regular_file_len(path)? {
             Some(len) if len >= self.bytes => {
-                Ok(head_hash(path, self.bytes.min(HEAD_BYTES))? == self.head)
+                Ok(range_hash(path, 0, self.bytes.min(HEAD_BYTES))? == self.head)
             }
             _ => Ok(false),
         }
@@ -55,10 +55,6 @@ pub(crate) fn regular_file_len(path: &Path) -> io::Result<Option<u64>> {
     Ok(meta.is_file().then_some(meta.len()))
 }
 
-fn head_hash(path: &Path, len: u64) -> io::Result<String> {
-    range_hash(path, 0, len)
-}
-
 /// SHA-256 (hex) of the (at most) 4 KiB of the file at `path` that end at byte `end`: what
 /// a checkpoint keeps of the output it wrote, so that another file of the same size is not
 /// taken for it.
@@ -70,17 +66,17 @@ pub(crate) fn tail_hash(path: &Path, end: u64) -> io::Result<String> {
 /// SHA-256 (hex) of `len` bytes of the file at `path` from byte `start`.
 fn range_hash(path: &Path, start: u64, len: u64) -> io::Result<String> {
     use std::io::Seek;
-    let mut head = Vec::with_capacity(len as usize);
+    let mut bytes = Vec::with_capacity(len as usize);
     let mut f = std::fs::File::open(path)?;
     f.seek(io::SeekFrom::Start(start))?;
-    f.take(len).read_to_end(&mut head)?;
-    if (head.len() as u64) < len {
+    f.take(len).read_to_end(&mut bytes)?;
+    if (bytes.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the file got shorter while it was read",
         ));
     }
-    Ok(hex::encode(Sha256::digest(&head)))
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 /// The last run over an input ([`AuditStore::last_run`](super::AuditStore::last_run)).
